@@ -1,0 +1,44 @@
+# TrailSpark Destinations: `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "python3.11 is required"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the service with its dev tools
+
+run: $(STAMP) ## Run everything locally: broker, sandboxes, service, demo producer
+	$(BIN)/python -m service.devtools.demo
+
+test: $(STAMP) ## Run the whole test suite against a real broker
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy
+
+bench-quick: $(STAMP) ## Throughput benchmark: service vs a raw aiokafka loop (under 2 min)
+	$(BIN)/python -m bench.throughput
+
+bench: bench-quick ## Every benchmark under bench/
+
+schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
+	$(BIN)/python -m service.models --write schemas
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install run test lint bench bench-quick schemas clean

@@ -1,0 +1,50 @@
+"""An in-memory destination: the fake behind the `Destination` protocol.
+
+Used by tests, the throughput benchmark and the demo. It keeps the newest
+write per lead, can be slowed down, and can be told to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from service.destinations.base import Batch, Outcome
+from service.errors import DeliveryError
+from service.models import EvaluationCompleted, RecordRef
+
+
+@dataclass
+class MemoryDestination:
+    name: str = "salesforce"
+    max_batch_size: int = 500
+    delay_s: float = 0.0
+    # Called per event; return an error to fail (or retry) that event.
+    fault: Callable[[EvaluationCompleted], DeliveryError | None] | None = None
+    records: dict[tuple[str, str], EvaluationCompleted] = field(default_factory=dict)
+    writes: list[str] = field(default_factory=list)  # event ids, in write order
+    batches: int = 0
+
+    async def setup(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        self.batches += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        outcomes = []
+        for item in batch.items:
+            event = item.event
+            error = self.fault(event) if self.fault else None
+            if error is not None:
+                outcomes.append(Outcome.from_error(error))
+                continue
+            self.records[(event.org_id, event.lead.lead_id)] = event
+            self.writes.append(event.event_id)
+            obj = batch.config.targets[0].object if batch.config.targets else "Lead"
+            outcomes.append(Outcome.delivered([RecordRef(object=obj, id=event.lead.lead_id, action="updated")]))
+        return outcomes

@@ -1,0 +1,135 @@
+"""HTTP plumbing shared by the destinations: TLS trust, one pooled session,
+request accounting and the generic status-code -> error mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from time import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from service.errors import (
+    AuthFailed,
+    DeliveryError,
+    Forbidden,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from service.metrics import Metrics
+from service.redact import redact
+
+
+def ssl_context(extra_ca_file: Path | None) -> ssl.SSLContext:
+    """System trust plus `DESTINATION_CA_FILE`, the way tests trust their sandboxes."""
+    context = ssl.create_default_context()
+    if extra_ca_file is not None:
+        context.load_verify_locations(cafile=str(extra_ca_file))
+    return context
+
+
+def new_session(extra_ca_file: Path | None, timeout_s: float, limit: int = 100) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(ssl=ssl_context(extra_ca_file), limit=limit)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        json_serialize=lambda obj: orjson.dumps(obj).decode(),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:
+    """`Retry-After` as delta-seconds or an HTTP date; `default` when absent or bad."""
+    raw = headers.get("Retry-After")
+    if not raw:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time())
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: Any  # parsed JSON, or the text when the body is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def outcome_label(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    destination: str,
+    metrics: Metrics,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    params: Mapping[str, str] | None = None,
+) -> Response:
+    """One request; network failures become TransientError, every try is counted."""
+    data = orjson.dumps(json) if json is not None else None
+    merged = {"Content-Type": "application/json", **(headers or {})}
+    requests = metrics.destination_requests
+    try:
+        async with session.request(method, url, headers=merged, data=data, params=params) as resp:
+            raw = await resp.read()
+            requests.labels(destination, outcome_label(resp.status)).inc()
+            if resp.status == 429:
+                metrics.rate_limited.labels(destination).inc()
+            try:
+                body: Any = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                body = raw.decode("utf-8", "replace")
+            return Response(resp.status, resp.headers, body)
+    except TimeoutError:
+        requests.labels(destination, "timeout").inc()
+        raise TransientError(f"{destination} request timed out", code="timeout") from None
+    except aiohttp.ClientError as exc:
+        requests.labels(destination, "connection_error").inc()
+        message = redact(f"{destination} connection failed: {type(exc).__name__}")
+        raise TransientError(message, code="connection_error") from None
+    except asyncio.CancelledError:
+        requests.labels(destination, "cancelled").inc()
+        raise
+
+
+def error_for_status(
+    status: int, message: str, *, code: str | None = None, retry_after: float = 1.0
+) -> DeliveryError:
+    """Generic mapping; destinations refine it with their own error codes first."""
+    message = redact(message)[:1000]
+    if status == 401:
+        return AuthFailed(message, http_status=status)
+    if status == 403:
+        return Forbidden(message, code=code, http_status=status)
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after, code=code)
+    if status >= 500 or status == 408:
+        return TransientError(message, code=code or "server_error", http_status=status)
+    return PermanentError(message, code=code or "rejected", http_status=status)

@@ -1,0 +1,221 @@
+"""Contract messages (../shared/CONTRACT.md §3-§5) as pydantic v2 models.
+
+`python -m service.models --write schemas` exports the JSON Schemas; a test keeps
+`schemas/` and these models from drifting apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a UTC offset (RFC 3339)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+def rfc3339(value: datetime) -> str:
+    """`2026-11-22T10:14:59.123Z`: UTC, milliseconds only when there are any."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Score(StrEnum):
+    HOT = "hot"
+    WARM = "warm"
+    COLD = "cold"
+
+
+class Propensity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Trigger(StrEnum):
+    BATCH = "batch"
+    RE_EVALUATION = "re_evaluation"
+    MANUAL = "manual"
+
+
+class DestinationId(StrEnum):
+    SALESFORCE = "salesforce"
+    HUBSPOT = "hubspot"
+    AIRTABLE = "airtable"
+
+
+class DeliveryState(StrEnum):
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    RETRYING = "retrying"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not DeliveryState.RETRYING
+
+
+class _In(BaseModel):
+    """Inputs ignore unknown fields (contract §3)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Lead(_In):
+    lead_id: NonEmpty
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    domain: str | None = None
+    crm_ids: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+LEAD_FIELDS = frozenset(f"lead.{name}" for name in Lead.model_fields if name != "crm_ids")
+
+
+class Evaluation(_In):
+    evaluation_id: NonEmpty
+    score: Score
+    reasoning: str
+    evaluated_at: UtcDatetime
+    trigger: Trigger
+    propensity: Propensity | None = None
+
+
+class EvaluationCompleted(_In):
+    schema_version: Literal[1]
+    event_id: NonEmpty
+    occurred_at: UtcDatetime
+    org_id: NonEmpty
+    lead: Lead
+    evaluation: Evaluation
+
+
+class Match(_In):
+    crm_field: NonEmpty
+    event_field: NonEmpty
+
+
+FieldKey = Literal["score", "reasoning", "evaluated_at"]
+
+
+class Target(_In):
+    object: NonEmpty
+    match: Match | None = None
+    fields: dict[FieldKey, NonEmpty]
+    create_if_missing: bool = False
+    # Extensions (optional): property types (HubSpot `date`), per-field length caps,
+    # and the columns Airtable fills on create (lead field -> column).
+    field_types: dict[FieldKey, Literal["datetime", "date"]] = Field(default_factory=dict)
+    max_lengths: dict[FieldKey, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    create_fields: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+class PropensityMapping(_In):
+    enabled: bool = True
+    object: NonEmpty
+    match: Match
+    field: NonEmpty
+
+
+class Integration(_In):
+    id: str
+    status: str
+    credentials_ref: NonEmpty
+
+
+class UpdatedBy(_In):
+    user_id: str
+    role: str
+
+
+class DestinationConfig(_In):
+    schema_version: Literal[1]
+    org_id: NonEmpty
+    destination: str
+    version: int
+    integration: Integration
+    send_evaluations: bool
+    targets: list[Target] = Field(default_factory=list)
+    propensity: PropensityMapping | None = None
+    updated_by: UpdatedBy
+
+    @property
+    def key(self) -> str:
+        return f"{self.org_id}:{self.destination}"
+
+
+class RecordRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    object: str
+    id: str
+    action: Literal["updated", "created"]
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    message: str
+    retryable: bool
+    http_status: int | None = None
+
+
+class DeliveryStatus(BaseModel):
+    schema_version: Literal[1] = 1
+    event_id: str
+    org_id: str
+    lead_id: str
+    evaluation_id: str
+    destination: str
+    status: DeliveryState
+    reason: str | None = None
+    records: list[RecordRef] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    attempts: int
+    evaluated_at: str
+    completed_at: str
+    latency_ms: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+CONTRACT_MODELS: dict[str, type[BaseModel]] = {
+    "evaluation_completed": EvaluationCompleted,
+    "destination_config": DestinationConfig,
+    "delivery_status": DeliveryStatus,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    return {name: model.model_json_schema() for name, model in CONTRACT_MODELS.items()}
+
+
+def _write(folder: str) -> None:
+    for name, schema in json_schemas().items():
+        path = Path(folder) / f"{name}.schema.json"
+        path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--write"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m service.models --write DIR")
+    _write(sys.argv[2])

@@ -1,0 +1,167 @@
+"""Settings from environment variables (contract §7), with the README's defaults.
+
+`Settings.from_env()` raises `SettingsError` naming the first bad setting;
+`python -m service` turns that into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.errors import SettingsError
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+class _Env:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def number(self, name: str, default: float, *, kind: type = int, minimum: float = 0) -> Any:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(name, f"expected {kind.__name__}, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(name, f"must be >= {minimum}, got {raw!r}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).upper()
+        if value not in choices:
+            raise SettingsError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def readable_file(self, name: str) -> Path | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise SettingsError(name, f"file {raw!r} is missing or unreadable")
+        return path
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+    consumer_group: str = "trailspark-destinations"
+    topic_evaluations: str = "trailspark.evaluations.completed"
+    topic_configs: str = "trailspark.destinations.config"
+    topic_status: str = "trailspark.destinations.status"
+    topic_retry: str = "trailspark.destinations.retry"
+    topic_dlq: str = "trailspark.destinations.dlq"
+    topic_watermarks: str = "trailspark.destinations.watermarks"
+    topic_replication_factor: int = 1
+    secrets_dir: Path = Path("/var/run/secrets/trailspark")
+    config_file: Path | None = None
+    destination_ca_file: Path | None = None
+    log_level: str = "INFO"
+    log_format: str = "json"
+    http_port: int = 8080
+    shutdown_timeout_s: float = 25.0
+    max_event_bytes: int = 1_048_576
+    max_attempts: int = 8
+    retry_deadline_s: float = 86_400.0
+    retry_backoff_base_s: float = 1.0
+    retry_backoff_max_s: float = 600.0
+    batch_linger_ms: int = 50
+    lane_capacity: int = 1_000
+    max_inflight: int = 20_000
+    commit_interval_ms: int = 1_000
+    destination_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = _Env(os.environ if env is None else env)
+        bootstrap = e.text("KAFKA_BOOTSTRAP_SERVERS")
+        if bootstrap is None:
+            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "is required (host:port[,host:port])")
+        protocol = e.choice("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS)
+        mechanism = None
+        if protocol.startswith("SASL_"):
+            mechanism = e.choice("KAFKA_SASL_MECHANISM", "PLAIN", SASL_MECHANISMS)
+            for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
+                if e.text(name) is None:
+                    raise SettingsError(name, f"is required with {protocol}")
+        secrets_dir = Path(e.text("SECRETS_DIR", "/var/run/secrets/trailspark") or "")
+        if not secrets_dir.is_dir():
+            raise SettingsError("SECRETS_DIR", f"directory {str(secrets_dir)!r} does not exist")
+        log_format = (e.text("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")).lower()
+        if log_format not in ("json", "text"):
+            raise SettingsError("LOG_FORMAT", f"expected json or text, got {log_format!r}")
+        log_level = (e.text("LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError("LOG_LEVEL", f"unknown level {log_level!r}")
+        port = e.number("HTTP_PORT", 8080)
+        if port > 65535:
+            raise SettingsError("HTTP_PORT", f"must be a TCP port, got {port}")
+        return cls(
+            bootstrap_servers=bootstrap,
+            security_protocol=protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=e.text("KAFKA_SASL_USERNAME"),
+            sasl_password=e.text("KAFKA_SASL_PASSWORD"),
+            ssl_cafile=e.readable_file("KAFKA_SSL_CAFILE"),
+            consumer_group=e.text("KAFKA_CONSUMER_GROUP", cls.consumer_group) or "",
+            topic_evaluations=e.text("TOPIC_EVALUATIONS", cls.topic_evaluations) or "",
+            topic_configs=e.text("TOPIC_CONFIGS", cls.topic_configs) or "",
+            topic_status=e.text("TOPIC_STATUS", cls.topic_status) or "",
+            topic_retry=e.text("TOPIC_RETRY", cls.topic_retry) or "",
+            topic_dlq=e.text("TOPIC_DLQ", cls.topic_dlq) or "",
+            topic_watermarks=e.text("TOPIC_WATERMARKS", cls.topic_watermarks) or "",
+            topic_replication_factor=e.number("TOPIC_REPLICATION_FACTOR", 1, minimum=1),
+            secrets_dir=secrets_dir,
+            config_file=e.readable_file("CONFIG_FILE"),
+            destination_ca_file=e.readable_file("DESTINATION_CA_FILE"),
+            log_level=log_level,
+            log_format=log_format,
+            http_port=port,
+            shutdown_timeout_s=e.number("SHUTDOWN_TIMEOUT_S", 25.0, kind=float, minimum=1),
+            max_event_bytes=e.number("MAX_EVENT_BYTES", 1_048_576, minimum=1),
+            max_attempts=e.number("MAX_ATTEMPTS", 8, minimum=1),
+            retry_deadline_s=e.number("RETRY_DEADLINE_S", 86_400.0, kind=float, minimum=1),
+            retry_backoff_base_s=e.number("RETRY_BACKOFF_BASE_S", 1.0, kind=float),
+            retry_backoff_max_s=e.number("RETRY_BACKOFF_MAX_S", 600.0, kind=float),
+            batch_linger_ms=e.number("BATCH_LINGER_MS", 50),
+            lane_capacity=e.number("LANE_CAPACITY", 1_000, minimum=1),
+            max_inflight=e.number("MAX_INFLIGHT", 20_000, minimum=1),
+            commit_interval_ms=e.number("COMMIT_INTERVAL_MS", 1_000, minimum=10),
+            destination_timeout_s=e.number("DESTINATION_TIMEOUT_S", 30.0, kind=float, minimum=1),
+        )
+
+    def kafka_client_args(self) -> dict[str, Any]:
+        """Connection arguments shared by every aiokafka client."""
+        args: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "client_id": "trailspark-destinations",
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            args["ssl_context"] = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+        if self.sasl_mechanism:
+            args["sasl_mechanism"] = self.sasl_mechanism
+            args["sasl_plain_username"] = self.sasl_username
+            args["sasl_plain_password"] = self.sasl_password
+        return args
