@@ -11,7 +11,11 @@ import importlib
 from service.destinations.base import Destination, DestinationContext
 
 # destination id -> module that defines `create(ctx) -> Destination`
-MODULES: dict[str, str] = {}
+MODULES: dict[str, str] = {
+    "salesforce": "service.destinations.salesforce",
+    "hubspot": "service.destinations.hubspot",
+    "airtable": "service.destinations.airtable",
+}
 
 
 def build_all(ctx: DestinationContext) -> dict[str, Destination]:
