@@ -1,0 +1,55 @@
+"""`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
+
+Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from service.app import Service
+from service.errors import SettingsError
+from service.logs import configure
+from service.settings import Settings
+
+log = logging.getLogger("service")
+
+
+async def serve(settings: Settings) -> None:
+    service = Service(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.stop)
+    run = asyncio.create_task(service.run())
+    stopping = asyncio.create_task(service.stopping.wait())
+    await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not run.done():
+        # The deadline covers draining, the final commit and closing clients.
+        try:
+            await asyncio.wait_for(run, settings.shutdown_timeout_s)
+        except TimeoutError:
+            log.error("shutdown took longer than SHUTDOWN_TIMEOUT_S; uncommitted work is redelivered")
+    stopping.cancel()
+    run.result()
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"trailspark-destinations: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure(settings.log_level, settings.log_format)
+    log.info("starting (group %s, brokers %s)", settings.consumer_group, settings.bootstrap_servers)
+    try:
+        asyncio.run(serve(settings))
+    except SettingsError as exc:  # CONFIG_FILE is read at start
+        print(f"trailspark-destinations: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Wires the service together and owns its lifecycle (start / run / stop).
+
+    config topic ──► TableReader ──► ConfigStore ─┐
+    evaluations ──┐                               ▼
+    retry topic ──┴► Consumer ──► Router ──► Lanes (one per org × destination)
+                                                 │ Deliverer: stale check, secrets, write
+                                                 ▼
+                      status / retry / DLQ / watermarks ◄── Settler ◄── Destination.write
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from service.config.file import load_config_file
+from service.config.store import ConfigStore
+from service.destinations import build_all
+from service.destinations.base import Destination, DestinationContext
+from service.endpoints import HttpServer, make_app
+from service.metrics import Metrics
+from service.pipeline.consumer import Consumer
+from service.pipeline.deliver import Deliverer
+from service.pipeline.lanes import Lanes
+from service.pipeline.offsets import OffsetTracker
+from service.pipeline.publisher import Publisher
+from service.pipeline.router import Router
+from service.pipeline.settle import Settler
+from service.pipeline.table import TableReader
+from service.pipeline.topics import ensure_topics, wait_for_topic
+from service.pipeline.watermarks import Watermarks
+from service.secrets import SecretStore
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        destinations: dict[str, Destination] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.destinations = destinations
+        self.stopping = asyncio.Event()
+        self.fatal: str | None = None
+        self.store = ConfigStore(self.metrics)
+        self.watermarks = Watermarks()
+        self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
+        self.marks = TableReader(settings, settings.topic_watermarks, self.watermarks.apply_record)
+        self.publisher = Publisher(settings)
+        self.offsets = OffsetTracker()
+        self.consumer: Consumer | None = None
+        self.http = HttpServer(make_app(self.metrics, self.live, self.ready), settings.http_port)
+
+    def live(self) -> tuple[bool, str]:
+        return (self.fatal is None, self.fatal or "ok")
+
+    def ready(self) -> tuple[bool, str]:
+        checks = {
+            "configs_caught_up": self.configs.caught_up.is_set(),
+            "watermarks_caught_up": self.marks.caught_up.is_set(),
+            "assigned": self.consumer is not None and self.consumer.assigned,
+            "running": not self.stopping.is_set() and self.fatal is None,
+        }
+        ok = all(checks.values())
+        self.metrics.ready.set(1 if ok else 0)
+        return ok, ", ".join(name for name, passed in checks.items() if not passed) or "ok"
+
+    def on_fatal(self, why: str) -> None:
+        if self.fatal is None:
+            log.error("service unhealthy: %s", why)
+        self.fatal = why
+
+    async def run(self) -> None:
+        """Run until `stopping` is set, then shut down within SHUTDOWN_TIMEOUT_S."""
+        s = self.settings
+        await self.http.start()
+        log.info("http on :%d (/metrics /healthz /readyz)", self.http.port)
+        admin = AIOKafkaAdminClient(**s.kafka_client_args())
+        await admin.start()
+        destinations = self.destinations
+        if destinations is None:
+            destinations = build_all(DestinationContext(settings=s, metrics=self.metrics))
+        try:
+            await self.publisher.start()
+            await self.configs.start(admin)
+            if s.config_file is not None:
+                count = load_config_file(s.config_file, self.store)
+                log.info("loaded %d configs from %s", count, s.config_file)
+            partitions = await self._until_stopped(wait_for_topic(admin, s.topic_evaluations))
+            if partitions is None:
+                return
+            await ensure_topics(admin, s, partitions)
+            await self.marks.start(admin)
+            for destination in destinations.values():
+                await destination.setup()
+            caught_up = asyncio.gather(self.configs.caught_up.wait(), self.marks.caught_up.wait())
+            if await self._until_stopped(caught_up) is None:
+                return
+            await self._consume(destinations)
+        finally:
+            await self._stop_all(destinations, admin)
+
+    async def _consume(self, destinations: dict[str, Destination]) -> None:
+        s = self.settings
+        settler = Settler(s, self.metrics, self.publisher, self.watermarks, self.on_fatal)
+        deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
+        lanes = Lanes(
+            destinations, deliverer, self.metrics,
+            capacity=s.lane_capacity, linger_s=s.batch_linger_ms / 1000,
+        )
+        router = Router(s, self.metrics, self.store, lanes, settler, self.publisher, self.offsets)
+        self.consumer = Consumer(s, self.metrics, router, self.offsets, lanes, settler)
+        try:
+            await self.consumer.run(self.stopping)
+            log.info("stopping: draining in-flight deliveries")
+            drained = await self.consumer.drain(max(1.0, s.shutdown_timeout_s - 5))
+            await settler.drain()
+            await self.consumer.commit()
+            log.info("final commit done (all in-flight settled: %s)", drained)
+        finally:
+            await lanes.stop()
+            await self.consumer.stop()
+
+    async def _until_stopped(self, work: asyncio.Future[object] | object) -> object | None:
+        """Await `work` unless a stop comes first (then None)."""
+        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return None
+
+    async def _stop_all(self, destinations: dict[str, Destination], admin: AIOKafkaAdminClient) -> None:
+        for destination in destinations.values():
+            try:
+                await destination.close()
+            except Exception:
+                log.exception("closing %s failed", destination.name)
+        await self.configs.stop()
+        await self.marks.stop()
+        await self.publisher.stop()
+        await admin.close()
+        await self.http.stop()
+        log.info("stopped")
+
+    def stop(self) -> None:
+        self.stopping.set()

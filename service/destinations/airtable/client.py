@@ -1,0 +1,123 @@
+"""The hot path: Airtable's REST API over the shared aiohttp session.
+
+Same paths and bodies as pyairtable (`Table.batch_update`, `Table.batch_upsert`,
+`Table.all(formula=...)`), without a thread per call. Every request first takes a
+slot from the base's limiter; a 429 puts the whole base into its penalty window,
+and while it lasts nothing is sent: callers get `RateLimited` at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from service.destinations.airtable.errors import PENALTY_S, classify
+from service.destinations.airtable.plan import DESTINATION, match_formula
+from service.errors import CredentialsUnavailable, RateLimited, TransientError
+from service.http import send
+from service.metrics import Metrics
+from service.ratelimit import SlidingWindowLimiter
+from service.redact import register_secret
+
+DEFAULT_BASE_URL = "https://api.airtable.com"
+
+
+def parse_credentials(credentials: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(api_key, base_id, base_url) from the secret file; never echoes values."""
+    api_key, base_id = credentials.get("api_key"), credentials.get("base_id")
+    base_url = credentials.get("base_url") or DEFAULT_BASE_URL
+    if not isinstance(api_key, str) or not api_key:
+        raise CredentialsUnavailable("airtable secret has no api_key")
+    if not isinstance(base_id, str) or not base_id:
+        raise CredentialsUnavailable("airtable secret has no base_id")
+    if not isinstance(base_url, str) or not base_url.startswith("https://"):
+        raise CredentialsUnavailable("airtable secret base_url must be an https:// URL")
+    register_secret(api_key)
+    return api_key, base_id, base_url.rstrip("/")
+
+
+def _records(body: Any) -> list[dict[str, Any]]:
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
+        raise TransientError("Airtable answered without a records list", code="bad_response")
+    return records
+
+
+class AirtableClient:
+    """Calls for one base, paced by that base's limiter."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        limiter: SlidingWindowLimiter,
+        metrics: Metrics,
+        credentials: Mapping[str, Any],
+        penalty_s: float = PENALTY_S,
+    ) -> None:
+        api_key, base_id, base_url = parse_credentials(credentials)
+        self._session, self._limiter, self._metrics = session, limiter, metrics
+        self._root = f"{base_url}/v0/{quote(base_id, safe='')}"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._penalty_s = penalty_s
+
+    def _url(self, table: str) -> str:
+        return f"{self._root}/{quote(table, safe='')}"
+
+    async def _call(
+        self, method: str, table: str, *, json: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
+        if (wait := self._limiter.blocked_for) > 0:
+            raise RateLimited("Airtable base is in its rate-limit penalty", retry_after=wait)
+        await self._limiter.acquire()
+        response = await send(
+            self._session,
+            method,
+            self._url(table),
+            destination=DESTINATION,
+            metrics=self._metrics,
+            headers=self._headers,
+            json=json,
+            params=params,
+        )
+        if response.ok:
+            return response.body
+        error = classify(response.status, response.body, response.headers, self._penalty_s)
+        if isinstance(error, RateLimited):
+            self._limiter.penalize(error.retry_after)  # every writer to this base waits
+        raise error
+
+    async def update(self, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """PATCH up to 10 `{"id", "fields"}`; returns the records in request order."""
+        return _records(await self._call("PATCH", table, json={"records": records}))
+
+    async def upsert(
+        self, table: str, merge_on: str, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """PATCH with performUpsert; returns (records in request order, ids created)."""
+        body = {"performUpsert": {"fieldsToMergeOn": [merge_on]}, "records": records}
+        answer = await self._call("PATCH", table, json=body)
+        created = answer.get("createdRecords") if isinstance(answer, dict) else None
+        return _records(answer), {str(i) for i in created or ()}
+
+    async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
+        """Record ids whose `column` equals each value (one OR formula, every page)."""
+        params = {
+            "filterByFormula": match_formula(column, values),
+            "fields[]": column,
+            "pageSize": "100",
+        }
+        found: dict[str, list[str]] = defaultdict(list)
+        while True:
+            page = await self._call("GET", table, params=params)
+            for record in _records(page):
+                value = record.get("fields", {}).get(column)
+                if isinstance(value, str):
+                    found[value].append(str(record["id"]))
+            offset = page.get("offset")
+            if not offset:
+                return found
+            params = {**params, "offset": str(offset)}

@@ -1,0 +1,138 @@
+"""Carries out one target's plan. Chunks go out concurrently (the base limiter
+paces them); a record-level rejection splits its chunk in halves until the record
+at fault is alone; every item ends with its records, nothing (no match) or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.destinations.airtable.client import AirtableClient
+from service.destinations.airtable.errors import RecordRejected
+from service.destinations.airtable.plan import (
+    Lookup,
+    OnTruncate,
+    RecordWrite,
+    chunked,
+    lookup_groups,
+    plan_target,
+)
+from service.destinations.base import Outcome
+from service.errors import AuthFailed, DeliveryError, Forbidden, TransientError
+from service.models import EvaluationCompleted, RecordRef, Target
+
+Written = list[tuple[RecordWrite, RecordRef]]
+Sender = Callable[[list[RecordWrite]], Awaitable[Written]]
+
+
+@dataclass
+class ItemResult:
+    """One item's fate for one target: records written, or an error."""
+
+    records: list[RecordRef] = field(default_factory=list)
+    error: DeliveryError | None = None
+
+
+def combine(results: Sequence[ItemResult]) -> Outcome:
+    """Across targets: permanent failure > transient > delivered > record_not_found."""
+    errors = [r.error for r in results if r.error is not None]
+    for error in errors:
+        if not error.retryable:
+            return Outcome.from_error(error)
+    if errors:
+        return Outcome.from_error(errors[0])
+    records = [ref for r in results for ref in r.records]
+    return Outcome.delivered(records) if records else Outcome.skipped("record_not_found")
+
+
+def batch_wide(error: DeliveryError) -> bool:
+    """Auth, permission, rate limit and outages concern every item: raise them."""
+    return isinstance(error, TransientError | AuthFailed | Forbidden)
+
+
+class TargetWriter:
+    def __init__(self, client: AirtableClient, target: Target, size: int) -> None:
+        self.client, self.target, self.table = client, target, target.object
+        self.results = [ItemResult() for _ in range(size)]
+
+    def fail(self, indices: Sequence[int], error: DeliveryError) -> None:
+        for index in indices:
+            self.results[index].error = error
+
+    async def run(self, events: Sequence[EvaluationCompleted], on_truncate: OnTruncate) -> None:
+        plan = plan_target(self.target, events, on_truncate)
+        async with asyncio.TaskGroup() as tg:
+            for chunk in chunked(plan.by_id):
+                tg.create_task(self.send_split(chunk, self.update))
+            for chunk in chunked(plan.upserts):
+                tg.create_task(self.send_split(chunk, self.upsert))
+            if plan.lookups:
+                tg.create_task(self.lookup_then_update(plan.lookups))
+
+    async def send_split(self, chunk: list[RecordWrite], send: Sender) -> None:
+        try:
+            written = await send(chunk)
+        except RecordRejected as rejected:
+            if len(chunk) == 1 or rejected.applies_to_all([w.record for w in chunk]):
+                self.fail([w.index for w in chunk], rejected.error)
+                return
+            half = len(chunk) // 2
+            await self.send_split(chunk[:half], send)
+            await self.send_split(chunk[half:], send)
+            return
+        except DeliveryError as error:
+            if batch_wide(error):
+                raise
+            self.fail([w.index for w in chunk], error)  # e.g. the table does not exist
+            return
+        for write, ref in written:
+            self.results[write.index].records.append(ref)
+
+    def refs(self, chunk: list[RecordWrite], records: list[dict[str, Any]], created: set[str]) -> Written:
+        if len(records) != len(chunk):
+            raise TransientError("Airtable answered with other records", code="bad_response")
+        return [
+            (w, RecordRef(object=self.table, id=r["id"], action="created" if r["id"] in created else "updated"))
+            for w, r in zip(chunk, records, strict=True)
+        ]
+
+    async def update(self, chunk: list[RecordWrite]) -> Written:
+        return self.refs(chunk, await self.client.update(self.table, [w.record for w in chunk]), set())
+
+    async def upsert(self, chunk: list[RecordWrite]) -> Written:
+        assert self.target.match is not None
+        column = self.target.match.crm_field
+        records, created = await self.client.upsert(self.table, column, [w.record for w in chunk])
+        return self.refs(chunk, records, created)
+
+    async def find(self, group: list[str], lookups: list[Lookup], found: dict[str, list[str]]) -> None:
+        assert self.target.match is not None
+        try:
+            found.update(await self.client.find(self.table, self.target.match.crm_field, group))
+            return
+        except RecordRejected as rejected:
+            error = rejected.error
+        except DeliveryError as exc:
+            if batch_wide(exc):
+                raise
+            error = exc
+        values = set(group)
+        self.fail([lk.index for lk in lookups if lk.value in values], error)
+
+    async def lookup_then_update(self, lookups: list[Lookup]) -> None:
+        assert self.target.match is not None
+        found: dict[str, list[str]] = {}
+        async with asyncio.TaskGroup() as tg:
+            for group in lookup_groups(self.target.match.crm_field, (lk.value for lk in lookups)):
+                tg.create_task(self.find(group, lookups, found))
+        writes = [
+            RecordWrite(lk.index, rid, {"id": rid, "fields": lk.fields})
+            for lk in lookups
+            for rid in found.get(lk.value, ())
+        ]
+        async with asyncio.TaskGroup() as tg:
+            for chunk in chunked(writes):
+                tg.create_task(self.send_split(chunk, self.update))

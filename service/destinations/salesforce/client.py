@@ -1,0 +1,143 @@
+"""The hot path's REST client: aiohttp on the same paths simple-salesforce uses.
+
+`GET /services/data/vXX.X/query?q=...` (following `nextRecordsUrl`) and
+`PATCH|POST /services/data/vXX.X/composite/sobjects` (sObject Collections,
+`allOrNone: false`, at most 200 records). Every answer's `Sforce-Limit-Info`
+feeds the API-usage gauge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from service.destinations.salesforce.errors import request_error
+from service.errors import CredentialsUnavailable, DeliveryError, TransientError
+from service.http import Response, send
+from service.metrics import Metrics
+
+NAME = "salesforce"
+COLLECTION_LIMIT = 200
+_VERSION = re.compile(r"\d{2,3}\.\d")
+_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The secret file (contract §4): instance_url, access_token, api_version."""
+
+    instance_url: str
+    access_token: str = field(repr=False)
+    api_version: str = "62.0"
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Credentials:
+        url, token = data.get("instance_url"), data.get("access_token")
+        version = str(data.get("api_version") or "62.0").removeprefix("v")
+        if (
+            not isinstance(url, str)
+            or urlsplit(url).scheme != "https"
+            or not urlsplit(url).hostname
+        ):
+            raise CredentialsUnavailable("salesforce secret needs an https instance_url")
+        if not isinstance(token, str) or not token:
+            raise CredentialsUnavailable("salesforce secret has no access_token")
+        if not _VERSION.fullmatch(version):
+            raise CredentialsUnavailable(f"salesforce api_version {version!r} is not like 62.0")
+        return cls(url.rstrip("/"), token, version)
+
+    @property
+    def data_url(self) -> str:
+        return f"{self.instance_url}/services/data/v{self.api_version}"
+
+
+class UsageGauge:
+    """`api_usage_ratio{destination}`: the highest share used among the orgs seen.
+
+    Labels may not hold org ids, so the gauge shows the org closest to its limit.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._gauge = metrics.api_usage.labels(NAME)
+        self._ratios: dict[str, float] = {}
+
+    def observe(self, instance_url: str, header: str | None) -> None:
+        match = _USAGE.search(header or "")
+        if not match or int(match.group(2)) <= 0:
+            return
+        self._ratios[instance_url] = int(match.group(1)) / int(match.group(2))
+        self._gauge.set(max(self._ratios.values()))
+
+
+class RestClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        *,
+        quota_retry_s: float,
+        limit_retry_s: float,
+    ) -> None:
+        self.session = session
+        self.metrics = metrics
+        self.usage = UsageGauge(metrics)
+        self.quota_retry_s = quota_retry_s
+        self.limit_retry_s = limit_retry_s
+
+    async def _call(
+        self, creds: Credentials, method: str, url: str, *, json: Any = None, params: Any = None
+    ) -> Response:
+        headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
+        resp = await send(
+            self.session, method, url, destination=NAME, metrics=self.metrics,
+            headers=headers, json=json, params=params,
+        )  # fmt: skip
+        self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
+        if resp.ok:
+            return resp
+        error = request_error(
+            resp.status,
+            resp.body,
+            quota_retry_s=self.quota_retry_s,
+            limit_retry_s=self.limit_retry_s,
+        )
+        if error.code == "request_limit_exceeded":  # Salesforce says 403, not 429
+            self.metrics.rate_limited.labels(NAME).inc()
+        raise error
+
+    async def query(self, creds: Credentials, soql: str) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following `nextRecordsUrl` pages."""
+        resp = await self._call(creds, "GET", f"{creds.data_url}/query", params={"q": soql})
+        records: list[dict[str, Any]] = []
+        while True:
+            body = resp.body if isinstance(resp.body, dict) else {}
+            records.extend(r for r in body.get("records", []) if isinstance(r, dict))
+            next_url = body.get("nextRecordsUrl")
+            if body.get("done", True) or not isinstance(next_url, str):
+                return records
+            resp = await self._call(creds, "GET", creds.instance_url + next_url)
+
+    async def collection(
+        self, creds: Credentials, method: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """One sObject Collections call; SaveResults in request order."""
+        if not 0 < len(records) <= COLLECTION_LIMIT:
+            raise ValueError(f"a collection takes 1..{COLLECTION_LIMIT} records")
+        body = {"allOrNone": False, "records": records}
+        resp = await self._call(creds, method, f"{creds.data_url}/composite/sobjects", json=body)
+        results = resp.body
+        if not isinstance(results, list) or len(results) != len(records):
+            raise TransientError(
+                "Salesforce returned a malformed collection result", code="bad_response"
+            )
+        return results
+
+
+def is_batch_error(error: DeliveryError) -> bool:
+    """Errors that concern the whole org, not the records of one request."""
+    return error.code in ("auth_failed", "request_limit_exceeded", "quota_exhausted")

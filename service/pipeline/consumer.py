@@ -1,0 +1,128 @@
+"""The consume loop: fetch, route, pause on backpressure, commit what is safe.
+
+Partitions of both the evaluations and the retry topic are read by one group
+member. Offsets are committed manually, only below the lowest unfinished
+record (see offsets.py), every COMMIT_INTERVAL_MS, on revoke and at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import monotonic
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from service.metrics import Metrics
+from service.pipeline.lanes import Lanes
+from service.pipeline.offsets import OffsetTracker
+from service.pipeline.router import Router
+from service.pipeline.settle import Settler
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        router: Router,
+        offsets: OffsetTracker,
+        lanes: Lanes,
+        settler: Settler,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.router = router
+        self.offsets = offsets
+        self.lanes = lanes
+        self.settler = settler
+        self.kafka = AIOKafkaConsumer(
+            **settings.kafka_client_args(),
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=max(1_048_576, settings.max_event_bytes * 2),
+        )
+        self._paused: set[TopicPartition] = set()
+
+    @property
+    def assigned(self) -> bool:
+        return bool(self.kafka.assignment())
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Consume until `stopping` is set; the caller then calls `drain` and `stop`."""
+        await self.kafka.start()
+        self.kafka.subscribe([self.settings.topic_evaluations, self.settings.topic_retry], listener=self)
+        next_commit = monotonic()
+        while not stopping.is_set():
+            batches = await self.kafka.getmany(timeout_ms=100, max_records=2_000)
+            for records in batches.values():
+                for record in records:
+                    await self.router.on_record(record)
+            self._apply_backpressure()
+            if monotonic() >= next_commit:
+                await self.commit()
+                self._report_lag()
+                next_commit = monotonic() + self.settings.commit_interval_ms / 1000
+
+    def _apply_backpressure(self) -> None:
+        assignment = self.kafka.assignment()
+        if self.router.open_jobs >= self.settings.max_inflight:
+            wanted = set(assignment)
+        else:
+            wanted = self.lanes.blocked_sources() & assignment
+        if wanted != self._paused:
+            if wanted - self._paused:
+                log.info("backpressure: pausing %d partitions", len(wanted - self._paused))
+            self.kafka.pause(*(wanted - self._paused))
+            self.kafka.resume(*((self._paused - wanted) & assignment))
+            self._paused = wanted
+
+    async def commit(self, tps: set[TopicPartition] | None = None) -> None:
+        points = self.offsets.commit_points(tps if tps is not None else self.kafka.assignment())
+        if not points:
+            return
+        try:
+            await self.kafka.commit(points)
+            self.offsets.mark_committed(points)
+        except (CommitFailedError, KafkaError) as exc:  # a rebalance: the next owner redelivers
+            log.warning("commit failed (%s); the records will be redelivered", exc)
+
+    def _report_lag(self) -> None:
+        for tp in self.kafka.assignment():
+            if tp.topic != self.settings.topic_evaluations:
+                continue
+            high = self.kafka.highwater(tp)
+            part = self.offsets.partitions.get(tp)
+            point = part.commit_point() if part else None
+            if high is not None and point is not None:
+                self.metrics.consumer_lag.labels(str(tp.partition)).set(max(0, high - point))
+
+    async def drain(self, timeout_s: float, tps: set[TopicPartition] | None = None) -> bool:
+        """Wait for in-flight records (of `tps`) to settle; True when all did."""
+        parked = self.router.cancel_timers(tps)  # waiting retries stay in the retry topic
+        deadline = monotonic() + timeout_s
+        while self.offsets.pending(tps) > parked and monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.offsets.pending(tps) <= parked
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        revoked = set(revoked)
+        if not revoked:
+            return
+        timeout = min(self.settings.shutdown_timeout_s, 20.0)
+        done = await self.drain(timeout, revoked)
+        await self.commit(revoked)
+        self.offsets.forget(revoked)
+        log.info("partitions revoked: %d (drained: %s)", len(revoked), done)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._paused &= set(self.kafka.assignment())
+        log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+    async def stop(self) -> None:
+        await self.kafka.stop()

@@ -1,0 +1,43 @@
+"""Bytes -> EvaluationCompleted, or InvalidEvent with the DLQ code and stage (§3, §6).
+
+Pure and cheap: orjson first, then pydantic on the parsed object.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import ValidationError
+
+from service.errors import InvalidEvent
+from service.models import EvaluationCompleted
+
+
+def decode_event(value: bytes | None, max_bytes: int) -> EvaluationCompleted:
+    if value is None:
+        raise InvalidEvent("null_value", "event value is null", "deserialize")
+    if len(value) > max_bytes:
+        raise InvalidEvent(
+            "event_too_large", f"event is {len(value)} bytes, limit {max_bytes}", "deserialize"
+        )
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidEvent("invalid_utf8", "event is not UTF-8", "deserialize") from None
+        raise InvalidEvent("invalid_json", f"invalid JSON: {exc}", "deserialize") from None
+    if not isinstance(data, dict):
+        raise InvalidEvent("invalid_field", "event is not a JSON object", "validate")
+    version = data.get("schema_version")
+    if version != 1:
+        raise InvalidEvent(
+            "unsupported_schema_version", f"schema_version {version!r} is not supported", "validate"
+        )
+    try:
+        return EvaluationCompleted.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        code = "missing_field" if first["type"] == "missing" else "invalid_field"
+        raise InvalidEvent(code, f"{where}: {first['msg']}", "validate") from None

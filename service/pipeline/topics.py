@@ -1,0 +1,64 @@
+"""Topic housekeeping at start (§2): create what we write, wait for what we read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
+    # Asking for a named topic's metadata may auto-create it, so list all first.
+    if topic not in await admin.list_topics():
+        return None
+    described = await admin.describe_topics([topic])
+    for item in described:
+        if item.get("topic") == topic and item.get("error_code", 0) == 0:
+            return len(item.get("partitions", [])) or None
+    return None
+
+
+async def wait_for_topic(admin: AIOKafkaAdminClient, topic: str, every_s: float = 2.0) -> int:
+    """Partition count of `topic`, waiting (not crashing) while it is missing."""
+    waited = 0.0
+    while True:
+        count = await partition_count(admin, topic)
+        if count:
+            return count
+        if waited % 30 == 0:
+            log.warning("topic %s does not exist yet; not ready, waiting for it", topic)
+        await asyncio.sleep(every_s)
+        waited += every_s
+
+
+async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, partitions: int) -> None:
+    """Create the topics this service writes to, when missing."""
+    wanted = [
+        NewTopic(settings.topic_status, partitions, settings.topic_replication_factor),
+        NewTopic(settings.topic_retry, partitions, settings.topic_replication_factor),
+        NewTopic(settings.topic_dlq, partitions, settings.topic_replication_factor),
+        NewTopic(
+            settings.topic_watermarks, partitions, settings.topic_replication_factor,
+            topic_configs=COMPACTED,
+        ),
+    ]
+    existing = set(await admin.list_topics())
+    missing = [t for t in wanted if t.name not in existing]
+    if not missing:
+        return
+    try:
+        response = await admin.create_topics(missing)
+    except TopicAlreadyExistsError:
+        return  # another replica won the race
+    for topic, code, message in getattr(response, "topic_errors", []):
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise RuntimeError(f"cannot create topic {topic}: {message} (error {code})")
+        if code == 0:
+            log.info("created topic %s with %d partitions", topic, partitions)

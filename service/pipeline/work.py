@@ -1,0 +1,46 @@
+"""Units of work: a Job per consumed record, a Delivery per (event, destination)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import TopicPartition
+
+from service.models import DestinationConfig, EvaluationCompleted
+
+
+@dataclass(eq=False)
+class Job:
+    """A consumed record. Its offset may be committed once `remaining` reaches 0,
+    that is, when every delivery it started is settled (terminal status acked, or
+    handed to the retry topic)."""
+
+    tp: TopicPartition
+    offset: int
+    remaining: int
+    on_done: Callable[[Job], None]
+
+    def settle(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.on_done(self)
+
+
+@dataclass(eq=False)
+class Delivery:
+    event: EvaluationCompleted
+    raw: bytes  # the original event bytes, carried into retry records unchanged
+    config: DestinationConfig
+    job: Job
+    attempt: int = 1
+    first_attempt_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def destination(self) -> str:
+        return self.config.destination
+
+    @property
+    def lead_key(self) -> str:
+        return f"{self.event.org_id}:{self.config.destination}:{self.event.lead.lead_id}"
