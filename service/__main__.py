@@ -11,6 +11,7 @@ import signal
 import sys
 
 from service.app import Service
+from service.destinations.base import Destination
 from service.errors import SettingsError
 from service.logs import configure
 from service.settings import Settings
@@ -18,8 +19,8 @@ from service.settings import Settings
 log = logging.getLogger("service")
 
 
-async def serve(settings: Settings) -> None:
-    service = Service(settings)
+async def serve(settings: Settings, destinations: dict[str, Destination] | None = None) -> None:
+    service = Service(settings, destinations=destinations)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, service.stop)
@@ -44,11 +45,7 @@ def main() -> None:
         sys.exit(2)
     configure(settings.log_level, settings.log_format)
     log.info("starting (group %s, brokers %s)", settings.consumer_group, settings.bootstrap_servers)
-    try:
-        asyncio.run(serve(settings))
-    except SettingsError as exc:  # CONFIG_FILE is read at start
-        print(f"trailspark-destinations: {exc}", file=sys.stderr)
-        sys.exit(2)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

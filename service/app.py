@@ -15,7 +15,6 @@ import logging
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from service.config.file import load_config_file
 from service.config.store import ConfigStore
 from service.destinations import build_all
 from service.destinations.base import Destination, DestinationContext
@@ -91,9 +90,10 @@ class Service:
         try:
             await self.publisher.start()
             await self.configs.start(admin)
+            for entry in s.config_entries:  # CONFIG_FILE, validated like topic records
+                self.store.apply_object(entry)
             if s.config_file is not None:
-                count = load_config_file(s.config_file, self.store)
-                log.info("loaded %d configs from %s", count, s.config_file)
+                log.info("loaded %d configs from %s", len(s.config_entries), s.config_file)
             partitions = await self._until_stopped(wait_for_topic(admin, s.topic_evaluations))
             if partitions is None:
                 return

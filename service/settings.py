@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+import yaml
+
 from service.errors import SettingsError
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -46,6 +49,22 @@ class _Env:
             raise SettingsError(name, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def config_entries(self, name: str) -> tuple[object, ...]:
+        """CONFIG_FILE: a JSON or YAML list of DestinationConfig, parsed up front so
+        that an unreadable file stops the start (entries are validated later)."""
+        path = self.readable_file(name)
+        if path is None:
+            return ()
+        try:
+            text = path.read_bytes()
+            data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SettingsError(name, f"cannot parse {str(path)!r}: {problem}") from None
+        if not isinstance(data, list):
+            raise SettingsError(name, f"{str(path)!r} must hold a list of configs")
+        return tuple(data)
+
     def readable_file(self, name: str) -> Path | None:
         raw = self.text(name)
         if raw is None:
@@ -74,6 +93,7 @@ class Settings:
     topic_replication_factor: int = 1
     secrets_dir: Path = Path("/var/run/secrets/trailspark")
     config_file: Path | None = None
+    config_entries: tuple[object, ...] = field(default=(), repr=False)
     destination_ca_file: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
@@ -132,6 +152,7 @@ class Settings:
             topic_replication_factor=e.number("TOPIC_REPLICATION_FACTOR", 1, minimum=1),
             secrets_dir=secrets_dir,
             config_file=e.readable_file("CONFIG_FILE"),
+            config_entries=e.config_entries("CONFIG_FILE"),
             destination_ca_file=e.readable_file("DESTINATION_CA_FILE"),
             log_level=log_level,
             log_format=log_format,

@@ -37,13 +37,13 @@ def _check_match(match: Match | None, where: str) -> None:
 
 
 def validate(config: DestinationConfig, key: str | None = None) -> DestinationConfig:
+    spec = SPECS.get(config.destination)
+    if spec is None:
+        raise ConfigRejected("unknown_destination", f"unknown destination {config.destination!r}")
     if key is not None and key != config.key:
         raise ConfigRejected("key_mismatch", f"record key {key!r} does not match {config.key!r}")
     if config.updated_by.role not in ROLES:
         raise ConfigRejected("unauthorized_role", f"role {config.updated_by.role!r} may not save")
-    spec = SPECS.get(config.destination)
-    if spec is None:
-        raise ConfigRejected("unknown_destination", f"unknown destination {config.destination!r}")
     ref = config.integration.credentials_ref
     if not re.fullmatch(re.escape(config.org_id) + r"-[a-z0-9-]+", ref):
         raise ConfigRejected(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -26,8 +27,15 @@ from service.redact import register_secret
 DEFAULT_BASE_URL = "https://api.airtable.com"
 
 
-def parse_credentials(credentials: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(api_key, base_id, base_url) from the secret file; never echoes values."""
+@dataclass(frozen=True)
+class Secret:
+    api_key: str = field(repr=False)
+    base_id: str
+    base_url: str
+
+
+def parse_credentials(credentials: Mapping[str, Any]) -> Secret:
+    """The secret file's fields, checked; messages never echo values."""
     api_key, base_id = credentials.get("api_key"), credentials.get("base_id")
     base_url = credentials.get("base_url") or DEFAULT_BASE_URL
     if not isinstance(api_key, str) or not api_key:
@@ -37,14 +45,26 @@ def parse_credentials(credentials: Mapping[str, Any]) -> tuple[str, str, str]:
     if not isinstance(base_url, str) or not base_url.startswith("https://"):
         raise CredentialsUnavailable("airtable secret base_url must be an https:// URL")
     register_secret(api_key)
-    return api_key, base_id, base_url.rstrip("/")
+    return Secret(api_key, base_id, base_url.rstrip("/"))
 
 
-def _records(body: Any) -> list[dict[str, Any]]:
+def records_of(body: Any) -> list[dict[str, Any]]:
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
         raise TransientError("Airtable answered without a records list", code="bad_response")
     return records
+
+
+class RecordsApi(Protocol):
+    """What the writer needs; `AirtableClient` (aiohttp) and `SdkClient` provide it."""
+
+    async def update(self, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    async def upsert(
+        self, table: str, merge_on: str, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], set[str]]: ...
+
+    async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]: ...
 
 
 class AirtableClient:
@@ -55,13 +75,12 @@ class AirtableClient:
         session: aiohttp.ClientSession,
         limiter: SlidingWindowLimiter,
         metrics: Metrics,
-        credentials: Mapping[str, Any],
+        secret: Secret,
         penalty_s: float = PENALTY_S,
     ) -> None:
-        api_key, base_id, base_url = parse_credentials(credentials)
         self._session, self._limiter, self._metrics = session, limiter, metrics
-        self._root = f"{base_url}/v0/{quote(base_id, safe='')}"
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._root = f"{secret.base_url}/v0/{quote(secret.base_id, safe='')}"
+        self._headers = {"Authorization": f"Bearer {secret.api_key}"}
         self._penalty_s = penalty_s
 
     def _url(self, table: str) -> str:
@@ -92,7 +111,7 @@ class AirtableClient:
 
     async def update(self, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """PATCH up to 10 `{"id", "fields"}`; returns the records in request order."""
-        return _records(await self._call("PATCH", table, json={"records": records}))
+        return records_of(await self._call("PATCH", table, json={"records": records}))
 
     async def upsert(
         self, table: str, merge_on: str, records: list[dict[str, Any]]
@@ -101,7 +120,7 @@ class AirtableClient:
         body = {"performUpsert": {"fieldsToMergeOn": [merge_on]}, "records": records}
         answer = await self._call("PATCH", table, json=body)
         created = answer.get("createdRecords") if isinstance(answer, dict) else None
-        return _records(answer), {str(i) for i in created or ()}
+        return records_of(answer), {str(i) for i in created or ()}
 
     async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
         """Record ids whose `column` equals each value (one OR formula, every page)."""
@@ -113,7 +132,7 @@ class AirtableClient:
         found: dict[str, list[str]] = defaultdict(list)
         while True:
             page = await self._call("GET", table, params=params)
-            for record in _records(page):
+            for record in records_of(page):
                 value = record.get("fields", {}).get(column)
                 if isinstance(value, str):
                     found[value].append(str(record["id"]))

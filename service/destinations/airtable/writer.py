@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.destinations.airtable.client import AirtableClient
+from service.destinations.airtable.client import RecordsApi
 from service.destinations.airtable.errors import RecordRejected
 from service.destinations.airtable.plan import (
     Lookup,
@@ -54,7 +54,7 @@ def batch_wide(error: DeliveryError) -> bool:
 
 
 class TargetWriter:
-    def __init__(self, client: AirtableClient, target: Target, size: int) -> None:
+    def __init__(self, client: RecordsApi, target: Target, size: int) -> None:
         self.client, self.target, self.table = client, target, target.object
         self.results = [ItemResult() for _ in range(size)]
 
@@ -91,16 +91,27 @@ class TargetWriter:
         for write, ref in written:
             self.results[write.index].records.append(ref)
 
-    def refs(self, chunk: list[RecordWrite], records: list[dict[str, Any]], created: set[str]) -> Written:
+    def refs(
+        self, chunk: list[RecordWrite], records: list[dict[str, Any]], created: set[str]
+    ) -> Written:
         if len(records) != len(chunk):
             raise TransientError("Airtable answered with other records", code="bad_response")
         return [
-            (w, RecordRef(object=self.table, id=r["id"], action="created" if r["id"] in created else "updated"))
+            (
+                w,
+                RecordRef(
+                    object=self.table,
+                    id=r["id"],
+                    action="created" if r["id"] in created else "updated",
+                ),
+            )
             for w, r in zip(chunk, records, strict=True)
         ]
 
     async def update(self, chunk: list[RecordWrite]) -> Written:
-        return self.refs(chunk, await self.client.update(self.table, [w.record for w in chunk]), set())
+        return self.refs(
+            chunk, await self.client.update(self.table, [w.record for w in chunk]), set()
+        )
 
     async def upsert(self, chunk: list[RecordWrite]) -> Written:
         assert self.target.match is not None
@@ -108,8 +119,11 @@ class TargetWriter:
         records, created = await self.client.upsert(self.table, column, [w.record for w in chunk])
         return self.refs(chunk, records, created)
 
-    async def find(self, group: list[str], lookups: list[Lookup], found: dict[str, list[str]]) -> None:
+    async def find(
+        self, group: list[str], lookups: list[Lookup], found: dict[str, list[str]]
+    ) -> None:
         assert self.target.match is not None
+        error: DeliveryError
         try:
             found.update(await self.client.find(self.table, self.target.match.crm_field, group))
             return

@@ -1,0 +1,128 @@
+"""`AirtableDestination`: the `Destination` protocol for Airtable (contract §4-§6).
+
+Per batch (one org, one base): every target table is written in turn and each
+item's results are combined into one `Outcome`. Whole-batch problems (auth,
+permission, rate-limit penalty, outage) are raised. One limiter per base keeps
+requests under Airtable's 5 per second; a 429 blocks that base alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import aiohttp
+from pyairtable import Api
+
+from service.destinations.airtable.client import (
+    AirtableClient,
+    RecordsApi,
+    Secret,
+    parse_credentials,
+)
+from service.destinations.airtable.plan import DESTINATION
+from service.destinations.airtable.sdk import SdkClient, sdk_api
+from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
+from service.destinations.base import Batch, DestinationContext, Outcome
+from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
+from service.http import new_session
+from service.ratelimit import LimiterPool
+
+
+@dataclass(frozen=True)
+class AirtableOptions:
+    """Knobs from `ctx.options["airtable"]`; the defaults are production's."""
+
+    requests_per_second: int = 5  # Airtable's per-base ceiling
+    # Slots are stamped when a request leaves, Airtable counts on arrival: the margin
+    # absorbs network jitter so that no second ever sees a sixth request (95 % of 5/s).
+    window_s: float = 1.05
+    penalty_s: float = 30.0  # Airtable's lock-out after a 429, when no Retry-After says otherwise
+    max_batch_size: int = 200  # 20 requests of 10 records
+    client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> AirtableOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (raw or {}).items() if k in known})
+
+
+def _most_telling(group: BaseExceptionGroup[Any]) -> BaseException:
+    """One error for the batch from concurrent chunks: auth > permission > rate limit > other."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if not all(isinstance(e, DeliveryError) for e in leaves):
+        return group
+    for kind in (AuthFailed, Forbidden, RateLimited):
+        for exc in leaves:
+            if isinstance(exc, kind):
+                return exc
+    return leaves[0]
+
+
+class AirtableDestination:
+    name = DESTINATION
+
+    def __init__(self, ctx: DestinationContext, options: AirtableOptions | None = None) -> None:
+        self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
+        self.max_batch_size = self.options.max_batch_size
+        self._settings, self._metrics = ctx.settings, ctx.metrics
+        self._limiters = LimiterPool(self.options.requests_per_second, self.options.window_s)
+        self._session: aiohttp.ClientSession | None = None
+        self._sdk: dict[Secret, Api] = {}
+
+    async def setup(self) -> None:
+        if self._session is None:
+            self._session = new_session(
+                self._settings.destination_ca_file, self._settings.destination_timeout_s
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        for api in self._sdk.values():
+            api.session.close()
+        self._sdk.clear()
+
+    def _client(self, secret: Secret) -> RecordsApi:
+        limiter = self._limiters.get(secret.base_id)
+        penalty = self.options.penalty_s
+        if self.options.client == "sdk":
+            if secret not in self._sdk:
+                ca, timeout = (
+                    self._settings.destination_ca_file,
+                    self._settings.destination_timeout_s,
+                )
+                self._sdk[secret] = sdk_api(secret, ca, timeout)
+            return SdkClient(self._sdk[secret], limiter, self._metrics, secret.base_id, penalty)
+        assert self._session is not None, "setup() must run before write()"
+        return AirtableClient(self._session, limiter, self._metrics, secret, penalty)
+
+    def _count_truncation(self, key: str) -> None:
+        self._metrics.truncations.labels(DESTINATION, key).inc()
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        client = self._client(parse_credentials(batch.credentials))
+        events = [item.event for item in batch.items]
+        per_item: list[list[ItemResult]] = [[] for _ in events]
+        for target in batch.config.targets:  # propensity: never on Airtable (config validation)
+            writer = TargetWriter(client, target, len(events))
+            try:
+                await writer.run(events, self._count_truncation)
+            except BaseExceptionGroup as group:
+                raise _most_telling(group) from None
+            for results, result in zip(per_item, writer.results, strict=True):
+                results.append(result)
+        return [combine(results) for results in per_item]
+
+
+def create(ctx: DestinationContext) -> AirtableDestination:
+    return AirtableDestination(ctx)

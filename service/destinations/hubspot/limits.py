@@ -1,0 +1,168 @@
+"""Per-token request budgets for HubSpot, and what its 429 answers mean.
+
+Private apps get 190 requests per rolling 10 s (Pro/Enterprise) and the CRM
+search endpoints 4 requests per second; a 429 whose `policyName` is DAILY means
+the account's day is spent (it resets at midnight in the account's time zone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from time import monotonic, time
+from typing import Any
+
+from service.errors import QuotaExhausted, RateLimited
+from service.http import retry_after_seconds
+from service.redact import redact
+
+
+@dataclass(frozen=True)
+class HubSpotOptions:
+    """Knobs, from `DestinationContext.options["hubspot"]`; defaults are production's."""
+
+    max_requests: int = 190
+    window_s: float = 10.0
+    search_requests: int = 4
+    search_window_s: float = 1.0
+    inputs_per_request: int = 100  # HubSpot's batch cap
+    max_batch_size: int = 1000  # items per write(): 10 full upserts
+    search_page_size: int = 200  # HubSpot's search page cap
+    daily_retry_s: float | None = None  # None: probe at the next full UTC hour
+    created_cache_s: float = 300.0  # search lags behind creates; remember our own
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> HubSpotOptions:
+        raw = dict(raw or {})
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown hubspot options: {sorted(unknown)}")
+        options = cls(**raw)
+        if not 1 <= options.inputs_per_request <= 100:
+            raise ValueError("inputs_per_request must be between 1 and 100")
+        return options
+
+
+class CompletionWindow:
+    """A sliding window that dates each request by the arrival of its answer.
+
+    The server saw the request no later than that, so our window never runs
+    ahead of HubSpot's, even when a slow first request (TLS handshake) lands
+    late. In-flight requests hold a slot until they finish.
+    """
+
+    def __init__(self, max_requests: int, window_s: float) -> None:
+        self.max_requests = max_requests
+        self.window_s = window_s
+        self._done: deque[float] = deque()
+        self._inflight = 0
+        self._lock = asyncio.Lock()
+        self._released = asyncio.Event()
+
+    def _has_room(self, now: float) -> bool:
+        while self._done and self._done[0] <= now - self.window_s:
+            self._done.popleft()
+        return len(self._done) + self._inflight < self.max_requests
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self._lock:  # FIFO: waiters take slots in arrival order
+            while not self._has_room(now := monotonic()):
+                # Wait for the oldest answer to age out, or for an in-flight one to finish.
+                timeout = self._done[0] + self.window_s - now if self._done else None
+                self._released.clear()
+                try:
+                    await asyncio.wait_for(self._released.wait(), timeout)
+                except TimeoutError:
+                    pass
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+            self._done.append(monotonic())
+            self._released.set()
+
+    def adapt(self, max_requests: int, window_s: float) -> None:
+        """Take HubSpot's stated limit when it is stricter than ours (a Starter account)."""
+        if max_requests > 0 and window_s > 0 and (
+            max_requests / window_s < self.max_requests / self.window_s
+        ):
+            self.max_requests, self.window_s = max_requests, window_s
+
+
+class TokenLimits:
+    """Everything one access token may spend: the 10 s window, search, the day."""
+
+    def __init__(self, options: HubSpotOptions) -> None:
+        self.options = options
+        self.general = CompletionWindow(options.max_requests, options.window_s)
+        self.search = CompletionWindow(options.search_requests, options.search_window_s)
+        self.daily_until = 0.0  # monotonic; the account's daily quota is spent until then
+
+    def check_daily(self) -> None:
+        """Fail fast, without a request, while the day's quota is known to be spent."""
+        left = self.daily_until - monotonic()
+        if left > 0:
+            raise QuotaExhausted("HubSpot daily API limit reached", retry_after=left)
+
+    @asynccontextmanager
+    async def slot(self, search: bool) -> AsyncIterator[None]:
+        if search:  # search requests spend both budgets (conservative)
+            async with self.search.slot(), self.general.slot():
+                yield
+        else:
+            async with self.general.slot():
+                yield
+
+    def observe(self, headers: Mapping[str, str]) -> float | None:
+        """Adapt to the X-HubSpot-RateLimit-* headers; the daily usage ratio, if given."""
+        top, interval = _int(headers, "X-HubSpot-RateLimit-Max"), _int(
+            headers, "X-HubSpot-RateLimit-Interval-Milliseconds"
+        )
+        if top and interval:
+            self.general.adapt(top, interval / 1000)
+        daily, left = _int(headers, "X-HubSpot-RateLimit-Daily"), _int(
+            headers, "X-HubSpot-RateLimit-Daily-Remaining"
+        )
+        if daily and left is not None:
+            if left <= 0:
+                self.daily_until = monotonic() + daily_wait(self.options.daily_retry_s)
+            return 1 - left / daily
+        return None
+
+    def rate_limited(self, headers: Mapping[str, str], body: Any, search: bool) -> RateLimited:
+        """The error for a 429, by its policy; a DAILY one blocks the token until reset."""
+        policy = str(body.get("policyName", "")).upper() if isinstance(body, dict) else ""
+        message = redact(str(body.get("message", "")) if isinstance(body, dict) else "")[:300]
+        if policy == "DAILY":
+            wait = daily_wait(self.options.daily_retry_s)
+            self.daily_until = monotonic() + wait
+            return QuotaExhausted(f"HubSpot daily limit: {message}", retry_after=wait)
+        interval = _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        if search or policy == "SECONDLY":
+            default = 1.0
+        else:  # TEN_SECONDLY_ROLLING: a whole interval clears the rolling window
+            default = interval / 1000 if interval else self.options.window_s
+        return RateLimited(
+            f"HubSpot rate limit ({policy or 'unknown policy'}): {message}",
+            retry_after=retry_after_seconds(headers, default),
+        )
+
+
+def daily_wait(configured: float | None) -> float:
+    """Seconds until the next probe. The reset is at the account's local midnight,
+    which is a full UTC hour in almost every time zone, so probe then."""
+    if configured is not None:
+        return configured
+    return 3600 - time() % 3600 + 1
+
+
+def _int(headers: Mapping[str, str], name: str) -> int | None:
+    try:
+        return int(headers.get(name, ""))
+    except ValueError:
+        return None

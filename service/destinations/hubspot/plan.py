@@ -1,0 +1,150 @@
+"""Pure planning: which HubSpot records each evaluation writes, with which values.
+
+One `Write` per config target, plus one for propensity. Matching (crm id,
+email, search) happens later; here we only decide what to look for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from service.mapping import crm_id, lead_value, mapped_values, truncate
+from service.models import DestinationConfig, EvaluationCompleted
+
+NAME = "hubspot"
+TEXT_LIMIT = 65_536  # characters in a HubSpot single- or multi-line text property
+# Standard properties filled from the lead when a record is created (contract §4).
+CREATE_FIELDS: dict[str, dict[str, str]] = {
+    "contacts": {"email": "email", "firstname": "first_name", "lastname": "last_name",
+                 "company": "company"},
+    "companies": {"name": "company", "domain": "domain"},
+}
+
+OnTruncate = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Find the record of `object` whose `property` equals `value`."""
+
+    object: str
+    property: str
+    value: str
+
+    @property
+    def by_email(self) -> bool:
+        """Contacts by email: HubSpot takes email as an idProperty (upsert, update)."""
+        return self.object == "contacts" and self.property == "email"
+
+
+@dataclass
+class Write:
+    """One record one evaluation wants written."""
+
+    item: int
+    object: str
+    properties: dict[str, Any]
+    evaluated_at: datetime
+    record_id: str | None = None  # from lead.crm_ids: update that record
+    lookup: Lookup | None = None
+    create: dict[str, Any] | None = None  # set when the record may be created
+    propensity: bool = False
+    found_id: str | None = None  # filled in by matching
+    known: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.known = self.record_id is not None
+
+
+def lead_fields(event: EvaluationCompleted, obj: str, on_truncate: OnTruncate) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for prop, name in CREATE_FIELDS[obj].items():
+        value = lead_value(event, f"lead.{name}")
+        if value is not None:
+            value, cut = truncate(value, TEXT_LIMIT)
+            if cut:
+                on_truncate(prop)
+            out[prop] = value
+    return out
+
+
+def plan_item(
+    config: DestinationConfig, event: EvaluationCompleted, item: int, on_truncate: OnTruncate
+) -> list[Write]:
+    writes: list[Write] = []
+    when = event.evaluation.evaluated_at
+    for target in config.targets:
+        props = mapped_values(target, event, default_limit=TEXT_LIMIT, on_truncate=on_truncate)
+        write = Write(item, target.object, props, when, crm_id(event, NAME, target.object))
+        if write.record_id is None and target.match is not None:
+            value = lead_value(event, target.match.event_field)
+            if value is not None:  # no key, no match: creating would duplicate every time
+                write.lookup = Lookup(target.object, target.match.crm_field, value)
+                if target.create_if_missing:
+                    write.create = {**lead_fields(event, target.object, on_truncate),
+                                    target.match.crm_field: value}
+        writes.append(write)
+    prop = config.propensity
+    if prop is not None and prop.enabled and event.evaluation.propensity is not None:
+        write = Write(item, prop.object, {prop.field: event.evaluation.propensity.value}, when,
+                      crm_id(event, NAME, prop.object), propensity=True)
+        value = lead_value(event, prop.match.event_field)
+        if write.record_id is None and value is not None:
+            write.lookup = Lookup(prop.object, prop.match.crm_field, value)
+        writes.append(write)
+    return writes
+
+
+@dataclass
+class Record:
+    """The merged write to one record: the newest value of each property wins."""
+
+    object: str
+    key: str  # record id, email (lower case) or the lookup value of a record to create
+    mode: str  # "id" | "email" | "create"
+    properties: dict[str, Any] = field(default_factory=dict)
+    create: dict[str, Any] = field(default_factory=dict)
+    writers: set[int] = field(default_factory=set)  # items that own a property here
+    superseded: set[int] = field(default_factory=set)  # items whose values all lost
+    known: bool = False  # some write named this record by crm id
+    email: str | None = None  # the email as the newest evaluation spelled it
+    upsert: bool = False
+
+
+def record_key(write: Write) -> tuple[str, str, str] | None:
+    """(object, mode, key) of the record a write lands on; None when not found."""
+    if write.record_id or write.found_id:
+        return write.object, "id", str(write.record_id or write.found_id)
+    if write.lookup is not None and write.lookup.by_email:
+        return write.object, "email", write.lookup.value.lower()
+    if write.lookup is not None and write.create is not None:
+        return write.object, "create", write.lookup.value.lower()
+    return None
+
+
+def merge(writes: Sequence[Write]) -> list[Record]:
+    """Group writes by record; older evaluations lose property by property."""
+    records: dict[tuple[str, str, str], Record] = {}
+    owners: dict[tuple[str, str, str], dict[str, int]] = {}
+    for write in sorted(writes, key=lambda w: (w.evaluated_at, w.item)):
+        key = record_key(write)
+        if key is None:
+            continue
+        rec = records.setdefault(key, Record(key[0], key[2], key[1]))
+        rec.properties.update(write.properties)
+        rec.create.update(write.create or {})
+        rec.known = rec.known or write.known
+        if write.lookup is not None and write.lookup.by_email:
+            rec.email = write.lookup.value
+            rec.upsert = rec.upsert or write.create is not None
+        owned = owners.setdefault(key, {})
+        owned.update(dict.fromkeys(write.properties, write.item))
+        rec.writers.add(write.item)
+    for key, rec in records.items():
+        winners = set(owners[key].values())
+        rec.superseded = rec.writers - winners
+        rec.writers = winners
+    return list(records.values())
