@@ -110,7 +110,9 @@ class ServiceHarness:
         self.partitions = partitions
         self.metrics = Metrics()
         self.service = Service(self.settings, metrics=self.metrics, destinations=destinations)
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=False, max_request_size=16 * 1024 * 1024
+        )
         self.statuses: list[dict[str, Any]] = []
         self._tasks: list[asyncio.Task[None]] = []
 

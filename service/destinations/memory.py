@@ -20,6 +20,7 @@ class MemoryDestination:
     name: str = "salesforce"
     max_batch_size: int = 500
     delay_s: float = 0.0
+    slow_orgs: dict[str, float] = field(default_factory=dict)  # org id -> extra delay per batch
     # Called per event; return an error to fail (or retry) that event.
     fault: Callable[[EvaluationCompleted], DeliveryError | None] | None = None
     records: dict[tuple[str, str], EvaluationCompleted] = field(default_factory=dict)
@@ -34,8 +35,9 @@ class MemoryDestination:
 
     async def write(self, batch: Batch) -> list[Outcome]:
         self.batches += 1
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        delay = self.delay_s + self.slow_orgs.get(batch.config.org_id, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         outcomes = []
         for item in batch.items:
             event = item.event

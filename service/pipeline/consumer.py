@@ -59,7 +59,8 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.kafka.subscribe([self.settings.topic_evaluations, self.settings.topic_retry], listener=self)
         next_commit = monotonic()
         while not stopping.is_set():
-            batches = await self.kafka.getmany(timeout_ms=100, max_records=2_000)
+            room = self.settings.max_inflight - self.router.open_jobs  # never fetch past the bound
+            batches = await self.kafka.getmany(timeout_ms=100, max_records=max(1, min(2_000, room)))
             for records in batches.values():
                 for record in records:
                     await self.router.on_record(record)

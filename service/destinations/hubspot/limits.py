@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, fields
 from time import monotonic, time
 from typing import Any
@@ -74,10 +74,8 @@ class CompletionWindow:
                 # Wait for the oldest answer to age out, or for an in-flight one to finish.
                 timeout = self._done[0] + self.window_s - now if self._done else None
                 self._released.clear()
-                try:
+                with suppress(TimeoutError):
                     await asyncio.wait_for(self._released.wait(), timeout)
-                except TimeoutError:
-                    pass
             self._inflight += 1
         try:
             yield
@@ -88,8 +86,10 @@ class CompletionWindow:
 
     def adapt(self, max_requests: int, window_s: float) -> None:
         """Take HubSpot's stated limit when it is stricter than ours (a Starter account)."""
-        if max_requests > 0 and window_s > 0 and (
-            max_requests / window_s < self.max_requests / self.window_s
+        if (
+            max_requests > 0
+            and window_s > 0
+            and (max_requests / window_s < self.max_requests / self.window_s)
         ):
             self.max_requests, self.window_s = max_requests, window_s
 
@@ -120,13 +120,15 @@ class TokenLimits:
 
     def observe(self, headers: Mapping[str, str]) -> float | None:
         """Adapt to the X-HubSpot-RateLimit-* headers; the daily usage ratio, if given."""
-        top, interval = _int(headers, "X-HubSpot-RateLimit-Max"), _int(
-            headers, "X-HubSpot-RateLimit-Interval-Milliseconds"
+        top, interval = (
+            _int(headers, "X-HubSpot-RateLimit-Max"),
+            _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
         )
         if top and interval:
             self.general.adapt(top, interval / 1000)
-        daily, left = _int(headers, "X-HubSpot-RateLimit-Daily"), _int(
-            headers, "X-HubSpot-RateLimit-Daily-Remaining"
+        daily, left = (
+            _int(headers, "X-HubSpot-RateLimit-Daily"),
+            _int(headers, "X-HubSpot-RateLimit-Daily-Remaining"),
         )
         if daily and left is not None:
             if left <= 0:

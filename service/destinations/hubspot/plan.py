@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from service.errors import DeliveryError
 from service.mapping import crm_id, lead_value, mapped_values, truncate
 from service.models import DestinationConfig, EvaluationCompleted
 
@@ -18,8 +19,12 @@ NAME = "hubspot"
 TEXT_LIMIT = 65_536  # characters in a HubSpot single- or multi-line text property
 # Standard properties filled from the lead when a record is created (contract §4).
 CREATE_FIELDS: dict[str, dict[str, str]] = {
-    "contacts": {"email": "email", "firstname": "first_name", "lastname": "last_name",
-                 "company": "company"},
+    "contacts": {
+        "email": "email",
+        "firstname": "first_name",
+        "lastname": "last_name",
+        "company": "company",
+    },
     "companies": {"name": "company", "domain": "domain"},
 }
 
@@ -28,16 +33,16 @@ OnTruncate = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Lookup:
-    """Find the record of `object` whose `property` equals `value`."""
+    """Find the record of `object` whose property `prop` equals `value`."""
 
     object: str
-    property: str
+    prop: str
     value: str
 
     @property
     def by_email(self) -> bool:
         """Contacts by email: HubSpot takes email as an idProperty (upsert, update)."""
-        return self.object == "contacts" and self.property == "email"
+        return self.object == "contacts" and self.prop == "email"
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Write:
     create: dict[str, Any] | None = None  # set when the record may be created
     propensity: bool = False
     found_id: str | None = None  # filled in by matching
+    error: DeliveryError | None = None  # matching failed (search refused, timed out)
     known: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,13 +90,21 @@ def plan_item(
             if value is not None:  # no key, no match: creating would duplicate every time
                 write.lookup = Lookup(target.object, target.match.crm_field, value)
                 if target.create_if_missing:
-                    write.create = {**lead_fields(event, target.object, on_truncate),
-                                    target.match.crm_field: value}
+                    write.create = {
+                        **lead_fields(event, target.object, on_truncate),
+                        target.match.crm_field: value,
+                    }
         writes.append(write)
     prop = config.propensity
     if prop is not None and prop.enabled and event.evaluation.propensity is not None:
-        write = Write(item, prop.object, {prop.field: event.evaluation.propensity.value}, when,
-                      crm_id(event, NAME, prop.object), propensity=True)
+        write = Write(
+            item,
+            prop.object,
+            {prop.field: event.evaluation.propensity.value},
+            when,
+            crm_id(event, NAME, prop.object),
+            propensity=True,
+        )
         value = lead_value(event, prop.match.event_field)
         if write.record_id is None and value is not None:
             write.lookup = Lookup(prop.object, prop.match.crm_field, value)
@@ -112,6 +126,7 @@ class Record:
     known: bool = False  # some write named this record by crm id
     email: str | None = None  # the email as the newest evaluation spelled it
     upsert: bool = False
+    match: str = ""  # the property looked up (to remember records we create)
 
 
 def record_key(write: Write) -> tuple[str, str, str] | None:
@@ -137,6 +152,7 @@ def merge(writes: Sequence[Write]) -> list[Record]:
         rec.properties.update(write.properties)
         rec.create.update(write.create or {})
         rec.known = rec.known or write.known
+        rec.match = write.lookup.prop if write.lookup is not None else rec.match
         if write.lookup is not None and write.lookup.by_email:
             rec.email = write.lookup.value
             rec.upsert = rec.upsert or write.create is not None

@@ -1,0 +1,151 @@
+"""The HTTP edge: one HubSpot account (token) over the pooled aiohttp session.
+
+Same REST paths as hubspot-api-client, called directly: the SDK is synchronous
+(urllib3) and would block the event loop; `bench/hubspot_client.py` measures
+the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+
+from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.responses import (
+    Input,
+    Result,
+    fail_all,
+    message_of,
+    missing_properties,
+    per_input,
+    permanent,
+)
+from service.errors import (
+    AuthFailed,
+    CredentialsUnavailable,
+    QuotaExhausted,
+    RateLimited,
+    TransientError,
+)
+from service.http import Response, error_for_status, send
+from service.metrics import Metrics
+
+NAME = "hubspot"
+T = TypeVar("T")
+SPLITTABLE = (400, 409, 422)  # the batch as a whole was refused: find the bad input
+
+
+def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
+    token, base = credentials.get("access_token"), credentials.get("base_url")
+    if not isinstance(token, str) or not token:
+        raise CredentialsUnavailable("HubSpot secret has no access_token")
+    if not isinstance(base, str) or not base.startswith("https://"):
+        raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")
+    return token, base.rstrip("/")
+
+
+async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently; a batch-wide error (401, 429) cancels the rest and is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as eg:
+        leaves = list(_leaves(eg))
+        for kind in (AuthFailed, QuotaExhausted, RateLimited, BaseException):
+            for leaf in leaves:
+                if isinstance(leaf, kind):
+                    raise leaf from None
+        raise
+    return [t.result() for t in tasks]
+
+
+def _leaves(eg: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in eg.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+class HubSpotClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        credentials: Mapping[str, Any],
+        limits: TokenLimits,
+        metrics: Metrics,
+    ) -> None:
+        token, self.base_url = credentials_of(credentials)
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self.session, self.limits, self.metrics = session, limits, metrics
+
+    async def post(self, path: str, body: Any, *, search: bool = False) -> Response:
+        """One request within the token's budget; 401 and 429 are raised for the batch."""
+        self.limits.check_daily()
+        async with self.limits.slot(search):
+            resp = await send(
+                self.session,
+                "POST",
+                self.base_url + path,
+                destination=NAME,
+                metrics=self.metrics,
+                headers=self._auth,
+                json=body,
+            )
+        usage = self.limits.observe(resp.headers)
+        if usage is not None:
+            self.metrics.api_usage.labels(NAME).set(usage)
+        if resp.status == 401:
+            raise AuthFailed(message_of(resp.body, "HubSpot refused the token"), http_status=401)
+        if resp.status == 429:
+            raise self.limits.rate_limited(resp.headers, resp.body, search)
+        return resp
+
+    async def batch(
+        self, obj: str, op: str, inputs: Sequence[Input], size: int
+    ) -> dict[str, Result]:
+        """POST /crm/v3/objects/{obj}/batch/{op} in chunks of `size`, one result per input."""
+        path = f"/crm/v3/objects/{obj}/batch/{op}"
+        chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
+        out: dict[str, Result] = {}
+        for part in await gather_all(self._chunk(path, c, op == "create") for c in chunks):
+            out.update(part)
+        return out
+
+    async def _chunk(self, path: str, inputs: Sequence[Input], created: bool) -> dict[str, Result]:
+        body = {"inputs": [{**i.body, "objectWriteTraceId": i.trace} for i in inputs]}
+        try:
+            resp = await self.post(path, body)
+        except RateLimited:
+            raise
+        except TransientError as exc:  # timeout, connection: these inputs retry
+            return fail_all(inputs, exc)
+        if resp.ok:
+            return per_input(resp.body, inputs, resp.status, created=created)
+        if resp.status in SPLITTABLE:
+            return await self._isolate(path, inputs, resp, created)
+        text = message_of(resp.body, f"HubSpot answered HTTP {resp.status}")
+        return fail_all(inputs, error_for_status(resp.status, text))
+
+    async def _isolate(
+        self, path: str, inputs: Sequence[Input], resp: Response, created: bool
+    ) -> dict[str, Result]:
+        """A refused batch: fail the inputs HubSpot names, else split it in halves."""
+        bad = missing_properties(resp.body)
+        hit = [i for i in inputs if bad & set(i.body.get("properties", {}))]
+        if hit:  # an unknown property fails every input that sets it, at once
+            out = fail_all(hit, permanent(resp.body, resp.status))
+            rest = [i for i in inputs if i not in hit]
+            if rest:
+                out.update(await self._chunk(path, rest, created))
+            return out
+        if len(inputs) == 1:
+            return fail_all(inputs, permanent(resp.body, resp.status))
+        mid = len(inputs) // 2
+        halves = await gather_all(
+            [self._chunk(path, inputs[:mid], created), self._chunk(path, inputs[mid:], created)]
+        )
+        return {**halves[0], **halves[1]}

@@ -1,0 +1,94 @@
+"""The HubSpot destination: contacts and companies over CRM v3 batch endpoints.
+
+write(): plan each item's records -> find the ones that need a search ->
+merge writes per record (newest wins) -> batch update/upsert/create, 100
+inputs a call, within the token's budget -> one Outcome per item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from service.destinations.base import Batch, DestinationContext, Outcome
+from service.destinations.hubspot.client import HubSpotClient, credentials_of, gather_all
+from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
+from service.destinations.hubspot.matching import RecentCreates, resolve
+from service.destinations.hubspot.outcomes import ItemState, fold, operations
+from service.destinations.hubspot.plan import NAME, Record, merge, plan_item, record_key
+from service.destinations.hubspot.responses import Done, Result
+from service.http import new_session
+
+
+class HubSpotDestination:
+    name = NAME
+
+    def __init__(self, ctx: DestinationContext, options: HubSpotOptions | None = None) -> None:
+        self.settings, self.metrics = ctx.settings, ctx.metrics
+        self.options = options or HubSpotOptions.from_mapping(ctx.options.get(NAME))
+        self.max_batch_size = self.options.max_batch_size
+        self._session: aiohttp.ClientSession | None = None
+        self._limits: dict[str, TokenLimits] = {}
+        self._recent = RecentCreates(self.options.created_cache_s)
+
+    async def setup(self) -> None:
+        if self._session is None:
+            self._session = new_session(
+                self.settings.destination_ca_file, self.settings.destination_timeout_s
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def limits_for(self, credentials: Mapping[str, Any]) -> tuple[str, TokenLimits]:
+        """One budget per token (hashed: the key never holds the secret)."""
+        token, base = credentials_of(credentials)
+        key = hashlib.sha256(f"{base}\0{token}".encode()).hexdigest()[:16]
+        if key not in self._limits:
+            self._limits[key] = TokenLimits(self.options)
+        return key, self._limits[key]
+
+    def _truncated(self, field: str) -> None:
+        self.metrics.truncations.labels(NAME, field).inc()
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        await self.setup()
+        assert self._session is not None
+        key, limits = self.limits_for(batch.credentials)
+        limits.check_daily()  # spent for today: no request at all
+        client = HubSpotClient(self._session, batch.credentials, limits, self.metrics)
+        writes = [
+            w
+            for n, item in enumerate(batch.items)
+            for w in plan_item(batch.config, item.event, n, self._truncated)
+        ]
+        await resolve(client, writes, key, self._recent, self.options.search_page_size)
+        states = [ItemState() for _ in batch.items]
+        for w in writes:
+            if w.error is not None:
+                states[w.item].errors.append(w.error)
+            elif record_key(w) is None and w.propensity:
+                self.metrics.propensity_unmatched.labels(NAME).inc()
+            elif record_key(w) is None:
+                states[w.item].not_found = True
+        records = merge([w for w in writes if w.error is None])
+        results = await self._send(client, records)
+        for n, rec in enumerate(records):
+            result = results[str(n)]
+            fold(rec, result, states)
+            if rec.mode == "create" and isinstance(result, Done):
+                self._recent.put((key, rec.object, rec.match, rec.key), result.id)
+        return [s.outcome() for s in states]
+
+    async def _send(self, client: HubSpotClient, records: list[Record]) -> dict[str, Result]:
+        size = self.options.inputs_per_request
+        ops = operations(records)
+        parts = await gather_all(
+            client.batch(obj, op, inputs, size) for (obj, op, _), inputs in ops.items()
+        )
+        return {trace: r for part in parts for trace, r in part.items()}

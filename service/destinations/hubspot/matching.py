@@ -1,0 +1,138 @@
+"""Finding records that have no crm id and no unique idProperty (a company's
+domain is not unique): POST /crm/v3/objects/{object}/search with an IN filter.
+
+Search is eventually consistent: a company created a moment ago may not be
+found yet, so the ids of records we created are remembered for a while.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from time import monotonic
+from typing import Any
+
+from service.destinations.hubspot.client import HubSpotClient, gather_all
+from service.destinations.hubspot.plan import Write
+from service.destinations.hubspot.responses import message_of
+from service.errors import DeliveryError, RateLimited, TransientError
+from service.http import error_for_status
+
+IN_VALUES = 100  # values per IN filter; one search request per 100 lookups
+MAX_PAGES = 50  # HubSpot stops paging at 10,000 results (50 pages of 200)
+
+
+def search_body(prop: str, values: Sequence[str], limit: int, after: str | None) -> dict[str, Any]:
+    """IN compares exactly and wants string values in lower case."""
+    body: dict[str, Any] = {
+        "filterGroups": [
+            {"filters": [{"propertyName": prop, "operator": "IN", "values": list(values)}]}
+        ],
+        "properties": [prop],
+        "limit": limit,
+    }
+    if after:
+        body["after"] = after
+    return body
+
+
+def pick(found: dict[str, str], results: Any, prop: str) -> str | None:
+    """Fold one page into value -> lowest (oldest) id; the next page's cursor."""
+    body = results if isinstance(results, dict) else {}
+    for rec in body.get("results") or []:
+        value = str((rec.get("properties") or {}).get(prop) or "").lower()
+        rid = str(rec.get("id", ""))
+        if (
+            value
+            and rid
+            and (value not in found or (len(rid), rid) < (len(found[value]), found[value]))
+        ):
+            found[value] = rid
+    after = ((body.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after else None
+
+
+async def find_ids(
+    client: HubSpotClient, obj: str, prop: str, values: Sequence[str], page_size: int
+) -> dict[str, str | DeliveryError]:
+    """Lower-cased value -> record id, or the error that kept us from knowing."""
+    path = f"/crm/v3/objects/{obj}/search"
+
+    async def one(chunk: Sequence[str]) -> dict[str, str | DeliveryError]:
+        found: dict[str, str] = {}
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            try:
+                resp = await client.post(
+                    path, search_body(prop, chunk, page_size, after), search=True
+                )
+            except RateLimited:
+                raise
+            except TransientError as exc:
+                return dict.fromkeys(chunk, exc)
+            if not resp.ok:
+                text = message_of(resp.body, f"HubSpot search answered HTTP {resp.status}")
+                return dict.fromkeys(chunk, error_for_status(resp.status, text))
+            after = pick(found, resp.body, prop)
+            if after is None:
+                break
+        return dict(found)
+
+    unique = sorted({v.lower() for v in values})
+    chunks = [unique[i : i + IN_VALUES] for i in range(0, len(unique), IN_VALUES)]
+    out: dict[str, str | DeliveryError] = {}
+    for part in await gather_all(one(c) for c in chunks):
+        out.update(part)
+    return out
+
+
+class RecentCreates:
+    """(token, object, property, value) -> id of a record we created, for `ttl_s`."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._ids: dict[tuple[str, str, str, str], tuple[str, float]] = {}
+
+    def get(self, key: tuple[str, str, str, str]) -> str | None:
+        hit = self._ids.get(key)
+        if hit is None or hit[1] < monotonic():
+            self._ids.pop(key, None)
+            return None
+        return hit[0]
+
+    def put(self, key: tuple[str, str, str, str], rid: str) -> None:
+        if len(self._ids) > 100_000:  # bounded: drop what has expired, else everything
+            now = monotonic()
+            self._ids = {k: v for k, v in self._ids.items() if v[1] >= now}
+            if len(self._ids) > 100_000:
+                self._ids.clear()
+        self._ids[key] = (rid, monotonic() + self.ttl_s)
+
+
+async def resolve(
+    client: HubSpotClient,
+    writes: Sequence[Write],
+    token: str,
+    recent: RecentCreates,
+    page_size: int,
+) -> None:
+    """Fill `found_id` (or `error`) of writes that need a search to find their record."""
+    wanted: dict[tuple[str, str], list[Write]] = defaultdict(list)
+    for w in writes:
+        if w.record_id is None and w.lookup is not None and not w.lookup.by_email:
+            lk = w.lookup
+            w.found_id = recent.get((token, lk.object, lk.prop, lk.value.lower()))
+            if w.found_id is None:
+                wanted[(lk.object, lk.prop)].append(w)
+    groups = list(wanted.items())
+    answers = await gather_all(
+        find_ids(client, obj, prop, [w.lookup.value for w in ws if w.lookup], page_size)
+        for (obj, prop), ws in groups
+    )
+    for (_, ws), found in zip(groups, answers, strict=True):
+        for w in ws:
+            hit = found.get(w.lookup.value.lower()) if w.lookup else None
+            if isinstance(hit, DeliveryError):
+                w.error = hit
+            else:
+                w.found_id = hit

@@ -1,0 +1,94 @@
+"""Pure: merged records -> batch inputs, and record results -> one Outcome per item.
+
+An item with several records: any permanent failure -> failed; else any
+transient one -> retry; else any record written -> delivered; else skipped
+(`record_not_found`, or `stale_evaluation` when newer evaluations in the same
+batch took every value it would have written).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from service.destinations.base import Outcome
+from service.destinations.hubspot.plan import Record
+from service.destinations.hubspot.responses import Done, Input, Missing, Result
+from service.errors import DeliveryError, PermanentError, TransientError
+from service.models import RecordRef
+
+OpKey = tuple[str, str, str]  # (object, batch operation, idProperty or "")
+
+
+def operations(records: Sequence[Record]) -> dict[OpKey, list[Input]]:
+    """Group records into batch calls; each input's trace is the record's index."""
+    ops: dict[OpKey, list[Input]] = defaultdict(list)
+    for n, rec in enumerate(records):
+        trace = str(n)
+        if rec.mode == "id":
+            ops[(rec.object, "update", "")].append(
+                Input(trace, {"id": rec.key, "properties": rec.properties})
+            )
+        elif rec.mode == "email":
+            props = {**rec.create, **rec.properties} if rec.upsert else rec.properties
+            body = {"idProperty": "email", "id": rec.email or rec.key, "properties": props}
+            ops[(rec.object, "upsert" if rec.upsert else "update", "email")].append(
+                Input(trace, body)
+            )
+        else:
+            ops[(rec.object, "create", "")].append(
+                Input(trace, {"properties": {**rec.create, **rec.properties}})
+            )
+    return dict(ops)
+
+
+@dataclass
+class ItemState:
+    records: dict[tuple[str, str], RecordRef] = field(default_factory=dict)
+    errors: list[DeliveryError] = field(default_factory=list)
+    not_found: bool = False
+    superseded: bool = False
+
+    def outcome(self) -> Outcome:
+        for error in self.errors:
+            if not error.retryable:
+                return Outcome.from_error(error)
+        if self.errors:
+            return Outcome.from_error(self.errors[0])
+        if self.records:
+            return Outcome.delivered(list(self.records.values()))
+        if self.superseded and not self.not_found:
+            return Outcome.skipped("stale_evaluation")
+        return Outcome.skipped("record_not_found")
+
+
+def missing_error(rec: Record) -> DeliveryError:
+    if rec.known:  # the lead's crm id points at a record HubSpot no longer has
+        return PermanentError(
+            f"HubSpot {rec.object} record {rec.key} does not exist (deleted or merged)",
+            code="record_deleted",
+            http_status=404,
+        )
+    return TransientError(  # found a moment ago; look it up again on retry
+        f"HubSpot {rec.object} record changed while writing", code="record_changed"
+    )
+
+
+def fold(rec: Record, result: Result, states: Sequence[ItemState]) -> None:
+    for item in rec.superseded:
+        states[item].superseded = True
+    for item in rec.writers:
+        state = states[item]
+        if isinstance(result, Done):
+            action = "created" if result.created else "updated"
+            key = (rec.object, result.id)
+            if key not in state.records or action == "created":
+                state.records[key] = RecordRef(object=rec.object, id=result.id, action=action)
+        elif isinstance(result, Missing):
+            if rec.mode == "email" and not rec.upsert:
+                state.not_found = True
+            else:
+                state.errors.append(missing_error(rec))
+        else:
+            state.errors.append(result)
