@@ -124,7 +124,7 @@ class HubSpotClient:
         except TransientError as exc:  # timeout, connection: these inputs retry
             return fail_all(inputs, exc)
         if resp.ok:
-            return per_input(resp.body, inputs, resp.status, created=created)
+            return per_input(resp.body, inputs, created=created)
         if resp.status in SPLITTABLE:
             return await self._isolate(path, inputs, resp, created)
         text = message_of(resp.body, f"HubSpot answered HTTP {resp.status}")

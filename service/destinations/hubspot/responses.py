@@ -16,7 +16,9 @@ from typing import Any
 from service.errors import DeliveryError, PermanentError
 from service.redact import redact
 
-_NAMED = re.compile(r'\\?"error\\?":\\?"PROPERTY_DOESNT_EXIST\\?",\\?"name\\?":\\?"([^"\\]+)')
+_NAMED = re.compile(  # inside the message's JSON, escaped or not
+    r'\\?"error\\?"\s*:\s*\\?"PROPERTY_DOESNT_EXIST\\?"\s*,\s*\\?"name\\?"\s*:\s*\\?"([^"\\]+)'
+)
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,7 @@ def _context(err: dict[str, Any], name: str) -> list[str]:
     return [str(v) for v in values] if isinstance(values, list) else [str(values)]
 
 
-def per_input(
-    body: Any, inputs: Sequence[Input], status: int, *, created: bool
-) -> dict[str, Result]:
+def per_input(body: Any, inputs: Sequence[Input], *, created: bool) -> dict[str, Result]:
     """A 200/201/207 batch answer, as one result per input trace."""
     body = body if isinstance(body, dict) else {}
     by_trace = {i.trace: i for i in inputs}
@@ -103,7 +103,7 @@ def per_input(
         if err.get("category") == "OBJECT_NOT_FOUND":
             result: Result = Missing()
         else:
-            result = permanent(err, status)
+            result = permanent(err, 400)  # the input was refused; the 207 is the envelope
         for trace in traces:
             out.setdefault(trace, result)
     for rec in body.get("results") or []:

@@ -1,0 +1,221 @@
+"""An HTTPS HubSpot sandbox speaking CRM v3 for contacts and companies.
+
+    async with HubSpotSandbox(tmp_path) as hs:
+        hs.seed("companies", name="Analytical Engines", domain="analytical.example")
+        secret = hs.credentials()      # {"access_token": ..., "base_url": "https://127.0.0.1:PORT"}
+        ca = hs.ca_file                # the service's DESTINATION_CA_FILE
+
+Bearer auth, HubSpot's error bodies and X-HubSpot-RateLimit-* headers, a rolling
+request window (190 per 10 s), search per second (4), a daily quota, fault
+injection (`inject`, `store.reject`), and `GET /_sandbox/records` to look at
+what was written. hubspot-api-client works against it unchanged.
+
+Standalone (for a demo): `python -m tests.sandboxes.hubspot [--port 8443] [--dir DIR]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+from aiohttp import web
+
+from tests.sandboxes.hubspot import batch
+from tests.sandboxes.hubspot.budget import Budget, limit_body
+from tests.sandboxes.hubspot.objects import object_routes
+from tests.sandboxes.hubspot.search import search
+from tests.sandboxes.hubspot.store import OBJECTS, Rec, Store, error_body
+from tests.sandboxes.hubspot.wire import object_of, read_body, reply
+from tests.sandboxes.tls import sandbox_tls
+
+DEFAULT_TOKEN = "pat-na1-sandbox-0000-1111-2222-333344445555"
+INPUTS = web.RequestKey("inputs", int)  # batch inputs or IN values, for the call log
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fault:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    path: str | None
+    times: int
+    delay_s: float
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    status: int
+    at: float  # monotonic arrival time
+    inputs: int  # batch inputs or IN values; 0 otherwise
+
+
+@dataclass
+class HubSpotSandbox:
+    tls_dir: Path
+    port: int = 0
+    token: str = DEFAULT_TOKEN
+    max_requests: int = 190
+    window_s: float = 10.0
+    search_per_s: int = 4
+    daily_limit: int = 1_000_000
+    properties: dict[str, dict[str, str]] | None = None
+    search_lag_s: float = 0.0  # recently created records are not yet searchable
+    multi_status_updates: bool = False
+    calls: list[Call] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.properties)
+        self.budget = Budget(self.max_requests, self.window_s, self.search_per_s, self.daily_limit)
+        self._faults: list[Fault] = []
+        self._ssl, self._ca_file = sandbox_tls(self.tls_dir)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._gate], client_max_size=64 * 1024**2)
+        app.router.add_get("/_sandbox/records", self._records)
+        app.router.add_post("/crm/v3/objects/{obj}/search", self._search)
+        app.router.add_post("/crm/v3/objects/{obj}/batch/{op}", self._batch)
+        app.router.add_routes(object_routes(self.store))
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> HubSpotSandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self._ca_file
+
+    def credentials(self) -> dict[str, str]:
+        return {"access_token": self.token, "base_url": self.base_url}
+
+    # -- test helpers ------------------------------------------------------------
+    def seed(self, obj: str, **properties: Any) -> str:
+        """Pre-create a record (no request, no budget spent); its id."""
+        clean, issues = self.store.validate(obj, properties)
+        assert not issues, issues
+        rec = self.store.create(obj, clean)
+        rec.born -= self.search_lag_s  # seeded records are already indexed
+        return rec.id
+
+    def records(self, obj: str) -> list[Rec]:
+        return sorted(self.store.records[obj].values(), key=lambda r: int(r.id))
+
+    def find(self, obj: str, prop: str, value: str) -> Rec | None:
+        return self.store.get(obj, value, prop)
+
+    def inject(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        path: str | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        """The next `times` requests whose path contains `path` get this answer."""
+        if body is None:
+            body = error_body("Internal error (injected)", "INTERNAL_ERROR")
+        self._faults.append(Fault(status, body, headers or {}, path, times, delay_s))
+
+    def reset_daily(self) -> None:
+        self.budget.daily_used = 0
+
+    def count(self, path_end: str, status: int | None = None) -> int:
+        return sum(
+            1
+            for c in self.calls
+            if c.path.endswith(path_end) and (status is None or c.status == status)
+        )
+
+    # -- HTTP ----------------------------------------------------------------------
+    def _fault(self, path: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.times > 0 and (fault.path is None or fault.path in path):
+                fault.times -= 1
+                return fault
+        return None
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/crm/"):
+            return await handler(request)
+        arrived = monotonic()
+        resp = await self._answer(request, handler)
+        self.calls.append(
+            Call(request.method, request.path, resp.status, arrived, request.get(INPUTS, 0))
+        )
+        return resp
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        is_search = request.path.endswith("/search")
+        fault = self._fault(request.path)
+        if fault is not None:
+            await asyncio.sleep(fault.delay_s)
+            return reply(fault.status, fault.body, fault.headers)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return reply(
+                401,
+                error_body(
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at "
+                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                ),
+            )
+        policy = self.budget.admit(is_search)
+        headers = {} if is_search else self.budget.headers()  # search sends no limit headers
+        if policy is not None:
+            return reply(429, limit_body(policy), headers)
+        resp = await handler(request)
+        resp.headers.update(headers)
+        return resp
+
+    async def _batch(self, request: web.Request) -> web.Response:
+        obj, op = object_of(request), request.match_info["op"]
+        if op not in ("read", "create", "update", "upsert"):
+            return reply(404, error_body(f"Unknown batch operation {op}", "OBJECT_NOT_FOUND"))
+        body = await read_body(request)
+        request[INPUTS] = len(body.get("inputs") or []) if isinstance(body, dict) else 0
+        status, answer = batch.run(self.store, obj, op, body, self.multi_status_updates)
+        return reply(status, answer)
+
+    async def _search(self, request: web.Request) -> web.Response:
+        obj = object_of(request)
+        body = await read_body(request)
+        if isinstance(body, dict):
+            request[INPUTS] = sum(
+                len(f.get("values") or [])
+                for g in body.get("filterGroups") or []
+                for f in g.get("filters") or []
+            )
+        status, answer = search(self.store, obj, body, self.search_lag_s)
+        return reply(status, answer)
+
+    async def _records(self, request: web.Request) -> web.Response:
+        return reply(200, {obj: [r.json() for r in self.records(obj)] for obj in OBJECTS})
