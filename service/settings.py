@@ -84,6 +84,7 @@ class Settings:
     sasl_password: str | None = field(default=None, repr=False)
     ssl_cafile: Path | None = None
     consumer_group: str = "trailspark-destinations"
+    session_timeout_ms: int = 10_000
     topic_evaluations: str = "trailspark.evaluations.completed"
     topic_configs: str = "trailspark.destinations.config"
     topic_status: str = "trailspark.destinations.status"
@@ -143,6 +144,7 @@ class Settings:
             sasl_password=e.text("KAFKA_SASL_PASSWORD"),
             ssl_cafile=e.readable_file("KAFKA_SSL_CAFILE"),
             consumer_group=e.text("KAFKA_CONSUMER_GROUP", cls.consumer_group) or "",
+            session_timeout_ms=e.number("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
             topic_evaluations=e.text("TOPIC_EVALUATIONS", cls.topic_evaluations) or "",
             topic_configs=e.text("TOPIC_CONFIGS", cls.topic_configs) or "",
             topic_status=e.text("TOPIC_STATUS", cls.topic_status) or "",

@@ -239,3 +239,20 @@ async def test_metrics_endpoint_and_probes_over_http(kafka_bootstrap: str, tmp_p
         assert f"trailspark_destinations_{name}" in text, name
     assert 'trailspark_destinations_deliveries_total{destination="salesforce",status="delivered"} 1.0' in text
     assert "org_1" not in text  # no unbounded labels
+
+
+async def test_waiting_retry_survives_a_restart(kafka_bootstrap: str, tmp_path: Path) -> None:
+    down = MemoryDestination(name="salesforce", fault=lambda e: TransientError("502", code="server_error"))
+    env = {"RETRY_BACKOFF_BASE_S": "3"}
+    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": down}, env=env) as h:
+        await connect(h, "salesforce")
+        await h.send_event(event := make_event())
+        await h.wait_statuses(1, terminal=False)  # the `retrying` progress status
+        env = h.env
+    assert h.statuses[0]["status"] == "retrying"
+    up = MemoryDestination(name="salesforce")
+    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": up}, env=env) as h2:
+        (final,) = await h2.wait_statuses(1, timeout=30)
+    assert final["event_id"] == event["event_id"]
+    assert final["status"] == "delivered" and final["attempts"] == 2
+    assert up.writes == [event["event_id"]]

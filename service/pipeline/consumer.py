@@ -45,6 +45,8 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
             group_id=settings.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.session_timeout_ms // 4,
             max_partition_fetch_bytes=max(1_048_576, settings.max_event_bytes * 2),
         )
         self._paused: set[TopicPartition] = set()

@@ -50,14 +50,16 @@ class TableReader:
             targets = await consumer.end_offsets(partitions)
             log.info("reading %s to its end offsets %s", self.topic, sorted(targets.values()))
             while True:
-                if not self.caught_up.is_set() and await _reached(consumer, targets):
-                    self.caught_up.set()
-                    log.info("caught up with %s (%d records)", self.topic, self.records)
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
                 for records in batches.values():
                     for record in records:
                         self.records += 1
                         self._apply(record.key, record.value)
+                # Caught up: past the end offsets seen at start, and a fetch came back
+                # empty (some brokers, Tansu among them, under-report ListOffsets).
+                if not batches and not self.caught_up.is_set() and await _reached(consumer, targets):
+                    self.caught_up.set()
+                    log.info("caught up with %s (%d records)", self.topic, self.records)
         finally:
             await consumer.stop()
 
@@ -70,6 +72,7 @@ class TableReader:
 
 async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
     for tp, end in targets.items():
-        if await consumer.position(tp) < end:
+        position = await consumer.position(tp)
+        if position < max(end, consumer.highwater(tp) or 0):
             return False
     return True

@@ -1,8 +1,8 @@
 """The hot path: Airtable's REST API over the shared aiohttp session.
 
 Same paths and bodies as pyairtable (`Table.batch_update`, `Table.batch_upsert`,
-`Table.all(formula=...)`), without a thread per call. Every request first takes a
-slot from the base's limiter; a 429 puts the whole base into its penalty window,
+`Table.all(formula=...)`), without a thread per call. Every request holds a slot
+of the base's pacer (pacing.py); a 429 puts the whole base into its penalty window,
 and while it lasts nothing is sent: callers get `RateLimited` at once.
 """
 
@@ -17,11 +17,11 @@ from urllib.parse import quote
 import aiohttp
 
 from service.destinations.airtable.errors import PENALTY_S, classify
+from service.destinations.airtable.pacing import BasePacer
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import CredentialsUnavailable, RateLimited, TransientError
 from service.http import send
 from service.metrics import Metrics
-from service.ratelimit import SlidingWindowLimiter
 from service.redact import register_secret
 
 DEFAULT_BASE_URL = "https://api.airtable.com"
@@ -68,17 +68,17 @@ class RecordsApi(Protocol):
 
 
 class AirtableClient:
-    """Calls for one base, paced by that base's limiter."""
+    """Calls for one base, paced by that base's pacer."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        limiter: SlidingWindowLimiter,
+        pacer: BasePacer,
         metrics: Metrics,
         secret: Secret,
         penalty_s: float = PENALTY_S,
     ) -> None:
-        self._session, self._limiter, self._metrics = session, limiter, metrics
+        self._session, self._pacer, self._metrics = session, pacer, metrics
         self._root = f"{secret.base_url}/v0/{quote(secret.base_id, safe='')}"
         self._headers = {"Authorization": f"Bearer {secret.api_key}"}
         self._penalty_s = penalty_s
@@ -89,24 +89,24 @@ class AirtableClient:
     async def _call(
         self, method: str, table: str, *, json: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        if (wait := self._limiter.blocked_for) > 0:
+        if (wait := self._pacer.blocked_for) > 0:
             raise RateLimited("Airtable base is in its rate-limit penalty", retry_after=wait)
-        await self._limiter.acquire()
-        response = await send(
-            self._session,
-            method,
-            self._url(table),
-            destination=DESTINATION,
-            metrics=self._metrics,
-            headers=self._headers,
-            json=json,
-            params=params,
-        )
+        async with self._pacer.slot():
+            response = await send(
+                self._session,
+                method,
+                self._url(table),
+                destination=DESTINATION,
+                metrics=self._metrics,
+                headers=self._headers,
+                json=json,
+                params=params,
+            )
         if response.ok:
             return response.body
         error = classify(response.status, response.body, response.headers, self._penalty_s)
         if isinstance(error, RateLimited):
-            self._limiter.penalize(error.retry_after)  # every writer to this base waits
+            self._pacer.penalize(error.retry_after)  # every writer to this base waits
         raise error
 
     async def update(self, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Per batch (one org, one base): every target table is written in turn and each
 item's results are combined into one `Outcome`. Whole-batch problems (auth,
-permission, rate-limit penalty, outage) are raised. One limiter per base keeps
+permission, rate-limit penalty, outage) are raised. One pacer per base keeps
 requests under Airtable's 5 per second; a 429 blocks that base alone.
 """
 
@@ -21,13 +21,13 @@ from service.destinations.airtable.client import (
     Secret,
     parse_credentials,
 )
+from service.destinations.airtable.pacing import PacerPool
 from service.destinations.airtable.plan import DESTINATION
 from service.destinations.airtable.sdk import SdkClient, sdk_api
 from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
 from service.destinations.base import Batch, DestinationContext, Outcome
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
 from service.http import new_session
-from service.ratelimit import LimiterPool
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,7 @@ class AirtableOptions:
     """Knobs from `ctx.options["airtable"]`; the defaults are production's."""
 
     requests_per_second: int = 5  # Airtable's per-base ceiling
-    # Slots are stamped when a request leaves, Airtable counts on arrival: the margin
-    # absorbs network jitter so that no second ever sees a sixth request (95 % of 5/s).
-    window_s: float = 1.05
+    window_s: float = 1.0  # counted from each response (pacing.py), so no margin is needed
     penalty_s: float = 30.0  # Airtable's lock-out after a 429, when no Retry-After says otherwise
     max_batch_size: int = 200  # 20 requests of 10 records
     client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
@@ -74,7 +72,7 @@ class AirtableDestination:
         self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
         self.max_batch_size = self.options.max_batch_size
         self._settings, self._metrics = ctx.settings, ctx.metrics
-        self._limiters = LimiterPool(self.options.requests_per_second, self.options.window_s)
+        self._pacers = PacerPool(self.options.requests_per_second, self.options.window_s)
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[Secret, Api] = {}
 
@@ -93,7 +91,7 @@ class AirtableDestination:
         self._sdk.clear()
 
     def _client(self, secret: Secret) -> RecordsApi:
-        limiter = self._limiters.get(secret.base_id)
+        pacer = self._pacers.get(secret.base_id)
         penalty = self.options.penalty_s
         if self.options.client == "sdk":
             if secret not in self._sdk:
@@ -102,9 +100,9 @@ class AirtableDestination:
                     self._settings.destination_timeout_s,
                 )
                 self._sdk[secret] = sdk_api(secret, ca, timeout)
-            return SdkClient(self._sdk[secret], limiter, self._metrics, secret.base_id, penalty)
+            return SdkClient(self._sdk[secret], pacer, self._metrics, secret.base_id, penalty)
         assert self._session is not None, "setup() must run before write()"
-        return AirtableClient(self._session, limiter, self._metrics, secret, penalty)
+        return AirtableClient(self._session, pacer, self._metrics, secret, penalty)
 
     def _count_truncation(self, key: str) -> None:
         self._metrics.truncations.labels(DESTINATION, key).inc()

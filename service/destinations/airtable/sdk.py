@@ -20,11 +20,11 @@ from pyairtable.formulas import Formula
 
 from service.destinations.airtable.client import Secret, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
+from service.destinations.airtable.pacing import BasePacer
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import RateLimited, TransientError
 from service.http import outcome_label
 from service.metrics import Metrics
-from service.ratelimit import SlidingWindowLimiter
 
 T = TypeVar("T")
 
@@ -49,21 +49,21 @@ class SdkClient:
     def __init__(
         self,
         api: Api,
-        limiter: SlidingWindowLimiter,
+        pacer: BasePacer,
         metrics: Metrics,
         base_id: str,
         penalty_s: float = PENALTY_S,
     ) -> None:
-        self._api, self._limiter, self._metrics = api, limiter, metrics
+        self._api, self._pacer, self._metrics = api, pacer, metrics
         self._base_id, self._penalty_s = base_id, penalty_s
 
     async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if (wait := self._limiter.blocked_for) > 0:
+        if (wait := self._pacer.blocked_for) > 0:
             raise RateLimited("Airtable base is in its rate-limit penalty", retry_after=wait)
-        await self._limiter.acquire()
         requests_total = self._metrics.destination_requests
         try:
-            result = await asyncio.to_thread(call, *args, **kwargs)
+            async with self._pacer.slot():
+                result = await asyncio.to_thread(call, *args, **kwargs)
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else 500
@@ -76,7 +76,7 @@ class SdkClient:
             error = classify(status, body, headers, self._penalty_s)
             if isinstance(error, RateLimited):
                 self._metrics.rate_limited.labels(DESTINATION).inc()
-                self._limiter.penalize(error.retry_after)
+                self._pacer.penalize(error.retry_after)
             raise error from None
         except requests.Timeout:
             requests_total.labels(DESTINATION, "timeout").inc()

@@ -1,4 +1,4 @@
-"""Carries out one target's plan. Chunks go out concurrently (the base limiter
+"""Carries out one target's plan. Chunks go out concurrently (the base pacer
 paces them); a record-level rejection splits its chunk in halves until the record
 at fault is alone; every item ends with its records, nothing (no match) or an error.
 """
