@@ -1,0 +1,213 @@
+"""An HTTPS Salesforce REST API sandbox: aiohttp + a trustme CA, real paths and bodies.
+
+    /services/data/vXX.X/query?q=SOQL            (+ /query/{locator} pages)
+    /services/data/vXX.X/sobjects[/{Obj}[/{id}|/describe|/{extIdField}/{value}]]
+    /services/data/vXX.X/composite/sobjects      POST create, PATCH update, <= 200
+    GET /_sandbox/records                        every stored record, as JSON
+    POST|DELETE /_sandbox/faults                 inject or clear failures
+
+It checks the bearer token, knows each object's fields (unknown -> INVALID_FIELD),
+answers errors as Salesforce does (a JSON list of {message, errorCode, fields}),
+sends `Sforce-Limit-Info`, and simple-salesforce works against it unchanged.
+
+Run it standalone (prints the secret-file JSON and the CA path, Ctrl-C stops):
+
+    .venv/bin/python -m tests.sandboxes.salesforce --port 8443 --seed
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from time import monotonic
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from tests.sandboxes.salesforce.api import N_RECORDS, Api, Call, Fault, json
+from tests.sandboxes.salesforce.store import SfError, Store
+from tests.sandboxes.tls import sandbox_tls
+
+DEFAULT_TOKEN = "00DSANDBOX0000001!sandbox.salesforce.token"
+API_VERSION = "62.0"
+FAULT_BODIES = {
+    401: ("INVALID_SESSION_ID", "Session expired or invalid"),
+    403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+    500: (
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact support: "
+        "1427319999-1 (-1)",
+    ),
+    503: ("SERVER_UNAVAILABLE", "Server unavailable"),
+}
+
+
+class SalesforceSandbox:
+    def __init__(
+        self,
+        tls_dir: Path,
+        *,
+        port: int = 0,
+        token: str = DEFAULT_TOKEN,
+        api_limit: int = 100_000,
+        page_size: int = 2000,
+    ) -> None:
+        self.tls_dir = tls_dir
+        self.port = port
+        self.token = token  # assign a new one to "rotate" it
+        self.api_limit = api_limit
+        self.api_used = 0
+        self.latency_s = 0.0
+        self.store = Store()
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self.api = Api(self.store, page_size)
+        self._ssl, self._ca_file = sandbox_tls(tls_dir)
+        self._runner: web.AppRunner | None = None
+
+    # --- what tests and the demo use -------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self._ca_file
+
+    def credentials(self) -> dict[str, Any]:
+        """The `$SECRETS_DIR/{ref}.json` content that points the service here."""
+        return {
+            "instance_url": self.base_url,
+            "access_token": self.token,
+            "api_version": API_VERSION,
+        }
+
+    def seed(self, obj: str, *records: dict[str, Any]) -> list[str]:
+        """Pre-create records (bypassing the API); returns their ids."""
+        return [self.store.create(obj, dict(record)) for record in records]
+
+    def records(self, obj: str) -> dict[str, dict[str, Any]]:
+        return {
+            rid: self.store.view(obj, rid, f"v{API_VERSION}") for rid in self.store.records[obj]
+        }
+
+    def fail(
+        self,
+        status: int,
+        *,
+        code: str | None = None,
+        message: str | None = None,
+        times: int | None = None,
+        seconds: float | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer `status` to API calls (whose path contains `path`) `times` times or for
+        `seconds`; with neither, until `clear_faults()`."""
+        default_code, default_message = FAULT_BODIES.get(status, ("UNKNOWN_EXCEPTION", "error"))
+        until = monotonic() + seconds if seconds is not None else None
+        self.faults.append(
+            Fault(status, code or default_code, message or default_message, times, until, path)
+        )
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def count(self, method: str, path_part: str) -> int:
+        return sum(1 for c in self.calls if c.method == method and path_part in c.path)
+
+    # --- server -----------------------------------------------------------------------
+    def _fault(self, path: str) -> Fault | None:
+        now = monotonic()
+        self.faults[:] = [
+            f
+            for f in self.faults
+            if (f.remaining is None or f.remaining > 0) and (f.until is None or f.until > now)
+        ]
+        for fault in self.faults:
+            if fault.path is None or fault.path in path:
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                return fault
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_sandbox"):
+            return await handler(request)  # type: ignore[no-any-return]
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        self.api_used += 1
+        auth = request.headers.get("Authorization", "")
+        scheme, _, presented = auth.partition(" ")
+        fault = self._fault(request.path)
+        try:
+            if fault is not None:
+                raise SfError(fault.status, fault.code, fault.message)
+            if scheme.lower() not in ("bearer", "oauth") or presented != self.token:
+                raise SfError(401, *FAULT_BODIES[401])
+            if self.api_used > self.api_limit:
+                raise SfError(403, *FAULT_BODIES[403])
+            response = await handler(request)
+        except SfError as exc:
+            response = json(exc.body(), exc.status)
+        finally:
+            self.calls.append(
+                Call(
+                    request.method, request.path, request.query.get("q"), request.get(N_RECORDS, 0)
+                )
+            )
+        response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
+        return response  # type: ignore[no-any-return]
+
+    async def _records(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("object")
+        objects = [wanted] if wanted else list(self.store.records)
+        return json(
+            {obj: list(self.records(obj).values()) for obj in objects if obj in self.store.records}
+        )
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.fail(
+            int(spec["status"]),
+            **{k: spec[k] for k in ("code", "message", "times", "seconds", "path") if k in spec},
+        )
+        return web.Response(status=204)
+
+    async def _clear(self, request: web.Request) -> web.Response:
+        self.clear_faults()
+        return web.Response(status=204)
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/services/data/{version}/{tail:.*}", self.api.dispatch)
+        app.router.add_get("/_sandbox/records", self._records)
+        app.router.add_post("/_sandbox/faults", self._add_fault)
+        app.router.add_delete("/_sandbox/faults", self._clear)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            server = self._runner.server
+            open_ = list(server._connections.values()) if server is not None else []
+            await self._runner.cleanup()
+            # A client that still holds its socket (requests keeps one alive inside a
+            # caught exception) would leave the TLS shutdown waiting: cut it off.
+            for transport in open_:
+                transport.abort()
+            self._runner = None
+
+    async def __aenter__(self) -> SalesforceSandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

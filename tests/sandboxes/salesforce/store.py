@@ -1,0 +1,168 @@
+"""The sandbox's records: per-object field metadata, ids, validation, errors.
+
+Errors carry Salesforce's codes and message shapes: request-level ones become a
+JSON list of `{message, errorCode, fields}`, per-record ones a SaveResult's
+`errors: [{statusCode, message, fields}]`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001"}
+_TS = {
+    "TS_Score__c": 255,
+    "TS_Reasoning__c": 131_072,
+    "TS_Evaluated_At__c": None,
+    "TS_Evaluated_On__c": None,
+}
+# Field -> max length (None: not a text field). What a customer's org would hold.
+_PERSON = {"Id": 18, "Name": 121, "FirstName": 40, "LastName": 80, "Email": 80, "TS_Lead_Id__c": 64}
+FIELDS: dict[str, dict[str, int | None]] = {
+    "Lead": {
+        **_PERSON,
+        "Company": 255,
+        "Website": 255,
+        "Status": 40,
+        "TS_Propensity__c": 255,
+        **_TS,
+    },
+    "Contact": {**_PERSON, "AccountId": 18, **_TS},
+    "Account": {"Id": 18, "Name": 255, "Website": 255, "TS_Domain__c": 255, "TS_Propensity__c": 255}
+    | _TS,
+}
+SYSTEM = ("CreatedDate", "LastModifiedDate")
+READ_ONLY = {"Lead": {"Id", "Name"}, "Contact": {"Id", "Name"}, "Account": {"Id"}}
+REQUIRED = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
+EXTERNAL_IDS = {
+    "Lead": {"TS_Lead_Id__c"},
+    "Contact": {"TS_Lead_Id__c"},
+    "Account": {"TS_Domain__c"},
+}
+_ID = re.compile(r"[A-Za-z0-9]{15}([A-Za-z0-9]{3})?")
+# A validation rule: (object, record after the change) -> message, or None to accept.
+Rule = Callable[[str, Mapping[str, Any]], str | None]
+
+
+class SfError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields or []
+
+    def body(self) -> list[dict[str, Any]]:
+        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
+
+    def save_error(self) -> dict[str, Any]:
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+@dataclass
+class Store:
+    fields: dict[str, dict[str, int | None]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in FIELDS.items()}
+    )
+    records: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {k: {} for k in FIELDS}
+    )
+    deleted: set[str] = field(default_factory=set)
+    locked: set[str] = field(default_factory=set)  # ids answering UNABLE_TO_LOCK_ROW
+    rules: list[Rule] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def object_fields(self, obj: str) -> dict[str, int | None]:
+        if obj not in self.fields:
+            raise SfError(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        return self.fields[obj]
+
+    def check_names(self, obj: str, names: list[str]) -> None:
+        """Unknown fields fail the whole request, as Salesforce's JSON reader does."""
+        known = self.object_fields(obj)
+        for name in names:
+            if name not in known and name not in SYSTEM:
+                raise SfError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{name}' on sobject of type {obj}",
+                    [name],
+                )
+
+    def resolve(self, obj: str, rid: str) -> str:
+        """The stored 18-character id for `rid`, or the error Salesforce gives."""
+        if not _ID.fullmatch(rid) or not rid.startswith(PREFIX.get(obj, "?")):
+            raise SfError(
+                400, "MALFORMED_ID", f"{obj} ID: id value of incorrect type: {rid}", ["Id"]
+            )
+        for known in itertools.chain(self.records[obj], self.deleted):
+            if known[:15] == rid[:15]:
+                if known in self.deleted:
+                    raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+                return known
+        raise SfError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+
+    def _validate(self, obj: str, values: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        limits = self.object_fields(obj)
+        for name, value in values.items():
+            if name in READ_ONLY[obj] or name in SYSTEM:
+                message = f"Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."  # noqa: E501
+                raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", message, [name])
+            limit = limits.get(name)
+            if isinstance(value, str) and limit is not None and len(value) > limit:
+                message = f"{name}: data value too large: {value[:20]}... (max length={limit})"
+                raise SfError(400, "STRING_TOO_LONG", message, [name])
+        merged = {**current, **values}
+        missing = [f for f in REQUIRED[obj] if not merged.get(f)]
+        if missing:
+            message = f"Required fields are missing: [{', '.join(missing)}]"
+            raise SfError(400, "REQUIRED_FIELD_MISSING", message, missing)
+        for rule in self.rules:
+            if (message := rule(obj, merged)) is not None:
+                raise SfError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", message, [])
+
+    def create(self, obj: str, values: Mapping[str, Any]) -> str:
+        if any(k.lower() == "id" for k in values):
+            raise SfError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+        self._validate(obj, values, {})
+        rid = f"{PREFIX[obj]}5g0000{next(self._ids):06d}AAA"
+        stamp = _now()
+        self.records[obj][rid] = {**values, "CreatedDate": stamp, "LastModifiedDate": stamp}
+        return rid
+
+    def update(self, obj: str, rid: str, values: Mapping[str, Any]) -> str:
+        rid = self.resolve(obj, rid)
+        if rid in self.locked:
+            message = f"unable to obtain exclusive access to this record or 1 records: {rid}"
+            raise SfError(400, "UNABLE_TO_LOCK_ROW", message)
+        self._validate(obj, values, self.records[obj][rid])
+        self.records[obj][rid].update(values, LastModifiedDate=_now())
+        return rid
+
+    def view(
+        self, obj: str, rid: str, version: str, fields: list[str] | None = None
+    ) -> dict[str, Any]:
+        data = {"Id": rid, **self.records[obj][rid]}
+        if obj in ("Lead", "Contact"):
+            data["Name"] = " ".join(filter(None, (data.get("FirstName"), data.get("LastName"))))
+        picked = {f: data.get(f) for f in fields} if fields else data
+        return {
+            "attributes": {"type": obj, "url": f"/services/data/{version}/sobjects/{obj}/{rid}"},
+            **picked,
+        }
+
+    def find(self, obj: str, name: str, value: str) -> list[str]:
+        folded = value.casefold()
+        return [
+            rid
+            for rid, rec in self.records[obj].items()
+            if str(rec.get(name, "")).casefold() == folded
+        ]
