@@ -25,7 +25,7 @@ import string
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,6 +145,7 @@ class Formula:
         self._tree = self._expr()
         if self._pos != len(self._toks):
             raise ValueError("trailing tokens")
+        self._test: Test | None = None
 
     def _next(self) -> tuple[str, str]:
         if self._pos >= len(self._toks):
@@ -192,28 +193,62 @@ class Formula:
         raise ValueError(f"unexpected {text!r}")
 
     def matches(self, fields: Mapping[str, Any]) -> bool:
-        return bool(self._eval(self._tree, fields))
+        if self._test is None:
+            self._test = _compile(self._tree)
+        return bool(self._test(fields))
 
-    def _eval(self, node: Any, fields: Mapping[str, Any]) -> Any:
-        head, *args = node
-        if head == "lit":
-            return args[0]
-        if head == "field":
-            value = fields.get(args[0])
-            return "" if value is None else value
-        values = [self._eval(arg, fields) for arg in args]
-        if head in ("=", "!="):
-            left, right = values
-            if isinstance(left, int | float) != isinstance(right, int | float):
-                left, right = str(left), str(right)
-            return (left == right) == (head == "=")
-        return {
-            "OR": lambda: any(values),
-            "AND": lambda: all(values),
-            "NOT": lambda: not values[0],
-            "TRUE": lambda: True,
-            "FALSE": lambda: False,
-        }[head]()
+
+Test = Callable[[Mapping[str, Any]], Any]
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if isinstance(left, int | float) != isinstance(right, int | float):
+        left, right = str(left), str(right)
+    return bool(left == right)
+
+
+def _string_test(arg: Any) -> tuple[str, str] | None:
+    """(field, text) for `{field}='text'`, the shape a lookup formula repeats."""
+    if arg[0] == "=" and arg[1][0] == "field" and arg[2][0] == "lit" and isinstance(arg[2][1], str):
+        return arg[1][1], arg[2][1]
+    return None
+
+
+def _compile(node: Any) -> Test:
+    """A closure per node; `OR({F}='a',{F}='b',...)` becomes one set lookup."""
+    head, *args = node
+    if head == "lit":
+        value = args[0]
+        return lambda fields: value
+    if head == "field":
+        name = args[0]
+        return lambda fields: "" if fields.get(name) is None else fields[name]
+    if head in ("=", "!="):
+        left, right, same = _compile(args[0]), _compile(args[1]), head == "="
+        return lambda fields: _equal(left(fields), right(fields)) == same
+    if head == "OR":
+        wanted: dict[str, set[str]] = {}
+        rest = []
+        for arg in args:
+            if (pair := _string_test(arg)) is not None:
+                wanted.setdefault(pair[0], set()).add(pair[1])
+            else:
+                rest.append(_compile(arg))
+
+        def any_of(fields: Mapping[str, Any]) -> bool:
+            for name, values in wanted.items():
+                value = fields.get(name)
+                if ("" if value is None else str(value)) in values:
+                    return True
+            return any(test(fields) for test in rest)
+
+        return any_of
+    parts = [_compile(arg) for arg in args]
+    if head == "AND":
+        return lambda fields: all(test(fields) for test in parts)
+    if head == "NOT":
+        return lambda fields: not parts[0](fields)
+    return lambda fields: head == "TRUE"
 
 
 # -- the server ----------------------------------------------------------------------
@@ -327,7 +362,8 @@ class AirtableSandbox:
             response = await self._apply_fault(request) or await handler(request)
         except ApiError as err:
             response = err.response()
-        records = _count_records(await request.read()) if request.can_read_body else 0
+        writing = request.method in ("POST", "PATCH", "PUT")
+        records = _count_records(await request.read()) if writing else 0  # read() is cached
         self.hits.append(Hit(request.method, request.path, base, response.status, arrived, records))
         return response  # type: ignore[no-any-return]
 
@@ -533,6 +569,7 @@ class AirtableSandbox:
         records = self._records_of(body, need_id=upsert is None)
         # Airtable applies a batch all or nothing: validate everything first.
         targets: list[dict[str, Any] | None] = []
+        index: dict[str, list[dict[str, Any]]] | None = None
         for record in records:
             self._validate(table, record["fields"])
             if "id" in record:
@@ -546,8 +583,11 @@ class AirtableSandbox:
                 raise ApiError(
                     422, "INVALID_RECORDS", "Each record must include every fieldsToMergeOn field"
                 )
-            key = [record["fields"][name] for name in merge_on]
-            found = [r for r in store.values() if [r["fields"].get(n) for n in merge_on] == key]
+            if index is None:  # built once per request
+                index = {}
+                for row in store.values():
+                    index.setdefault(_key(row["fields"], merge_on), []).append(row)
+            found = index.get(_key(record["fields"], merge_on), [])
             if len(found) > 1:
                 raise ApiError(
                     422, "INVALID_MULTIPLE_MATCHES", "More than one record matches fieldsToMergeOn"
@@ -567,6 +607,10 @@ class AirtableSandbox:
         if upsert is not None:
             out["createdRecords"], out["updatedRecords"] = created, updated
         return out
+
+
+def _key(fields: Mapping[str, Any], names: list[str]) -> str:
+    return orjson.dumps([fields.get(n) for n in names]).decode()
 
 
 def _count_records(raw: bytes) -> int:
