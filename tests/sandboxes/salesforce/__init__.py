@@ -5,6 +5,7 @@
     /services/data/vXX.X/composite/sobjects      POST create, PATCH update, <= 200
     GET /_sandbox/records                        every stored record, as JSON
     POST|DELETE /_sandbox/faults                 inject or clear failures
+    POST /_sandbox/latency {"seconds": 0.05}     delay every API answer
 
 It checks the bearer token, knows each object's fields (unknown -> INVALID_FIELD),
 answers errors as Salesforce does (a JSON list of {message, errorCode, fields}),
@@ -175,6 +176,10 @@ class SalesforceSandbox:
         )
         return web.Response(status=204)
 
+    async def _latency(self, request: web.Request) -> web.Response:
+        self.latency_s = float((await request.json())["seconds"])
+        return web.Response(status=204)
+
     async def _clear(self, request: web.Request) -> web.Response:
         self.clear_faults()
         return web.Response(status=204)
@@ -185,6 +190,7 @@ class SalesforceSandbox:
         app.router.add_get("/_sandbox/records", self._records)
         app.router.add_post("/_sandbox/faults", self._add_fault)
         app.router.add_delete("/_sandbox/faults", self._clear)
+        app.router.add_post("/_sandbox/latency", self._latency)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)

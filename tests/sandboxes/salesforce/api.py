@@ -139,7 +139,7 @@ class Api:
             if not obj:
                 raise SfError(400, "INVALID_TYPE", "Must send a concrete entity type.")
             self.store.check_names(obj, [k for k in rec if k != "attributes" and k.lower() != "id"])
-        before = copy.deepcopy(self.store.records)
+        before = copy.deepcopy(self.store.records) if body.get("allOrNone") else None
         results: list[dict[str, Any]] = []
         for rec in records:
             obj = rec["attributes"]["type"]
@@ -157,7 +157,7 @@ class Api:
                 results.append({"id": rid, "success": True, "errors": []})
             except SfError as exc:
                 results.append({"success": False, "errors": [exc.save_error()]})
-        if body.get("allOrNone") and not all(r["success"] for r in results):
+        if before is not None and not all(r["success"] for r in results):
             self.store.records = before
             results = [
                 r if not r["success"] else {"success": False, "errors": [ROLLED_BACK]}

@@ -31,9 +31,11 @@ class Condition:
     op: str  # "=", "!=", "IN", "NOT IN"
     values: tuple[Any, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_folded", frozenset(_fold(v) for v in self.values))
+
     def test(self, record: dict[str, Any]) -> bool:
-        actual = _fold(record.get(self.field))
-        hit = any(actual == _fold(v) for v in self.values)
+        hit = _fold(record.get(self.field)) in self._folded  # type: ignore[attr-defined]
         return hit if self.op in ("=", "IN") else not hit
 
 

@@ -103,12 +103,15 @@ class Store:
             raise SfError(
                 400, "MALFORMED_ID", f"{obj} ID: id value of incorrect type: {rid}", ["Id"]
             )
-        for known in itertools.chain(self.records[obj], self.deleted):
-            if known[:15] == rid[:15]:
-                if known in self.deleted:
-                    raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-                return known
-        raise SfError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        known = rid if len(rid) == 18 else None
+        if known is None:  # a 15-character id is the case-sensitive prefix of the 18
+            chain = itertools.chain(self.records[obj], self.deleted)
+            known = next((k for k in chain if k[:15] == rid), None)
+        if known in self.deleted:
+            raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        if known is None or known not in self.records[obj]:
+            raise SfError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        return known
 
     def _validate(self, obj: str, values: Mapping[str, Any], current: Mapping[str, Any]) -> None:
         limits = self.object_fields(obj)
