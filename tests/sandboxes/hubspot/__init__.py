@@ -173,6 +173,7 @@ class HubSpotSandbox:
         return resp
 
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        await request.read()  # always drain the body: an early answer keeps the connection whole
         is_search = request.path.endswith("/search")
         fault = self._fault(request.path)
         if fault is not None:

@@ -80,7 +80,7 @@ def object_routes(store: Store) -> list[web.RouteDef]:
 
     async def archive(request: web.Request) -> web.Response:
         obj, key = object_of(request), request.match_info["id"]
-        store.records[obj].pop(key, None)  # HubSpot answers 204 even when it was gone
+        store.remove(obj, key)  # HubSpot answers 204 even when it was gone
         return reply(204, None)
 
     base = "/crm/v3/objects/{obj}"

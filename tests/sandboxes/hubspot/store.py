@@ -133,6 +133,7 @@ class Store:
         self.records: dict[str, dict[str, Rec]] = {o: {} for o in OBJECTS}
         self.reject: Reject | None = None  # tests: refuse some values (fault injection)
         self._next = 100
+        self._by_value: dict[tuple[str, str, str], set[str]] = {}
 
     def _coerce(self, obj: str, name: str, value: Any) -> tuple[str | None, Issue | None]:
         kind = self.schema[obj].get(name)
@@ -176,24 +177,35 @@ class Store:
         now = datetime.now(UTC)
         rec = Rec(str(self._next), dict(props), now, now)
         self.records[obj][rec.id] = rec
+        self._index(obj, rec)
         return rec
 
     def update(self, rec: Rec, props: dict[str, str]) -> None:
+        obj = next(o for o in OBJECTS if self.records[o].get(rec.id) is rec)
+        self._unindex(obj, rec)
         rec.properties.update(props)
         rec.updated = datetime.now(UTC)
+        self._index(obj, rec)
+
+    def remove(self, obj: str, key: str) -> None:
+        rec = self.records[obj].pop(key, None)
+        if rec is not None:
+            self._unindex(obj, rec)
 
     def get(self, obj: str, key: str, id_property: str | None = None) -> Rec | None:
         if not id_property or id_property == "hs_object_id":
             return self.records[obj].get(str(key))
-        want = str(key).lower()
-        return next(
-            (
-                r
-                for r in self.records[obj].values()
-                if r.properties.get(id_property, "").lower() == want
-            ),
-            None,
-        )
+        ids = self._by_value.get((obj, id_property, str(key).lower()))
+        return self.records[obj][min(ids, key=int)] if ids else None
+
+    # An index on every property value (lower case), so lookups stay O(1).
+    def _index(self, obj: str, rec: Rec) -> None:
+        for name, value in rec.properties.items():
+            self._by_value.setdefault((obj, name, value.lower()), set()).add(rec.id)
+
+    def _unindex(self, obj: str, rec: Rec) -> None:
+        for name, value in rec.properties.items():
+            self._by_value.get((obj, name, value.lower()), set()).discard(rec.id)
 
 
 def _datetime(name: str, text: str) -> tuple[str | None, Issue | None]:
