@@ -33,9 +33,9 @@ FIELDS: dict[str, dict[str, int | None]] = {
         **_TS,
     },
     "Contact": {**_PERSON, "AccountId": 18, **_TS},
-    "Account": {"Id": 18, "Name": 255, "Website": 255, "TS_Domain__c": 255, "TS_Propensity__c": 255}
-    | _TS,
+    "Account": {"Id": 18, "Name": 255, "Website": 255, "TS_Domain__c": 255, **_TS},
 }
+FIELDS["Account"]["TS_Propensity__c"] = 255
 SYSTEM = ("CreatedDate", "LastModifiedDate")
 READ_ONLY = {"Lead": {"Id", "Name"}, "Contact": {"Id", "Name"}, "Account": {"Id"}}
 REQUIRED = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
@@ -129,8 +129,8 @@ class Store:
             message = f"Required fields are missing: [{', '.join(missing)}]"
             raise SfError(400, "REQUIRED_FIELD_MISSING", message, missing)
         for rule in self.rules:
-            if (message := rule(obj, merged)) is not None:
-                raise SfError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", message, [])
+            if (broken := rule(obj, merged)) is not None:
+                raise SfError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", broken, [])
 
     def create(self, obj: str, values: Mapping[str, Any]) -> str:
         if any(k.lower() == "id" for k in values):
