@@ -27,11 +27,14 @@ def ca_bundle(extra_ca_file: Path | None, directory: Path) -> Path:
     return bundle
 
 
-def sdk_client(credentials: Mapping[str, Any], extra_ca_file: Path | None, directory: Path) -> Any:
-    """`Client.create(access_token=..., host=base_url)`, trusting DESTINATION_CA_FILE."""
+def sdk_client(
+    credentials: Mapping[str, Any], extra_ca_file: Path | None, directory: Path, **config: Any
+) -> Any:
+    """`Client.create(access_token=..., host=base_url)`, trusting DESTINATION_CA_FILE.
+    `config` goes to the SDK's Configuration (e.g. connection_pool_maxsize)."""
     token, base_url = credentials_of(credentials)
     bundle = ca_bundle(extra_ca_file, directory)
-    return Client.create(access_token=token, host=base_url, ssl_ca_cert=str(bundle))
+    return Client.create(access_token=token, host=base_url, ssl_ca_cert=str(bundle), **config)
 
 
 def close_apis(*apis: Any) -> None:

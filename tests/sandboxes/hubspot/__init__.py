@@ -8,7 +8,8 @@
 Bearer auth, HubSpot's error bodies and X-HubSpot-RateLimit-* headers, a rolling
 request window (190 per 10 s), search per second (4), a daily quota, fault
 injection (`inject`, `store.reject`), and `GET /_sandbox/records` to look at
-what was written. hubspot-api-client works against it unchanged.
+what was written (`POST /_sandbox/config {"latency_s": ...}` adds a round trip).
+hubspot-api-client works against it unchanged.
 
 Standalone (for a demo): `python -m tests.sandboxes.hubspot [--port 8443] [--dir DIR]`.
 """
@@ -68,6 +69,7 @@ class HubSpotSandbox:
     properties: dict[str, dict[str, str]] | None = None
     search_lag_s: float = 0.0  # recently created records are not yet searchable
     multi_status_updates: bool = False
+    latency_s: float = 0.0  # added to every CRM answer (a real round trip)
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -81,6 +83,7 @@ class HubSpotSandbox:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._gate], client_max_size=64 * 1024**2)
         app.router.add_get("/_sandbox/records", self._records)
+        app.router.add_post("/_sandbox/config", self._configure)
         app.router.add_post("/crm/v3/objects/{obj}/search", self._search)
         app.router.add_post("/crm/v3/objects/{obj}/batch/{op}", self._batch)
         app.router.add_routes(object_routes(self.store))
@@ -193,6 +196,8 @@ class HubSpotSandbox:
         headers = {} if is_search else self.budget.headers()  # search sends no limit headers
         if policy is not None:
             return reply(429, limit_body(policy), headers)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         resp = await handler(request)
         resp.headers.update(headers)
         return resp
@@ -217,6 +222,12 @@ class HubSpotSandbox:
             )
         status, answer = search(self.store, obj, body, self.search_lag_s)
         return reply(status, answer)
+
+    async def _configure(self, request: web.Request) -> web.Response:
+        """Local control for demos and benchmarks: {"latency_s": 0.05}."""
+        body = await read_body(request)
+        self.latency_s = float(body.get("latency_s", self.latency_s))
+        return reply(200, {"latency_s": self.latency_s})
 
     async def _records(self, request: web.Request) -> web.Response:
         return reply(200, {obj: [r.json() for r in self.records(obj)] for obj in OBJECTS})
