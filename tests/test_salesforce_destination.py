@@ -255,3 +255,20 @@ async def test_api_usage_gauge_follows_sforce_limit_info(
     await write(dest, sandbox, config(target("Lead")), [make_event()])
     ratio = sample(dest, "api_usage_ratio", destination="salesforce")
     assert ratio == pytest.approx(sandbox.api_used / 1000) and ratio > 0
+
+
+async def test_url_special_characters_survive_the_query_string(
+    sandbox: SalesforceSandbox, dest: SalesforceDestination
+) -> None:
+    # '+' must not turn into a space, nor '&'/'#'/'%' cut or change the q= parameter.
+    emails = [
+        "a+b@x.com",
+        "q&r=s@x.com",
+        "h#sh@x.com",
+        "p%20c@x.com",
+        "ünï@x.com",
+        "back\\slash@x.com",
+    ]
+    ids = sandbox.seed("Lead", *[{"LastName": "L", "Company": "C", "Email": e} for e in emails])
+    outs = await write(dest, sandbox, config(target("Lead")), [make_event(email=e) for e in emails])
+    assert [[r.id for r in o.records] for o in outs] == [[i] for i in ids]
