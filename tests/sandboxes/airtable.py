@@ -24,6 +24,7 @@ import secrets
 import string
 import sys
 import tempfile
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -275,6 +276,7 @@ class AirtableSandbox:
         self.faults: list[Fault] = []
         self._arrivals: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
         self._ca_file: Path | None = None
 
@@ -295,6 +297,11 @@ class AirtableSandbox:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            # Clients that drop sockets without a TLS close_notify (requests does) would
+            # leave the server side waiting on its SSL shutdown: cut those connections.
+            for transport in list(self._transports):
+                if not transport.is_closing():
+                    transport.abort()
             await self._runner.cleanup()
             self._runner = None
 
@@ -356,6 +363,8 @@ class AirtableSandbox:
             return await handler(request)  # type: ignore[no-any-return]
         base = request.path.split("/")[2]
         arrived = monotonic()
+        if request.transport is not None:
+            self._transports.add(request.transport)
         try:
             self._check_auth(request)
             self._check_rate(base, arrived)

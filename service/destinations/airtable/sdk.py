@@ -10,6 +10,7 @@ the same `classify` and the pipeline's retry policy instead.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,16 +18,38 @@ from typing import Any, TypeVar
 import requests
 from pyairtable import Api
 from pyairtable.formulas import Formula
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest
 
 from service.destinations.airtable.client import Secret, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.pacing import BasePacer
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import RateLimited, TransientError
-from service.http import outcome_label
+from service.http import outcome_label, ssl_context
 from service.metrics import Metrics
 
 T = TypeVar("T")
+
+
+class _TrustAdapter(HTTPAdapter):
+    """Verifies TLS with the service's own context (system CAs plus DESTINATION_CA_FILE),
+    as the aiohttp path does. `session.verify` alone is not enough: requests lets a
+    REQUESTS_CA_BUNDLE in the environment override it."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        if verify is not False:
+            pool.pop("ca_certs", None)
+            pool.pop("ca_cert_dir", None)
+            pool["ssl_context"] = self._context
+        return host, pool
 
 
 def sdk_api(secret: Secret, ca_file: Path | None, timeout_s: float) -> Api:
@@ -38,8 +61,7 @@ def sdk_api(secret: Secret, ca_file: Path | None, timeout_s: float) -> Api:
         retry_strategy=None,
         timeout=(seconds, seconds),
     )
-    if ca_file is not None:
-        api.session.verify = str(ca_file)  # requests reads a CA bundle path here
+    api.session.mount("https://", _TrustAdapter(ssl_context(ca_file)))
     return api
 
 
