@@ -267,10 +267,12 @@ class AirtableSandbox:
         rate_limit: int = 5,
         rate_window_s: float = 1.0,
         penalty_s: float = 30.0,
+        latency_s: float = 0.0,
     ) -> None:
         self.tls_dir, self.port, self.token, self.base_id = tls_dir, port, token, base_id
         self.schema = {name: dict(cols) for name, cols in (tables or DEFAULT_TABLES).items()}
         self.rate_limit, self.rate_window_s, self.penalty_s = rate_limit, rate_window_s, penalty_s
+        self.latency_s = latency_s  # added to every API answer, like a real round trip
         self.records: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # base->table->id
         self.hits: list[Hit] = []
         self.faults: list[Fault] = []
@@ -368,6 +370,8 @@ class AirtableSandbox:
         try:
             self._check_auth(request)
             self._check_rate(base, arrived)
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             response = await self._apply_fault(request) or await handler(request)
         except ApiError as err:
             response = err.response()
@@ -649,7 +653,11 @@ def _valid(column: Column, value: Any) -> bool:
 
 async def _main(args: argparse.Namespace, directory: Path) -> None:
     sandbox = AirtableSandbox(
-        directory, port=args.port, rate_limit=args.rate_limit, penalty_s=args.penalty_s
+        directory,
+        port=args.port,
+        rate_limit=args.rate_limit,
+        penalty_s=args.penalty_s,
+        latency_s=args.latency_ms / 1000,
     )
     async with sandbox:
         line = {"base_url": sandbox.base_url, "ca_file": str(sandbox.ca_file)}
@@ -663,6 +671,7 @@ if __name__ == "__main__":
     parser.add_argument("--dir", type=Path, default=None, help="where to write sandbox-ca.pem")
     parser.add_argument("--rate-limit", type=int, default=5, help="requests per second per base")
     parser.add_argument("--penalty-s", type=float, default=30.0, help="lock-out after a 429")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="airtable-sandbox-"))
     folder.mkdir(parents=True, exist_ok=True)
