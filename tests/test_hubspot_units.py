@@ -86,6 +86,24 @@ def test_merge_newest_evaluation_wins_per_property() -> None:
     assert inp.body["idProperty"] == "email" and inp.body["properties"]["email"] == "same@x.io"
 
 
+def test_leads_of_one_company_all_write_its_propensity_unless_outvoted() -> None:
+    config = hubspot_config()
+    same = [make_event(domain="co.example", propensity="high") for _ in range(3)]
+    other = make_event(domain="co.example", propensity="low")  # the newest
+    writes = [w for n, e in enumerate([*same, other]) for w in plan(config, e, n)]
+    for w in writes:
+        if w.propensity:
+            w.found_id = "77"
+    (company,) = [r for r in merge(writes) if r.object == "companies"]
+    assert company.properties == {"ts_propensity": "low"}
+    assert company.writers == {3} and company.superseded == {0, 1, 2}
+    agree = [w for n, e in enumerate(same) for w in plan(config, e, n)]
+    for w in agree:
+        w.found_id = "77" if w.propensity else None
+    (company,) = [r for r in merge(agree) if r.object == "companies"]
+    assert company.writers == {0, 1, 2} and not company.superseded
+
+
 def test_item_outcome_rules() -> None:
     ref = RecordRef(object="contacts", id="1", action="updated")
     boom, later = PermanentError("no", code="x"), TransientError("later")

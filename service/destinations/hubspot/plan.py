@@ -141,9 +141,14 @@ def record_key(write: Write) -> tuple[str, str, str] | None:
 
 
 def merge(writes: Sequence[Write]) -> list[Record]:
-    """Group writes by record; older evaluations lose property by property."""
+    """Group writes by record; the newest evaluation wins, property by property.
+
+    An evaluation is a writer of the record when it set a value that stayed, or
+    when the record ends up holding every value it asked for (five leads of one
+    company with the same propensity all wrote it). Otherwise it was superseded.
+    """
     records: dict[tuple[str, str, str], Record] = {}
-    owners: dict[tuple[str, str, str], dict[str, int]] = {}
+    wanted: dict[tuple[str, str, str], list[Write]] = {}
     for write in sorted(writes, key=lambda w: (w.evaluated_at, w.item)):
         key = record_key(write)
         if key is None:
@@ -156,11 +161,10 @@ def merge(writes: Sequence[Write]) -> list[Record]:
         if write.lookup is not None and write.lookup.by_email:
             rec.email = write.lookup.value
             rec.upsert = rec.upsert or write.create is not None
-        owned = owners.setdefault(key, {})
-        owned.update(dict.fromkeys(write.properties, write.item))
-        rec.writers.add(write.item)
+        wanted.setdefault(key, []).append(write)
     for key, rec in records.items():
-        winners = set(owners[key].values())
-        rec.superseded = rec.writers - winners
-        rec.writers = winners
+        for write in wanted[key]:
+            kept = all(rec.properties.get(k) == v for k, v in write.properties.items())
+            (rec.writers if kept else rec.superseded).add(write.item)
+        rec.superseded -= rec.writers  # an item may reach one record twice
     return list(records.values())
