@@ -136,12 +136,12 @@ class SalesforceSandbox:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/_sandbox"):
             return await handler(request)  # type: ignore[no-any-return]
+        fault = self._fault(request.path)  # decided on arrival, not after the delay
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         self.api_used += 1
         auth = request.headers.get("Authorization", "")
         scheme, _, presented = auth.partition(" ")
-        fault = self._fault(request.path)
         try:
             if fault is not None:
                 raise SfError(fault.status, fault.code, fault.message)
