@@ -153,14 +153,18 @@ async def test_error_classes_and_their_statuses(
         make_event(crm_ids={"salesforce": {"Lead": deleted}}),
         make_event("org_3", email="e0@x.example"),
     ]
-    async with harness(kafka_bootstrap, tmp_path, sandbox) as h:
+    sandbox.seed("Contact", {"LastName": "C", "Email": "e0@x.example"})
+    sandbox.store.fields["Contact"]["TS_Score__c"] = 2  # a customer field too short for "hot"
+    first.append(make_event("org_5", email="e0@x.example"))
+    async with harness(kafka_bootstrap, tmp_path, sandbox, DESTINATION_TIMEOUT_S="1") as h:
         await connect(h, sandbox, "org_1", targets=[lead_target()])
+        await connect(h, sandbox, "org_5", targets=[{**lead_target(), "object": "Contact"}])
         bad = lead_target(fields={**FIELDS, "score": "TS_Nope__c"})
         await connect(h, sandbox, "org_3", targets=[bad])
         for event in first:
             await h.send_event(event)
-        done = by_event(await h.wait_statuses(4))
-        truncated, invalid, gone, unknown = (done[e["event_id"]] for e in first)
+        done = by_event(await h.wait_statuses(5))
+        truncated, invalid, gone, unknown, too_long = (done[e["event_id"]] for e in first)
         assert truncated["status"] == "delivered"
         assert len(sandbox.records("Lead")[ok]["TS_Reasoning__c"]) == 131_072
         assert h.metric("truncations_total", destination="salesforce", field="reasoning") == 1
@@ -173,6 +177,17 @@ async def test_error_classes_and_their_statuses(
         assert (unknown["status"], unknown["error"]["code"]) == ("failed", "invalid_field")
         assert "No such column 'TS_Nope__c'" in unknown["error"]["message"]
         assert "TS_Score__c" not in sandbox.records("Lead")[rejected]
+        assert (too_long["status"], too_long["error"]["code"]) == ("failed", "string_too_long")
+        assert "max length=2" in too_long["error"]["message"]
+
+        sandbox.latency_s = 1.5  # slower than DESTINATION_TIMEOUT_S: a timeout, then a retry
+        slow = make_event(email="e0@x.example")
+        await h.send_event(slow)
+        await h.wait_until(lambda: _trail(h, slow), 30, "timeout status")
+        sandbox.latency_s = 0
+        await h.wait_until(lambda: _final(h, slow), 30, "delivery after timeout")
+        assert _trail(h, slow)[0]["error"]["code"] == "timeout"
+        assert _trail(h, slow)[-1]["status"] == "delivered"
 
         sandbox.fail(503, times=1)  # a 5xx: retried with backoff, then delivered
         outage = make_event(email="e3@x.example")
