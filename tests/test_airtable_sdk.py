@@ -67,10 +67,12 @@ def check_errors(sandbox: AirtableSandbox, api: Api) -> None:
     table = api.table(sandbox.base_id, "Contacts")
     with pytest.raises(requests.HTTPError) as unknown:
         table.create({"Nope": 1})
+    assert unknown.value.response is not None
     assert unknown.value.response.status_code == 422
     assert "UNKNOWN_FIELD_NAME" in str(unknown.value.args)
     with pytest.raises(requests.HTTPError) as missing:
         table.get("recMissing0000000")
+    assert missing.value.response is not None
     assert missing.value.response.json()["error"]["type"] == "MODEL_ID_NOT_FOUND"
     sandbox.inject(429, "TOO_MANY_REQUESTS")
     before = len(sandbox.hits)

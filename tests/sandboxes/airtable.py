@@ -278,7 +278,7 @@ class AirtableSandbox:
         self.faults: list[Fault] = []
         self._arrivals: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
-        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
         self._ca_file: Path | None = None
 
@@ -337,9 +337,9 @@ class AirtableSandbox:
         store = self._table_store(base_id or self.base_id, table)
         ids = []
         for fields in rows:
-            record = {"id": _new_id(), "createdTime": _now(), "fields": dict(fields)}
-            store[record["id"]] = record
-            ids.append(record["id"])
+            record_id = _new_id()
+            store[record_id] = {"id": record_id, "createdTime": _now(), "fields": dict(fields)}
+            ids.append(record_id)
         return ids
 
     def table(self, table: str, base_id: str | None = None) -> list[dict[str, Any]]:
@@ -365,7 +365,7 @@ class AirtableSandbox:
             return await handler(request)  # type: ignore[no-any-return]
         base = request.path.split("/")[2]
         arrived = monotonic()
-        if request.transport is not None:
+        if isinstance(request.transport, asyncio.Transport):
             self._transports.add(request.transport)
         try:
             self._check_auth(request)
@@ -378,7 +378,7 @@ class AirtableSandbox:
         writing = request.method in ("POST", "PATCH", "PUT")
         records = _count_records(await request.read()) if writing else 0  # read() is cached
         self.hits.append(Hit(request.method, request.path, base, response.status, arrived, records))
-        return response  # type: ignore[no-any-return]
+        return response
 
     def _check_auth(self, request: web.Request) -> None:
         auth = request.headers.get("Authorization", "")
@@ -560,8 +560,9 @@ class AirtableSandbox:
             self._validate(table, record["fields"])
         created = []
         for record in records:
-            new = {"id": _new_id(), "createdTime": _now(), "fields": dict(record["fields"])}
-            store[new["id"]] = new
+            record_id = _new_id()
+            new = {"id": record_id, "createdTime": _now(), "fields": dict(record["fields"] or {})}
+            store[record_id] = new
             created.append(new)
         return created[0] if single else {"records": created}
 
