@@ -207,3 +207,15 @@ async def test_server_errors_and_timeouts_retry_per_request(hs: HubSpotSandbox) 
     assert out.state == "retrying" and out.error.retryable
     assert out.error.code in {"server_error", "timeout"}
     assert cid and hs.count("/companies/search") == 1
+
+
+async def test_a_refused_search_fails_the_writes_that_needed_it(hs: HubSpotSandbox, dest) -> None:
+    config = hubspot_config()
+    config["propensity"] = {
+        **config["propensity"],
+        "match": {"crm_field": "no_such_property", "event_field": "lead.domain"},
+    }
+    (out,) = await dest.write(batch(hs, config, [make_event()]))
+    assert out.state == "failed" and out.error.code == "rejected" and out.error.http_status == 400
+    assert "no_such_property" in out.error.message
+    assert len(hs.records("contacts")) == 1  # the contact itself was written

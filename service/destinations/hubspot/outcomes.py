@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from service.destinations.base import Outcome
 from service.destinations.hubspot.plan import Record
@@ -81,7 +82,7 @@ def fold(rec: Record, result: Result, states: Sequence[ItemState]) -> None:
     for item in rec.writers:
         state = states[item]
         if isinstance(result, Done):
-            action = "created" if result.created else "updated"
+            action: Literal["created", "updated"] = "created" if result.created else "updated"
             key = (rec.object, result.id)
             if key not in state.records or action == "created":
                 state.records[key] = RecordRef(object=rec.object, id=result.id, action=action)

@@ -58,7 +58,16 @@ def _check(body: dict[str, Any]) -> str | None:
 
 def search(store: Store, obj: str, body: Any, lag_s: float) -> tuple[int, dict[str, Any]]:
     body = body if isinstance(body, dict) else {}
-    problem = _check(body)
+    known = {*store.schema[obj], "hs_object_id", "createdate", "lastmodifieddate"}
+    unknown = sorted(
+        {
+            str(f.get("propertyName"))
+            for g in body.get("filterGroups") or []
+            for f in g.get("filters") or []
+        }
+        - known
+    )
+    problem = _check(body) or (f"Unknown properties in filters: {unknown}" if unknown else None)
     if problem:
         return 400, error_body(problem, "VALIDATION_ERROR")
     visible = [r for r in store.records[obj].values() if monotonic() - r.born >= lag_s]
