@@ -137,3 +137,12 @@ def test_options_keep_production_defaults_and_ignore_unknown_keys() -> None:
     assert default.requests_per_second / default.window_s >= 0.9 * 5
     tuned = AirtableOptions.from_mapping({"requests_per_second": 20, "bogus": 1})
     assert tuned.requests_per_second == 20 and tuned.window_s == default.window_s
+
+
+def test_classify_gives_codes_to_typeless_answers() -> None:
+    too_big = classify(413, "Request Entity Too Large", {})
+    assert isinstance(too_big, RecordRejected) and too_big.error.code == "payload_too_large"
+    bad_json = classify(400, {"error": {"type": "INVALID_REQUEST_BODY", "message": "x"}}, {})
+    assert isinstance(bad_json, PermanentError) and bad_json.code == "invalid_request_body"
+    slow = classify(408, None, {})
+    assert isinstance(slow, TransientError) and slow.retryable

@@ -63,7 +63,8 @@ def classify(
     if status == 422 and kind in RECORD_GONE:
         return RecordRejected(PermanentError(message, code="record_deleted", http_status=422), kind)
     if status in (413, 422):
-        error = PermanentError(message, code=code or "invalid_request", http_status=status)
+        fallback = "payload_too_large" if status == 413 else "invalid_request"
+        error = PermanentError(message, code=code or fallback, http_status=status)
         return RecordRejected(error, kind)
     if status == 403:
         return error_for_status(status, message, code="forbidden")
