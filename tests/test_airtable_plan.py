@@ -137,6 +137,8 @@ def test_options_keep_production_defaults_and_ignore_unknown_keys() -> None:
     assert default.requests_per_second / default.window_s >= 0.9 * 5
     tuned = AirtableOptions.from_mapping({"requests_per_second": 20, "bogus": 1})
     assert tuned.requests_per_second == 20 and tuned.window_s == default.window_s
+    with pytest.raises(ValueError):
+        AirtableOptions.from_mapping({"requests_per_second": 0})
 
 
 def test_classify_gives_codes_to_typeless_answers() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from service.destinations.airtable import AirtableDestination
+from service.destinations.airtable.pacing import BasePacer
 from service.errors import RateLimited
 from service.http import new_session
 from service.models import DeliveryState
@@ -146,3 +147,31 @@ async def test_retry_after_is_honoured_when_present(tmp_path: Path) -> None:
         [outcome] = await dest.write(batch)
     assert info.value.retry_after == 0.5
     assert outcome.state is DeliveryState.DELIVERED
+
+
+async def test_pacer_holds_a_slot_in_flight_and_one_window_after_the_answer() -> None:
+    pacer = BasePacer(max_requests=2, window_s=0.2)
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+    granted: list[float] = []
+
+    async def request(hold: bool) -> None:
+        async with pacer.slot():
+            granted.append(loop.time())
+            if hold:
+                await release.wait()  # an answer that takes its time
+
+    start = loop.time()
+    first = asyncio.create_task(request(hold=True))
+    second = asyncio.create_task(request(hold=True))
+    third = asyncio.create_task(request(hold=False))
+    await asyncio.sleep(0.4)
+    assert len(granted) == 2  # both slots in flight: no window can free them
+    release.set()
+    answered = loop.time()
+    await asyncio.gather(first, second, third)
+    assert granted[2] - answered >= 0.2 - 0.01  # one window after the answers
+    pacer.penalize(0.3)
+    assert 0.25 < pacer.blocked_for <= 0.3
+    await request(hold=False)
+    assert loop.time() - start >= 0.4 + 0.2 + 0.3 - 0.05

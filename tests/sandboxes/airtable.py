@@ -10,9 +10,10 @@ Tables have typed columns, so unknown fields, bad select options and over-long
 text are refused the way Airtable refuses them. `GET /_sandbox/records` shows
 every stored record.
 
-Standalone (prints one JSON line: base_url, ca_file, credentials):
+Standalone (prints one JSON line: base_url, ca_file, credentials; Ctrl-C stops it):
 
     .venv/bin/python -m tests.sandboxes.airtable --port 8443 --dir /tmp/airtable-sandbox
+    (options: --rate-limit 5 --penalty-s 30 --latency-ms 0)
 """
 
 from __future__ import annotations

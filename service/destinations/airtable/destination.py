@@ -40,6 +40,12 @@ class AirtableOptions:
     max_batch_size: int = 200  # 20 requests of 10 records
     client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
 
+    def __post_init__(self) -> None:
+        if self.requests_per_second < 1 or self.window_s <= 0 or self.max_batch_size < 1:
+            raise ValueError("airtable options: rates, window and batch size must be positive")
+        if self.client not in ("aiohttp", "sdk"):
+            raise ValueError(f"airtable options: unknown client {self.client!r}")
+
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> AirtableOptions:
         known = {f.name for f in fields(cls)}
