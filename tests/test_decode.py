@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
 
 from service.errors import InvalidEvent
+from service.models import rfc3339
 from service.pipeline.decode import decode_event
 from tests.factories import make_event
 
@@ -61,4 +64,5 @@ def test_offsets_are_normalised_to_utc_and_extras_ignored() -> None:
     data = orjson.loads(raw)
     data["something_new"] = {"x": 1}
     event = decode_event(orjson.dumps(data), LIMIT)
-    assert event.evaluation.evaluated_at.isoformat() == "2026-11-22T10:14:59+00:00"
+    assert rfc3339(event.evaluation.evaluated_at) == "2026-11-22T10:14:59Z"
+    assert rfc3339(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"

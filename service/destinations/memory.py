@@ -48,5 +48,6 @@ class MemoryDestination:
             self.records[(event.org_id, event.lead.lead_id)] = event
             self.writes.append(event.event_id)
             obj = batch.config.targets[0].object if batch.config.targets else "Lead"
-            outcomes.append(Outcome.delivered([RecordRef(object=obj, id=event.lead.lead_id, action="updated")]))
+            ref = RecordRef(object=obj, id=event.lead.lead_id, action="updated")
+            outcomes.append(Outcome.delivered([ref]))
         return outcomes

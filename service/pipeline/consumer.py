@@ -19,6 +19,7 @@ from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
+from service.pipeline.table import TableReader
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         offsets: OffsetTracker,
         lanes: Lanes,
         settler: Settler,
+        marks: TableReader,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -40,6 +42,8 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.offsets = offsets
         self.lanes = lanes
         self.settler = settler
+        self.marks = marks
+        self._evaluation_partitions = 0
         self.kafka = AIOKafkaConsumer(
             **settings.kafka_client_args(),
             group_id=settings.consumer_group,
@@ -113,8 +117,15 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.sleep(0.05)
         return self.offsets.pending(tps) <= parked
 
+    def _lead_partitions(self, tps: set[TopicPartition]) -> set[int]:
+        """Evaluation partitions, which number the co-partitioned watermarks too."""
+        if self.marks.partitions != self._evaluation_partitions:
+            return set()  # not co-partitioned (pre-existing topic): keep tailing all
+        return {tp.partition for tp in tps if tp.topic == self.settings.topic_evaluations}
+
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         revoked = set(revoked)
+        self.marks.disown(self._lead_partitions(revoked))
         if not revoked:
             return
         timeout = min(self.settings.shutdown_timeout_s, 20.0)
@@ -125,6 +136,17 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._paused &= set(self.kafka.assignment())
+        self._evaluation_partitions = len(
+            self.kafka.partitions_for_topic(self.settings.topic_evaluations) or ()
+        )
+        owned = self._lead_partitions(set(assigned))
+        if owned:  # hold the new partitions until the previous owner's watermarks are in
+            held = set(assigned) - self._paused
+            self.kafka.pause(*held)
+            try:
+                await self.marks.own(owned)
+            finally:
+                self.kafka.resume(*(held & self.kafka.assignment()))
         log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
     async def stop(self) -> None:

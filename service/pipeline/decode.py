@@ -13,6 +13,15 @@ from service.models import EvaluationCompleted
 
 
 def decode_event(value: bytes | None, max_bytes: int) -> EvaluationCompleted:
+    if value is not None and len(value) <= max_bytes:
+        try:  # fast path: pydantic's own JSON parser, straight into the model
+            return EvaluationCompleted.model_validate_json(value)
+        except ValidationError:
+            pass  # classify the problem below, on the slow path
+    return _classify(value, max_bytes)
+
+
+def _classify(value: bytes | None, max_bytes: int) -> EvaluationCompleted:
     if value is None:
         raise InvalidEvent("null_value", "event value is null", "deserialize")
     if len(value) > max_bytes:

@@ -43,7 +43,7 @@ class Deliverer:
             error = TransientError("internal error in the delivery service", code="internal_error")
             await self.settler.settle([(d, Outcome.from_error(error)) for d in batch])
         finally:
-            self.metrics.inflight.labels(destination).dec(len(batch))
+            lane.inflight.dec(len(batch))
 
     async def _deliver(self, lane: Lane, batch: list[Delivery]) -> None:
         fresh, stale = self.watermarks.split(batch)

@@ -8,12 +8,15 @@ failing destination only ever slows its own lane.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
 
 from aiokafka import TopicPartition
+
+from prometheus_client import Gauge
 
 from service.destinations.base import Destination
 from service.metrics import Metrics
@@ -29,11 +32,13 @@ class Lane:
         org_id: str,
         destination: Destination,
         deliver: Callable[[Lane, list[Delivery]], Awaitable[None]],
+        inflight: Gauge,
         *,
         capacity: int,
         linger_s: float,
     ) -> None:
         self.org_id = org_id
+        self.inflight = inflight  # this destination's inflight_deliveries child
         self.destination = destination
         self.deliver = deliver
         self.capacity = capacity
@@ -43,10 +48,19 @@ class Lane:
         self.in_progress = 0
         self.unavailable_until = 0.0  # monotonic; set by a quota answer (QuotaExhausted)
         self._wakeup = asyncio.Event()
+        self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
+        self._oldest_at = 0.0  # when the oldest queued delivery arrived
+        self._blocking = False
 
     @property
     def full(self) -> bool:
-        return len(self.queue) >= self.capacity
+        """Full at capacity, and stays so until half drained: pausing and resuming
+        partitions drops prefetched data, so it must not flap."""
+        if len(self.queue) >= self.capacity:
+            self._blocking = True
+        elif len(self.queue) <= self.capacity // 2:
+            self._blocking = False
+        return self._blocking
 
     @property
     def pending(self) -> int:
@@ -57,9 +71,13 @@ class Lane:
         return max(0.0, self.unavailable_until - monotonic())
 
     def submit(self, delivery: Delivery) -> None:
+        if not self.queue:
+            self._oldest_at = monotonic()
         self.queue.append(delivery)
         self.sources[delivery.job.tp] += 1
         self._wakeup.set()
+        if len(self.queue) >= self.destination.max_batch_size:
+            self._filled.set()
 
     async def run(self) -> None:
         """Deliver until the lane has been idle for IDLE_LANE_S."""
@@ -72,14 +90,23 @@ class Lane:
                     if not self.queue:
                         return
                 continue
-            if len(self.queue) < self.destination.max_batch_size and self.linger_s:
-                await asyncio.sleep(self.linger_s)  # let the batch fill
+            await self._linger()
             batch = self._take()
             self.in_progress = len(batch)
             try:
                 await self.deliver(self, batch)
             finally:
                 self.in_progress = 0
+
+    async def _linger(self) -> None:
+        """Like a producer's linger.ms: the oldest delivery waits at most linger_s
+        for its batch to fill; a full batch goes at once."""
+        remaining = self._oldest_at + self.linger_s - monotonic()
+        if len(self.queue) >= self.destination.max_batch_size or remaining <= 0:
+            return
+        self._filled.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._filled.wait(), remaining)
 
     def _take(self) -> list[Delivery]:
         """Up to max_batch_size queued deliveries that share one config version."""
@@ -94,6 +121,7 @@ class Lane:
             if not self.sources[tp]:
                 del self.sources[tp]
             batch.append(delivery)
+        self._oldest_at = 0.0  # a backlog left behind has waited long enough: no linger
         return batch
 
 
@@ -120,14 +148,16 @@ class Lanes:
         lane = self._lanes.get(key)
         if lane is None:
             destination = self.destinations[delivery.destination]
+            inflight = self.metrics.inflight.labels(delivery.destination)
             lane = self._lanes[key] = Lane(
-                key[0], destination, self.deliver, capacity=self.capacity, linger_s=self.linger_s
+                key[0], destination, self.deliver, inflight,
+                capacity=self.capacity, linger_s=self.linger_s,
             )
             task = asyncio.create_task(lane.run(), name=f"lane:{key[1]}")
             task.add_done_callback(lambda t, key=key: self._ended(key, t))
             self._tasks[key] = task
         lane.submit(delivery)
-        self.metrics.inflight.labels(delivery.destination).inc()
+        lane.inflight.inc()
 
     def _ended(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
         lane = self._lanes.pop(key, None)
@@ -135,8 +165,8 @@ class Lanes:
         if not task.cancelled() and task.exception() is not None:
             log.error("lane for %s stopped: %r", key[1], task.exception())
         if lane is not None and lane.queue:  # work arrived as it idled out: keep going
+            lane.inflight.dec(len(lane.queue))
             for delivery in list(lane.queue):
-                self.metrics.inflight.labels(delivery.destination).dec()
                 self.submit(delivery)
 
     def blocked_sources(self) -> set[TopicPartition]:

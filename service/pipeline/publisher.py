@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 from service.errors import InvalidEvent
-from service.models import DeliveryStatus
 from service.settings import Settings
 
 Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+    route_key: bytes  # partition by this (the lead's `org:lead` key)
 
 
 class Publisher:
@@ -34,27 +43,55 @@ class Publisher:
             max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
         )
 
+        self._counts: dict[str, int] = {}
+
     async def start(self) -> None:
         await self.producer.start()
 
     async def stop(self) -> None:
         await self.producer.stop()  # flushes what is buffered
 
+    async def send_many(self, records: Sequence[Outgoing]) -> list[asyncio.Future[object]]:
+        """The hot path: whole record batches per partition instead of one `send` per
+        record. A record lands where the default partitioner puts `route_key` (murmur2,
+        as Kafka's Java client), so a watermark is co-partitioned with its lead."""
+        groups: dict[tuple[str, int], list[Outgoing]] = {}
+        hashes: dict[bytes, int] = {}
+        for record in records:
+            count = self._counts.get(record.topic) or await self._count(record.topic)
+            hashed = hashes.get(record.route_key)
+            if hashed is None:
+                hashed = hashes[record.route_key] = murmur2(record.route_key) & 0x7FFFFFFF
+            groups.setdefault((record.topic, hashed % count), []).append(record)
+        futures = []
+        for (topic, partition), items in groups.items():
+            batch = self.producer.create_batch()
+            for item in items:
+                if batch.append(key=item.key, value=item.value, timestamp=None) is None:
+                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    batch = self.producer.create_batch()
+                    batch.append(key=item.key, value=item.value, timestamp=None)
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+    async def _count(self, topic: str) -> int:
+        self._counts[topic] = len(await self.producer.partitions_for(topic))
+        return self._counts[topic]
+
     async def _send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> asyncio.Future[object]:
         return await self.producer.send(topic, value=value, key=key, headers=list(headers))
 
-    async def status(self, status: DeliveryStatus) -> asyncio.Future[object]:
-        key = f"{status.org_id}:{status.lead_id}".encode()
-        return await self._send(self.settings.topic_status, key, status.to_json())
+    def status(self, key: bytes, value: bytes) -> Outgoing:
+        return Outgoing(self.settings.topic_status, key, value, key)
 
-    async def retry(self, key: bytes | None, value: bytes) -> asyncio.Future[object]:
-        return await self._send(self.settings.topic_retry, key, value)
+    def retry(self, key: bytes, value: bytes) -> Outgoing:
+        return Outgoing(self.settings.topic_retry, key, value, key)
 
-    async def watermark(self, key: str, evaluated_at: str) -> asyncio.Future[object]:
+    def watermark(self, lead_key: str, evaluated_at: str, route_key: bytes) -> Outgoing:
         value = orjson.dumps({"evaluated_at": evaluated_at})
-        return await self._send(self.settings.topic_watermarks, key.encode(), value)
+        return Outgoing(self.settings.topic_watermarks, lead_key.encode(), value, route_key)
 
     async def dead_letter(self, record: ConsumerRecord, error: InvalidEvent) -> asyncio.Future[object]:
         """The original key, value and headers, plus what went wrong and where from (§6)."""

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from prometheus_client import Histogram
+
 from service.destinations.base import Outcome
 from service.metrics import Metrics
-from service.models import DeliveryState, DeliveryStatus, ErrorInfo, rfc3339
-from service.pipeline.publisher import Publisher
+from service.models import DeliveryState, ErrorInfo, rfc3339
+from service.pipeline.publisher import Outgoing, Publisher
 from service.pipeline.retry import RetryRecord, backoff_s, due_at
+from service.pipeline.status import status_record
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery
 from service.settings import Settings
@@ -39,15 +43,31 @@ class Settler:
         self.watermarks = watermarks
         self.on_fatal = on_fatal
         self._waiting: set[asyncio.Task[None]] = set()
+        self._latency: dict[str, Histogram] = {}  # label children, cached: hot path
+
+    def _latency_for(self, destination: str) -> Histogram:
+        child = self._latency.get(destination)
+        if child is None:
+            child = self._latency[destination] = self.metrics.delivery_latency.labels(destination)
+        return child
 
     async def settle(self, pairs: Sequence[tuple[Delivery, Outcome]], *, spend_attempt: bool = True) -> None:
         """Enqueue every record; settle the deliveries once the broker acked them all."""
-        futures: list[asyncio.Future[object]] = []
+        outbox: list[Outgoing] = []
+        now = datetime.now(UTC)
+        now_text = rfc3339(now)
+        counts: Counter[tuple[str, DeliveryState, str | None]] = Counter()
         for delivery, outcome in pairs:
             if outcome.state is DeliveryState.RETRYING:
-                outcome = await self._retry(delivery, outcome, futures, spend_attempt)
+                outcome = self._retry(delivery, outcome, outbox, spend_attempt, now, now_text)
             if outcome.state.terminal:
-                await self._terminal(delivery, outcome, futures)
+                self._terminal(delivery, outcome, outbox, now, now_text)
+                counts[(delivery.destination, outcome.state, outcome.reason)] += 1
+        for (destination, state, reason), count in counts.items():
+            self.metrics.deliveries.labels(destination, state.value).inc(count)
+            if reason:
+                self.metrics.skipped.labels(destination, reason).inc(count)
+        futures = await self.publisher.send_many(outbox)
         task = asyncio.create_task(self._settle_when_acked(futures, [d for d, _ in pairs]))
         self._waiting.add(task)
         task.add_done_callback(self._waiting.discard)
@@ -68,10 +88,10 @@ class Settler:
         for delivery in deliveries:
             delivery.job.settle()
 
-    async def _retry(
-        self, d: Delivery, outcome: Outcome, futures: list[asyncio.Future[object]], spend: bool
+    def _retry(
+        self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], spend: bool,
+        now: datetime, now_text: str,
     ) -> Outcome:
-        now = datetime.now(UTC)
         error = outcome.error or ErrorInfo(code="transient_error", message="retryable", retryable=True)
         age = (now - d.first_attempt_at).total_seconds()
         if (spend and d.attempt >= self.settings.max_attempts) or age >= self.settings.retry_deadline_s:
@@ -89,41 +109,19 @@ class Settler:
             last_error=error,
             event=d.raw,
         )
-        key = f"{d.event.org_id}:{d.event.lead.lead_id}".encode()
-        futures.append(await self.publisher.retry(key, record.to_json()))
+        key, progress, _ = status_record(d, outcome, now, now_text)
+        outbox.append(self.publisher.retry(key, record.to_json()))
         self.metrics.retries.labels(d.destination).inc()
         # Progress only: consumers may show it; the terminal status comes later.
-        await self.publisher.status(self._status(d, outcome, now))
+        outbox.append(self.publisher.status(key, progress))
         return outcome
 
-    async def _terminal(self, d: Delivery, outcome: Outcome, futures: list[asyncio.Future[object]]) -> None:
-        now = datetime.now(UTC)
-        status = self._status(d, outcome, now)
-        futures.append(await self.publisher.status(status))
-        destination = d.destination
-        self.metrics.deliveries.labels(destination, outcome.state.value).inc()
-        if outcome.reason:
-            self.metrics.skipped.labels(destination, outcome.reason).inc()
-        self.metrics.delivery_latency.labels(destination).observe(status.latency_ms / 1000)
+    def _terminal(
+        self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], now: datetime, now_text: str
+    ) -> None:
+        key, value, latency_s = status_record(d, outcome, now, now_text)
+        outbox.append(self.publisher.status(key, value))
+        self._latency_for(d.destination).observe(latency_s)
         if outcome.state is DeliveryState.DELIVERED:
-            evaluated_at = d.event.evaluation.evaluated_at
-            if self.watermarks.advance(d.lead_key, evaluated_at):
-                futures.append(await self.publisher.watermark(d.lead_key, rfc3339(evaluated_at)))
-
-    def _status(self, d: Delivery, outcome: Outcome, now: datetime) -> DeliveryStatus:
-        event = d.event
-        return DeliveryStatus(
-            event_id=event.event_id,
-            org_id=event.org_id,
-            lead_id=event.lead.lead_id,
-            evaluation_id=event.evaluation.evaluation_id,
-            destination=d.destination,
-            status=outcome.state,
-            reason=outcome.reason,
-            records=list(outcome.records),
-            error=outcome.error,
-            attempts=d.attempt,
-            evaluated_at=rfc3339(event.evaluation.evaluated_at),
-            completed_at=rfc3339(now),
-            latency_ms=max(0, int((now - event.occurred_at).total_seconds() * 1000)),
-        )
+            if self.watermarks.advance(d.lead_key, d.event.evaluation.evaluated_at):
+                outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key))

@@ -27,7 +27,31 @@ class TableReader:
         self.apply = apply
         self.caught_up = asyncio.Event()
         self.records = 0
+        self.partitions = 0
         self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._owning: dict[int, asyncio.Event] = {}  # partition -> set once caught up and paused
+
+    async def own(self, partitions: set[int], timeout_s: float = 30.0) -> None:
+        """Stop tailing `partitions` once they are read to their end.
+
+        Used for the co-partitioned watermarks: while this replica owns a lead's
+        partition it is that partition's only writer, so re-reading its own records
+        is wasted work. The caller waits here so the previous owner's last writes are
+        in memory before the partition's events are processed.
+        """
+        waits = [self._owning.setdefault(p, asyncio.Event()) for p in partitions]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in waits)), timeout_s)
+        except TimeoutError:
+            log.warning("%s: catch-up of partitions %s timed out", self.topic, sorted(partitions))
+
+    def disown(self, partitions: set[int]) -> None:
+        """Tail `partitions` again: another replica writes them now."""
+        for p in partitions:
+            self._owning.pop(p, None)
+        if self._consumer is not None:
+            self._consumer.resume(*(TopicPartition(self.topic, p) for p in partitions))
 
     async def start(self, admin: AIOKafkaAdminClient) -> None:
         self._task = asyncio.create_task(self._run(admin), name=f"table:{self.topic}")
@@ -43,6 +67,7 @@ class TableReader:
             **self.settings.kafka_client_args(), enable_auto_commit=False, group_id=None
         )
         await consumer.start()
+        self._consumer, self.partitions = consumer, count
         try:
             partitions = [TopicPartition(self.topic, p) for p in range(count)]
             consumer.assign(partitions)
@@ -60,8 +85,18 @@ class TableReader:
                 if not batches and not self.caught_up.is_set() and await _reached(consumer, targets):
                     self.caught_up.set()
                     log.info("caught up with %s (%d records)", self.topic, self.records)
+                if not batches and self.caught_up.is_set():
+                    await self._pause_owned(consumer)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    async def _pause_owned(self, consumer: AIOKafkaConsumer) -> None:
+        for p, done in self._owning.items():
+            tp = TopicPartition(self.topic, p)
+            if not done.is_set() and await consumer.position(tp) >= (consumer.highwater(tp) or 0):
+                consumer.pause(tp)
+                done.set()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         try:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from service.models import DestinationConfig, EvaluationCompleted
+from service.models import DestinationConfig, EvaluationCompleted, rfc3339
 
 
 @dataclass(eq=False)
@@ -41,6 +41,10 @@ class Delivery:
     def destination(self) -> str:
         return self.config.destination
 
-    @property
-    def lead_key(self) -> str:
-        return f"{self.event.org_id}:{self.config.destination}:{self.event.lead.lead_id}"
+    lead_key: str = field(init=False)  # org:destination:lead, the watermark key
+    evaluated_at_text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Plain attributes, not cached_property: this is the per-event hot path.
+        self.lead_key = f"{self.event.org_id}:{self.config.destination}:{self.event.lead.lead_id}"
+        self.evaluated_at_text = rfc3339(self.event.evaluation.evaluated_at)

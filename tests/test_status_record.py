@@ -1,0 +1,49 @@
+"""The hot-path status builder must produce exactly what the DeliveryStatus schema says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import TopicPartition
+
+from service.destinations.base import Outcome
+from service.errors import PermanentError
+from service.models import DeliveryStatus, DestinationConfig, EvaluationCompleted, RecordRef, rfc3339
+from service.pipeline.status import status_record
+from service.pipeline.work import Delivery, Job
+from tests.factories import make_config, make_event
+
+
+def delivery() -> Delivery:
+    event = EvaluationCompleted.model_validate(
+        make_event(lead_id="lead_9", evaluated_at="2026-11-22T11:14:59+01:00")
+    )
+    config = DestinationConfig.model_validate(make_config("hubspot"))
+    return Delivery(event, b"", config, Job(TopicPartition("t", 0), 0, 1, lambda j: None), attempt=2)
+
+
+def test_delivered_status_validates_against_the_model() -> None:
+    now = datetime(2026, 11, 22, 10, 20, 0, 250000, tzinfo=UTC)
+    outcome = Outcome.delivered([RecordRef(object="contacts", id="151", action="created")])
+    key, value, latency = status_record(delivery(), outcome, now, rfc3339(now))
+    status = DeliveryStatus.model_validate_json(value)
+    assert key == b"org_1:lead_9"
+    assert orjson.loads(value) == status.model_dump(mode="json")
+    assert status.evaluated_at == "2026-11-22T10:14:59Z"  # normalised to UTC
+    assert status.completed_at == "2026-11-22T10:20:00.250Z"
+    assert status.records == [RecordRef(object="contacts", id="151", action="created")]
+    assert status.attempts == 2 and status.destination == "hubspot"
+    assert status.latency_ms == int(latency * 1000) and latency > 0
+
+
+def test_failed_status_carries_the_error() -> None:
+    now = datetime.now(UTC)
+    error = PermanentError("No such column 'TS_Score__c'", code="invalid_field", http_status=400)
+    _, value, _ = status_record(delivery(), Outcome.from_error(error), now, rfc3339(now))
+    status = DeliveryStatus.model_validate_json(value)
+    assert status.status == "failed" and status.records == []
+    assert status.error is not None and status.error.model_dump() == {
+        "code": "invalid_field", "message": "No such column 'TS_Score__c'",
+        "retryable": False, "http_status": 400,
+    }
