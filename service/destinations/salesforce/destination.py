@@ -151,6 +151,8 @@ class SalesforceDestination:
                     answer if isinstance(answer, DeliveryError) else saved(write, answer[n])
                 )
         done = [r for r in results if r is not None]
+        if len(done) != len(plan.writes):  # fold() indexes results by write
+            raise RuntimeError("a planned write was not sent")
         if not any(isinstance(r, RecordRef) for r in done):
             batch_wide = [r for r in done if isinstance(r, DeliveryError) and is_batch_error(r)]
             if batch_wide:  # the org refused everything: let the lane back off as one
