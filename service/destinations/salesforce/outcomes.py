@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from service.destinations.base import Outcome
 from service.destinations.salesforce.errors import record_error
@@ -17,7 +17,7 @@ Result = RecordRef | DeliveryError
 
 def saved(write: Write, result: Any) -> Result:
     if isinstance(result, dict) and result.get("success"):
-        action = "updated" if write.record_id is not None else "created"
+        action: Literal["updated", "created"] = "updated" if write.record_id else "created"
         rid = str(result.get("id") or write.record_id)
         return RecordRef(object=write.object, id=rid, action=action)
     errors = result.get("errors", []) if isinstance(result, dict) else []
