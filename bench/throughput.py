@@ -30,7 +30,9 @@ from service.settings import Settings
 from tests.factories import make_config, make_event
 from tests.harness import create_input_topics, topic_env
 
-STATUS_SIZED = orjson.dumps({"schema_version": 1, "event_id": "x" * 36, "status": "delivered", "pad": "y" * 300})
+STATUS_SIZED = orjson.dumps(
+    {"schema_version": 1, "event_id": "x" * 36, "status": "delivered", "pad": "y" * 300}
+)
 
 
 async def produce_events(bootstrap: str, topic: str, n: int) -> None:
@@ -47,8 +49,11 @@ async def produce_events(bootstrap: str, topic: str, n: int) -> None:
 
 async def baseline(bootstrap: str, topic: str, n: int) -> float:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"baseline-{os.urandom(4).hex()}",
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"baseline-{os.urandom(4).hex()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
     await consumer.start()
@@ -60,7 +65,9 @@ async def baseline(bootstrap: str, topic: str, n: int) -> float:
         while seen < n:
             for records in (await consumer.getmany(timeout_ms=100, max_records=2000)).values():
                 for record in records:
-                    futures.append(await producer.send(f"{topic}.baseline-status", STATUS_SIZED, record.key))
+                    futures.append(
+                        await producer.send(f"{topic}.baseline-status", STATUS_SIZED, record.key)
+                    )
                     seen += 1
             await asyncio.gather(*futures)
             futures.clear()
@@ -76,11 +83,18 @@ async def service_rate(bootstrap: str, env: dict[str, str], n: int) -> float:
     (secrets / "org_bench-salesforce.json").write_bytes(b'{"access_token": "bench-token-0000"}')
     configs = secrets / "configs.json"
     configs.write_bytes(orjson.dumps([make_config("salesforce", "org_bench")]))
-    settings = Settings.from_env({
-        **env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SECRETS_DIR": str(secrets),
-        "CONFIG_FILE": str(configs), "HTTP_PORT": "0", "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "LOG_LEVEL": "WARNING", "LOG_FORMAT": "text",
-    })
+    settings = Settings.from_env(
+        {
+            **env,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "SECRETS_DIR": str(secrets),
+            "CONFIG_FILE": str(configs),
+            "HTTP_PORT": "0",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "LOG_LEVEL": "WARNING",
+            "LOG_FORMAT": "text",
+        }
+    )
     metrics = Metrics()
     service = Service(settings, metrics=metrics, destinations={"salesforce": MemoryDestination()})
     run = asyncio.create_task(service.run())
@@ -113,7 +127,10 @@ async def main(n: int, rounds: int) -> None:
             base = await baseline(bootstrap, env["TOPIC_EVALUATIONS"], n)
             svc = await service_rate(bootstrap, env, n)
             ratios.append(svc / base)
-            print(f"round {i + 1}: baseline {base:8.0f} ev/s   service {svc:8.0f} ev/s   ratio {svc / base:.2f}")
+            print(
+                f"round {i + 1}: baseline {base:8.0f} ev/s   "
+                f"service {svc:8.0f} ev/s   ratio {svc / base:.2f}"
+            )
     print(f"events per round  {n}")
     print(f"ratio = service / baseline = {statistics.median(ratios):.2f} (median)   (goal >= 0.5)")
 

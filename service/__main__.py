@@ -32,7 +32,9 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
         try:
             await asyncio.wait_for(run, settings.shutdown_timeout_s)
         except TimeoutError:
-            log.error("shutdown took longer than SHUTDOWN_TIMEOUT_S; uncommitted work is redelivered")
+            log.error(
+                "shutdown took longer than SHUTDOWN_TIMEOUT_S; uncommitted work is redelivered"
+            )
     stopping.cancel()
     run.result()
 

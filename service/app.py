@@ -1,17 +1,19 @@
 """Wires the service together and owns its lifecycle (start / run / stop).
 
-    config topic ──► TableReader ──► ConfigStore ─┐
-    evaluations ──┐                               ▼
-    retry topic ──┴► Consumer ──► Router ──► Lanes (one per org × destination)
-                                                 │ Deliverer: stale check, secrets, write
-                                                 ▼
-                      status / retry / DLQ / watermarks ◄── Settler ◄── Destination.write
+config topic ──► TableReader ──► ConfigStore ─┐
+evaluations ──┐                               ▼
+retry topic ──┴► Consumer ──► Router ──► Lanes (one per org x destination)
+                                             │ Deliverer: stale check, secrets, write
+                                             ▼
+                  status / retry / DLQ / watermarks ◄── Settler ◄── Destination.write
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -34,6 +36,7 @@ from service.secrets import SecretStore
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Service:
@@ -113,8 +116,11 @@ class Service:
         settler = Settler(s, self.metrics, self.publisher, self.watermarks, self.on_fatal)
         deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
         lanes = Lanes(
-            destinations, deliverer, self.metrics,
-            capacity=s.lane_capacity, linger_s=s.batch_linger_ms / 1000,
+            destinations,
+            deliverer,
+            self.metrics,
+            capacity=s.lane_capacity,
+            linger_s=s.batch_linger_ms / 1000,
         )
         router = Router(s, self.metrics, self.store, lanes, settler, self.publisher, self.offsets)
         self.consumer = Consumer(s, self.metrics, router, self.offsets, lanes, settler, self.marks)
@@ -129,9 +135,9 @@ class Service:
             await lanes.stop()
             await self.consumer.stop()
 
-    async def _until_stopped(self, work: asyncio.Future[object] | object) -> object | None:
+    async def _until_stopped(self, work: Awaitable[T]) -> T | None:
         """Await `work` unless a stop comes first (then None)."""
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self.stopping.wait())
         await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
@@ -141,7 +147,9 @@ class Service:
         await asyncio.gather(task, return_exceptions=True)
         return None
 
-    async def _stop_all(self, destinations: dict[str, Destination], admin: AIOKafkaAdminClient) -> None:
+    async def _stop_all(
+        self, destinations: dict[str, Destination], admin: AIOKafkaAdminClient
+    ) -> None:
         for destination in destinations.values():
             try:
                 await destination.close()

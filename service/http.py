@@ -36,7 +36,9 @@ def ssl_context(extra_ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
-def new_session(extra_ca_file: Path | None, timeout_s: float, limit: int = 100) -> aiohttp.ClientSession:
+def new_session(
+    extra_ca_file: Path | None, timeout_s: float, limit: int = 100
+) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(ssl=ssl_context(extra_ca_file), limit=limit)
     return aiohttp.ClientSession(
         connector=connector,

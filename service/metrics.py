@@ -44,7 +44,9 @@ class Metrics:
         self.rate_limited = counter(
             "destination_rate_limited", "429 and quota answers from destinations", ("destination",)
         )
-        self.retries = counter("retries", "Deliveries scheduled for another attempt", ("destination",))
+        self.retries = counter(
+            "retries", "Deliveries scheduled for another attempt", ("destination",)
+        )
         self.dlq = counter("dlq", "Events sent to the DLQ", ("stage",))
         self.configs_rejected = counter(
             "configs_rejected", "Destination configs rejected", ("reason",)

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-
 # RFC 3339 requires an offset; values are compared as instants and always written
 # out in UTC by `rfc3339` (no per-event Python validator: this is the hot path).
 UtcDatetime = AwareDatetime

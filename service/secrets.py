@@ -39,7 +39,9 @@ class SecretStore:
         except FileNotFoundError:
             raise CredentialsUnavailable(f"secret {ref!r} is not mounted") from None
         except (OSError, orjson.JSONDecodeError) as exc:
-            raise CredentialsUnavailable(f"secret {ref!r} is unreadable: {type(exc).__name__}") from None
+            raise CredentialsUnavailable(
+                f"secret {ref!r} is unreadable: {type(exc).__name__}"
+            ) from None
         if not isinstance(data, dict):
             raise CredentialsUnavailable(f"secret {ref!r} is not a JSON object")
         for key in SECRET_KEYS:

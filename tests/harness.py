@@ -1,10 +1,10 @@
 """Runs the real service in-process against a real broker, on topics of its own.
 
-    async with ServiceHarness(kafka_bootstrap, tmp_path) as h:
-        h.write_secret("org_1-salesforce", {...})
-        await h.put_config(make_config("salesforce"))
-        await h.send_event(make_event())
-        statuses = await h.wait_statuses(1)
+async with ServiceHarness(kafka_bootstrap, tmp_path) as h:
+    h.write_secret("org_1-salesforce", {...})
+    await h.put_config(make_config("salesforce"))
+    await h.send_event(make_event())
+    statuses = await h.wait_statuses(1)
 """
 
 from __future__ import annotations
@@ -52,10 +52,12 @@ async def create_input_topics(bootstrap: str, env: dict[str, str], partitions: i
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([
-            NewTopic(env["TOPIC_EVALUATIONS"], partitions, 1),
-            NewTopic(env["TOPIC_CONFIGS"], 1, 1, topic_configs={"cleanup.policy": "compact"}),
-        ])
+        await admin.create_topics(
+            [
+                NewTopic(env["TOPIC_EVALUATIONS"], partitions, 1),
+                NewTopic(env["TOPIC_CONFIGS"], 1, 1, topic_configs={"cleanup.policy": "compact"}),
+            ]
+        )
     finally:
         await admin.close()
 
@@ -172,7 +174,10 @@ class ServiceHarness:
             await self.wait_until(held, 30, f"config {key}")
 
     async def send_event(
-        self, event: dict[str, Any] | bytes | None, *, key: str | None = None,
+        self,
+        event: dict[str, Any] | bytes | None,
+        *,
+        key: str | None = None,
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         if isinstance(event, dict):
@@ -184,8 +189,11 @@ class ServiceHarness:
             self.settings.topic_evaluations, value, (key or "x:y").encode(), headers=headers
         )
 
-    async def wait_statuses(self, n: int, timeout: float = 60, *, terminal: bool = True) -> list[dict[str, Any]]:
+    async def wait_statuses(
+        self, n: int, timeout: float = 60, *, terminal: bool = True
+    ) -> list[dict[str, Any]]:
         """The statuses seen once `n` of them (terminal ones only, by default) arrived."""
+
         def picked() -> list[dict[str, Any]]:
             return [s for s in self.statuses if not terminal or s["status"] != "retrying"]
 

@@ -68,14 +68,37 @@ def test_tombstone_deletes(store: ConfigStore) -> None:
         ({"targets": [{"object": "Opportunity", "fields": {"score": "S"}}]}, "unknown_object"),
         ({"targets": [{"object": "Lead", "fields": {}}]}, "empty_fields"),
         (
-            {"targets": [{"object": "Lead", "fields": {"score": "S"},
-                          "match": {"crm_field": "Email", "event_field": "evaluation.score"}}]},
+            {
+                "targets": [
+                    {
+                        "object": "Lead",
+                        "fields": {"score": "S"},
+                        "match": {"crm_field": "Email", "event_field": "evaluation.score"},
+                    }
+                ]
+            },
             "invalid_match_field",
         ),
-        ({"integration": {"id": "i", "status": "connected", "credentials_ref": "org_2-salesforce"}},
-         "invalid_credentials_ref"),
-        ({"integration": {"id": "i", "status": "connected", "credentials_ref": "org_1-../../etc"}},
-         "invalid_credentials_ref"),
+        (
+            {
+                "integration": {
+                    "id": "i",
+                    "status": "connected",
+                    "credentials_ref": "org_2-salesforce",
+                }
+            },
+            "invalid_credentials_ref",
+        ),
+        (
+            {
+                "integration": {
+                    "id": "i",
+                    "status": "connected",
+                    "credentials_ref": "org_1-../../etc",
+                }
+            },
+            "invalid_credentials_ref",
+        ),
         ({"schema_version": 2}, "unsupported_schema_version"),
         ({"version": "seven"}, "invalid_schema"),
         ({"org_id": "org_9"}, "key_mismatch"),
@@ -92,8 +115,12 @@ def test_invalid_config_is_rejected_and_previous_stays(
 
 
 def test_propensity_on_airtable_is_rejected(store: ConfigStore, metrics: Metrics) -> None:
-    propensity = {"enabled": True, "object": "Companies", "field": "P",
-                  "match": {"crm_field": "Domain", "event_field": "lead.domain"}}
+    propensity = {
+        "enabled": True,
+        "object": "Companies",
+        "field": "P",
+        "match": {"crm_field": "Domain", "event_field": "lead.domain"},
+    }
     apply(store, make_config("airtable", propensity=propensity), key="org_1:airtable")
     assert store.get("org_1", "airtable") is None
     assert rejected(metrics, "propensity_not_supported") == 1
@@ -106,7 +133,11 @@ def test_invalid_json_config_is_rejected(store: ConfigStore, metrics: Metrics) -
 
 def load(path: Path, store: ConfigStore) -> int:
     settings = Settings.from_env(
-        {"KAFKA_BOOTSTRAP_SERVERS": "x:1", "SECRETS_DIR": str(path.parent), "CONFIG_FILE": str(path)}
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "x:1",
+            "SECRETS_DIR": str(path.parent),
+            "CONFIG_FILE": str(path),
+        }
     )
     for entry in settings.config_entries:
         store.apply_object(entry)
@@ -124,7 +155,11 @@ def test_config_file_json_and_yaml(tmp_path: Path, store: ConfigStore, metrics: 
         "- " + orjson.dumps(guest).decode() + "\n"
     )
     assert load(as_yaml, store) == 2
-    assert sorted(c.destination for c in store.active("org_1")) == ["airtable", "hubspot", "salesforce"]
+    assert sorted(c.destination for c in store.active("org_1")) == [
+        "airtable",
+        "hubspot",
+        "salesforce",
+    ]
     assert rejected(metrics, "unauthorized_role") == 1
 
 

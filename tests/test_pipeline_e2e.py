@@ -55,7 +55,9 @@ async def test_one_terminal_status_per_active_destination_none_for_inactive(
 async def test_not_connected_is_skipped_and_missing_secret_fails(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations=memories("salesforce", "hubspot")) as h:
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations=memories("salesforce", "hubspot")
+    ) as h:
         integration = {"id": "i", "status": "disconnected", "credentials_ref": "org_1-salesforce"}
         await h.put_config(make_config("salesforce", integration=integration))
         await h.put_config(make_config("hubspot"))  # no secret file written
@@ -68,14 +70,20 @@ async def test_not_connected_is_skipped_and_missing_secret_fails(
     assert statuses["hubspot"]["error"]["retryable"] is False
 
 
-async def test_config_topic_rules_version_tombstone_role(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_config_topic_rules_version_tombstone_role(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     async with ServiceHarness(kafka_bootstrap, tmp_path, destinations=memories("salesforce")) as h:
         await connect(h, "salesforce")
         await h.put_config(make_config(version=3))
         await h.put_config(make_config(version=2, send_evaluations=False), wait=False)
-        viewer = make_config(version=4, send_evaluations=False, updated_by={"user_id": "u", "role": "viewer"})
+        viewer = make_config(
+            version=4, send_evaluations=False, updated_by={"user_id": "u", "role": "viewer"}
+        )
         await h.put_config(viewer, wait=False)
-        await h.wait_until(lambda: h.metric("configs_rejected_total", reason="unauthorized_role") == 1)
+        await h.wait_until(
+            lambda: h.metric("configs_rejected_total", reason="unauthorized_role") == 1
+        )
         await h.wait_until(lambda: h.metric("configs_ignored_total", reason="stale_version") == 1)
         held = h.service.store.get("org_1", "salesforce")
         assert held is not None and held.version == 3 and held.send_evaluations
@@ -156,7 +164,9 @@ async def test_slow_lane_does_not_delay_another_org(kafka_bootstrap: str, tmp_pa
         await h.wait_statuses(25, timeout=20)
 
 
-async def test_transient_errors_retry_through_the_retry_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_transient_errors_retry_through_the_retry_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     failures: dict[str, int] = {}
 
     def flaky(event: EvaluationCompleted) -> TransientError | None:
@@ -174,21 +184,30 @@ async def test_transient_errors_retry_through_the_retry_topic(kafka_bootstrap: s
     assert final["status"] == "delivered" and final["attempts"] == 3
     assert [s["attempts"] for s in progress] == [1, 2]
     assert progress[0]["error"] == {
-        "code": "server_error", "message": "503 from upstream", "retryable": True, "http_status": 503
+        "code": "server_error",
+        "message": "503 from upstream",
+        "retryable": True,
+        "http_status": 503,
     }
     assert h.metric("retries_total", destination="salesforce") == 2
     assert memory.writes == [event["event_id"]]
 
 
-async def test_permanent_fails_at_once_and_attempts_are_capped(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_permanent_fails_at_once_and_attempts_are_capped(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     def fault(event: EvaluationCompleted) -> PermanentError | TransientError:
         if event.lead.lead_id == "bad":
-            return PermanentError("INVALID_FIELD: No such column", code="invalid_field", http_status=400)
+            return PermanentError(
+                "INVALID_FIELD: No such column", code="invalid_field", http_status=400
+            )
         return TransientError("timeout", code="timeout")
 
     memory = MemoryDestination(name="salesforce", fault=fault)
     env = {"MAX_ATTEMPTS": "3"}
-    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": memory}, env=env) as h:
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations={"salesforce": memory}, env=env
+    ) as h:
         await connect(h, "salesforce")
         await h.send_event(make_event(lead_id="bad"))
         await h.send_event(make_event(lead_id="flaky"))
@@ -200,7 +219,9 @@ async def test_permanent_fails_at_once_and_attempts_are_capped(kafka_bootstrap: 
     assert "gave up after 3 attempts" in statuses["flaky"]["error"]["message"]
 
 
-async def test_stale_evaluation_is_skipped_also_after_restart(kafka_bootstrap: str, tmp_path: Path) -> None:
+async def test_stale_evaluation_is_skipped_also_after_restart(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     older = make_event(lead_id="ada", evaluated_at="2026-11-22T09:00:00Z")
     newer = make_event(lead_id="ada", evaluated_at="2026-11-22T10:00:00Z")
     memory = MemoryDestination(name="salesforce")
@@ -211,7 +232,9 @@ async def test_stale_evaluation_is_skipped_also_after_restart(kafka_bootstrap: s
         env = h.env
     # A new process (same topics and group): the watermark comes back from Kafka.
     memory2 = MemoryDestination(name="salesforce")
-    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": memory2}, env=env) as h2:
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations={"salesforce": memory2}, env=env
+    ) as h2:
         await h2.send_event(older)
         statuses = await h2.wait_statuses(2)
     late = next(s for s in statuses if s["event_id"] == older["event_id"])
@@ -233,25 +256,38 @@ async def test_metrics_endpoint_and_probes_over_http(kafka_bootstrap: str, tmp_p
             async with session.get(f"{base}/metrics") as resp:
                 text = await resp.text()
     for name in (
-        "events_consumed_total", "deliveries_total", "delivery_latency_seconds_bucket",
-        "configs_rejected_total", "consumer_lag", "inflight_deliveries",
+        "events_consumed_total",
+        "deliveries_total",
+        "delivery_latency_seconds_bucket",
+        "configs_rejected_total",
+        "consumer_lag",
+        "inflight_deliveries",
     ):
         assert f"trailspark_destinations_{name}" in text, name
-    assert 'trailspark_destinations_deliveries_total{destination="salesforce",status="delivered"} 1.0' in text
+    assert (
+        'trailspark_destinations_deliveries_total{destination="salesforce",status="delivered"} 1.0'
+        in text
+    )
     assert "org_1" not in text  # no unbounded labels
 
 
 async def test_waiting_retry_survives_a_restart(kafka_bootstrap: str, tmp_path: Path) -> None:
-    down = MemoryDestination(name="salesforce", fault=lambda e: TransientError("502", code="server_error"))
+    down = MemoryDestination(
+        name="salesforce", fault=lambda e: TransientError("502", code="server_error")
+    )
     env = {"RETRY_BACKOFF_BASE_S": "3"}
-    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": down}, env=env) as h:
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations={"salesforce": down}, env=env
+    ) as h:
         await connect(h, "salesforce")
         await h.send_event(event := make_event())
         await h.wait_statuses(1, terminal=False)  # the `retrying` progress status
         env = h.env
     assert h.statuses[0]["status"] == "retrying"
     up = MemoryDestination(name="salesforce")
-    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": up}, env=env) as h2:
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations={"salesforce": up}, env=env
+    ) as h2:
         (final,) = await h2.wait_statuses(1, timeout=30)
     assert final["event_id"] == event["event_id"]
     assert final["status"] == "delivered" and final["attempts"] == 2

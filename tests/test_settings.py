@@ -24,16 +24,25 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.topic_status == "trailspark.destinations.status"
     assert s.topic_retry == "trailspark.destinations.retry"
     assert s.topic_dlq == "trailspark.destinations.dlq"
-    assert (s.consumer_group, s.http_port, s.shutdown_timeout_s) == ("trailspark-destinations", 8080, 25)
+    assert (s.consumer_group, s.http_port, s.shutdown_timeout_s) == (
+        "trailspark-destinations",
+        8080,
+        25,
+    )
     assert (s.max_attempts, s.retry_deadline_s, s.max_event_bytes) == (8, 86400, 1_048_576)
     assert s.kafka_client_args()["security_protocol"] == "PLAINTEXT"
 
 
 def test_sasl_scram_reaches_the_client_args(tmp_path: Path) -> None:
-    s = Settings.from_env(env(
-        tmp_path, KAFKA_SECURITY_PROTOCOL="sasl_ssl", KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
-        KAFKA_SASL_USERNAME="svc", KAFKA_SASL_PASSWORD="hunter2-hunter2",
-    ))
+    s = Settings.from_env(
+        env(
+            tmp_path,
+            KAFKA_SECURITY_PROTOCOL="sasl_ssl",
+            KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+            KAFKA_SASL_USERNAME="svc",
+            KAFKA_SASL_PASSWORD="hunter2-hunter2",
+        )
+    )
     args = s.kafka_client_args()
     assert args["security_protocol"] == "SASL_SSL"
     assert args["sasl_mechanism"] == "SCRAM-SHA-512"
@@ -51,21 +60,28 @@ def test_sasl_scram_reaches_the_client_args(tmp_path: Path) -> None:
         ({"SECRETS_DIR": "/nonexistent/secrets"}, "SECRETS_DIR"),
         ({"CONFIG_FILE": "/nonexistent/configs.yaml"}, "CONFIG_FILE"),
         ({"KAFKA_BOOTSTRAP_SERVERS": ""}, "KAFKA_BOOTSTRAP_SERVERS"),
-        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "GSSAPI"},
+            "KAFKA_SASL_MECHANISM",
+        ),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "KAFKA_SASL_USERNAME"),
         ({"MAX_ATTEMPTS": "0"}, "MAX_ATTEMPTS"),
         ({"SHUTDOWN_TIMEOUT_S": "soon"}, "SHUTDOWN_TIMEOUT_S"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
-def test_bad_setting_exits_2_with_one_line(tmp_path: Path, extra: dict[str, str], setting: str) -> None:
+def test_bad_setting_exits_2_with_one_line(
+    tmp_path: Path, extra: dict[str, str], setting: str
+) -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env(tmp_path, **extra))
     assert caught.value.setting == setting
     proc = subprocess.run(
         [sys.executable, "-m", "service"],
         env={"PATH": os.environ["PATH"], **env(tmp_path, **extra)},
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -78,7 +94,9 @@ def test_unparseable_config_file_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "service"],
         env={"PATH": os.environ["PATH"], **env(tmp_path, CONFIG_FILE=str(bad), HTTP_PORT="0")},
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "CONFIG_FILE" in proc.stderr.strip().splitlines()[-1]

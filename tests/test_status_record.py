@@ -9,7 +9,13 @@ from aiokafka import TopicPartition
 
 from service.destinations.base import Outcome
 from service.errors import PermanentError
-from service.models import DeliveryStatus, DestinationConfig, EvaluationCompleted, RecordRef, rfc3339
+from service.models import (
+    DeliveryStatus,
+    DestinationConfig,
+    EvaluationCompleted,
+    RecordRef,
+    rfc3339,
+)
 from service.pipeline.status import status_record
 from service.pipeline.work import Delivery, Job
 from tests.factories import make_config, make_event
@@ -20,7 +26,9 @@ def delivery() -> Delivery:
         make_event(lead_id="lead_9", evaluated_at="2026-11-22T11:14:59+01:00")
     )
     config = DestinationConfig.model_validate(make_config("hubspot"))
-    return Delivery(event, b"", config, Job(TopicPartition("t", 0), 0, 1, lambda j: None), attempt=2)
+    return Delivery(
+        event, b"", config, Job(TopicPartition("t", 0), 0, 1, lambda j: None), attempt=2
+    )
 
 
 def test_delivered_status_validates_against_the_model() -> None:
@@ -44,6 +52,8 @@ def test_failed_status_carries_the_error() -> None:
     status = DeliveryStatus.model_validate_json(value)
     assert status.status == "failed" and status.records == []
     assert status.error is not None and status.error.model_dump() == {
-        "code": "invalid_field", "message": "No such column 'TS_Score__c'",
-        "retryable": False, "http_status": 400,
+        "code": "invalid_field",
+        "message": "No such column 'TS_Score__c'",
+        "retryable": False,
+        "http_status": 400,
     }

@@ -52,7 +52,11 @@ class ConfigStore:
         try:
             config = validate(parse_obj(data))
         except ConfigRejected as exc:
-            key = f"{data.get('org_id')}:{data.get('destination')}" if isinstance(data, dict) else None
+            key = (
+                f"{data.get('org_id')}:{data.get('destination')}"
+                if isinstance(data, dict)
+                else None
+            )
             self._reject(key, exc)
             return
         self.put(config)
@@ -63,7 +67,9 @@ class ConfigStore:
             self.metrics.configs_ignored.labels("stale_version").inc()
             log.info(
                 "config %s version %d ignored: version %d is held",
-                config.key, config.version, held.version,
+                config.key,
+                config.version,
+                held.version,
             )
             return
         self._by_key[config.key] = config
@@ -71,7 +77,10 @@ class ConfigStore:
         self.metrics.configs_active.set(len(self._by_key))
         log.info(
             "config %s version %d in force (send_evaluations=%s, integration=%s)",
-            config.key, config.version, config.send_evaluations, config.integration.status,
+            config.key,
+            config.version,
+            config.send_evaluations,
+            config.integration.status,
         )
 
     def _delete(self, key: str) -> None:
@@ -83,4 +92,6 @@ class ConfigStore:
 
     def _reject(self, key: str | None, exc: ConfigRejected) -> None:
         self.metrics.configs_rejected.labels(exc.reason).inc()
-        log.warning("config %s rejected (%s): %s; previous config stays", key, exc.reason, exc.message)
+        log.warning(
+            "config %s rejected (%s): %s; previous config stays", key, exc.reason, exc.message
+        )

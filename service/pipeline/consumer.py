@@ -62,7 +62,9 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; the caller then calls `drain` and `stop`."""
         await self.kafka.start()
-        self.kafka.subscribe([self.settings.topic_evaluations, self.settings.topic_retry], listener=self)
+        self.kafka.subscribe(
+            [self.settings.topic_evaluations, self.settings.topic_retry], listener=self
+        )
         next_commit = monotonic()
         while not stopping.is_set():
             room = self.settings.max_inflight - self.router.open_jobs  # never fetch past the bound
@@ -113,7 +115,7 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Wait for in-flight records (of `tps`) to settle; True when all did."""
         parked = self.router.cancel_timers(tps)  # waiting retries stay in the retry topic
         deadline = monotonic() + timeout_s
-        while self.offsets.pending(tps) > parked and monotonic() < deadline:
+        while self.offsets.pending(tps) > parked and monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         return self.offsets.pending(tps) <= parked
 
@@ -147,7 +149,9 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.marks.own(owned)
             finally:
                 self.kafka.resume(*(held & self.kafka.assignment()))
-        log.info("partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        log.info(
+            "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        )
 
     async def stop(self) -> None:
         await self.kafka.stop()

@@ -91,8 +91,12 @@ class Deliverer:
             except DeliveryError as exc:
                 return exc
             if len(outcomes) != len(work.items):
-                log.error("%s returned %d outcomes for %d items", name, len(outcomes), len(work.items))
-                return TransientError("destination returned a wrong outcome count", code="internal_error")
+                log.error(
+                    "%s returned %d outcomes for %d items", name, len(outcomes), len(work.items)
+                )
+                return TransientError(
+                    "destination returned a wrong outcome count", code="internal_error"
+                )
             return outcomes
 
     async def _settle_all(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from time import monotonic
 
 from aiokafka import TopicPartition
-
 from prometheus_client import Gauge
 
 from service.destinations.base import Destination
@@ -150,11 +150,15 @@ class Lanes:
             destination = self.destinations[delivery.destination]
             inflight = self.metrics.inflight.labels(delivery.destination)
             lane = self._lanes[key] = Lane(
-                key[0], destination, self.deliver, inflight,
-                capacity=self.capacity, linger_s=self.linger_s,
+                key[0],
+                destination,
+                self.deliver,
+                inflight,
+                capacity=self.capacity,
+                linger_s=self.linger_s,
             )
             task = asyncio.create_task(lane.run(), name=f"lane:{key[1]}")
-            task.add_done_callback(lambda t, key=key: self._ended(key, t))
+            task.add_done_callback(functools.partial(self._ended, key))
             self._tasks[key] = task
         lane.submit(delivery)
         lane.inflight.inc()

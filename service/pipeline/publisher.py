@@ -68,7 +68,9 @@ class Publisher:
             batch = self.producer.create_batch()
             for item in items:
                 if batch.append(key=item.key, value=item.value, timestamp=None) is None:
-                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    futures.append(
+                        await self.producer.send_batch(batch, topic, partition=partition)
+                    )
                     batch = self.producer.create_batch()
                     batch.append(key=item.key, value=item.value, timestamp=None)
             futures.append(await self.producer.send_batch(batch, topic, partition=partition))
@@ -81,7 +83,10 @@ class Publisher:
     async def _send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> asyncio.Future[object]:
-        return await self.producer.send(topic, value=value, key=key, headers=list(headers))
+        future: asyncio.Future[object] = await self.producer.send(
+            topic, value=value, key=key, headers=list(headers)
+        )
+        return future
 
     def status(self, key: bytes, value: bytes) -> Outgoing:
         return Outgoing(self.settings.topic_status, key, value, key)
@@ -93,7 +98,9 @@ class Publisher:
         value = orjson.dumps({"evaluated_at": evaluated_at})
         return Outgoing(self.settings.topic_watermarks, lead_key.encode(), value, route_key)
 
-    async def dead_letter(self, record: ConsumerRecord, error: InvalidEvent) -> asyncio.Future[object]:
+    async def dead_letter(
+        self, record: ConsumerRecord, error: InvalidEvent
+    ) -> asyncio.Future[object]:
         """The original key, value and headers, plus what went wrong and where from (§6)."""
         extra = {
             "error.code": error.code,

@@ -56,7 +56,7 @@ class RetryRecord:
 def backoff_s(attempt: int, base_s: float, max_s: float, retry_after: float | None) -> float:
     """Exponential backoff with jitter after `attempt` failed; never sooner than Retry-After."""
     exp = min(max_s, base_s * 2 ** max(0, attempt - 1))
-    delay = exp * random.uniform(0.8, 1.2)  # spread a burst of failures apart
+    delay: float = exp * random.uniform(0.8, 1.2)  # spread a burst of failures apart
     return max(delay, retry_after or 0.0)
 
 

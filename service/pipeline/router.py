@@ -17,7 +17,7 @@ from service.config.store import ConfigStore
 from service.destinations.base import Outcome
 from service.errors import InvalidEvent, PermanentError
 from service.metrics import Metrics
-from service.models import DestinationConfig, EvaluationCompleted
+from service.models import DestinationConfig, EvaluationCompleted, Integration, UpdatedBy
 from service.pipeline.decode import decode_event
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
@@ -84,17 +84,25 @@ class Router:
         if config.integration.status != "connected":
             await self.settler.settle([(delivery, Outcome.skipped("integration_not_connected"))])
         elif config.destination not in self.lanes.destinations:
-            error = PermanentError(f"{config.destination} is not enabled", code="destination_unavailable")
+            error = PermanentError(
+                f"{config.destination} is not enabled", code="destination_unavailable"
+            )
             await self.settler.settle([(delivery, Outcome.from_error(error))])
         else:
             self.lanes.submit(delivery)
 
-    async def _dead_letter(self, tp: TopicPartition, record: ConsumerRecord, exc: InvalidEvent) -> None:
+    async def _dead_letter(
+        self, tp: TopicPartition, record: ConsumerRecord, exc: InvalidEvent
+    ) -> None:
         self.metrics.events_invalid.labels(exc.code).inc()
         self.metrics.dlq.labels(exc.stage).inc()
         log.warning(
             "invalid event at %s[%d]@%d to DLQ: %s (%s)",
-            record.topic, record.partition, record.offset, exc.code, exc.message[:200],
+            record.topic,
+            record.partition,
+            record.offset,
+            exc.code,
+            exc.message[:200],
         )
         job = Job(tp, record.offset, 1, self._job_done)
         future = await self.publisher.dead_letter(record, exc)
@@ -154,5 +162,11 @@ class Router:
 def _placeholder(event: EvaluationCompleted, destination: str) -> DestinationConfig:
     """A stand-in config for a destination deleted while a retry waited (status only)."""
     return DestinationConfig.model_construct(
-        org_id=event.org_id, destination=destination, version=0, send_evaluations=False
+        schema_version=1,
+        org_id=event.org_id,
+        destination=destination,
+        version=0,
+        integration=Integration.model_construct(id="", status="deleted", credentials_ref=""),
+        send_evaluations=False,
+        updated_by=UpdatedBy.model_construct(user_id="", role=""),
     )

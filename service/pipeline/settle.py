@@ -51,7 +51,9 @@ class Settler:
             child = self._latency[destination] = self.metrics.delivery_latency.labels(destination)
         return child
 
-    async def settle(self, pairs: Sequence[tuple[Delivery, Outcome]], *, spend_attempt: bool = True) -> None:
+    async def settle(
+        self, pairs: Sequence[tuple[Delivery, Outcome]], *, spend_attempt: bool = True
+    ) -> None:
         """Enqueue every record; settle the deliveries once the broker acked them all."""
         outbox: list[Outgoing] = []
         now = datetime.now(UTC)
@@ -68,8 +70,9 @@ class Settler:
             if reason:
                 self.metrics.skipped.labels(destination, reason).inc(count)
         futures = await self.publisher.send_many(outbox)
-        task = asyncio.create_task(self._settle_when_acked(futures, [d for d, _ in pairs]))
-        self._waiting.add(task)
+        deliveries = [d for d, _ in pairs]
+        task = asyncio.create_task(self._settle_when_acked(futures, deliveries))
+        self._waiting.add(task)  # held until done, so it is never garbage-collected
         task.add_done_callback(self._waiting.discard)
 
     async def drain(self) -> None:
@@ -82,23 +85,36 @@ class Settler:
         try:
             await asyncio.gather(*futures)
         except Exception as exc:
-            log.error("Kafka did not acknowledge delivery records: %r; offsets stay uncommitted", exc)
+            log.error(
+                "Kafka did not acknowledge delivery records: %r; offsets stay uncommitted", exc
+            )
             self.on_fatal(f"producer failed: {type(exc).__name__}")
             return
         for delivery in deliveries:
             delivery.job.settle()
 
     def _retry(
-        self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], spend: bool,
-        now: datetime, now_text: str,
+        self,
+        d: Delivery,
+        outcome: Outcome,
+        outbox: list[Outgoing],
+        spend: bool,
+        now: datetime,
+        now_text: str,
     ) -> Outcome:
-        error = outcome.error or ErrorInfo(code="transient_error", message="retryable", retryable=True)
+        error = outcome.error or ErrorInfo(
+            code="transient_error", message="retryable", retryable=True
+        )
         age = (now - d.first_attempt_at).total_seconds()
-        if (spend and d.attempt >= self.settings.max_attempts) or age >= self.settings.retry_deadline_s:
+        if (
+            spend and d.attempt >= self.settings.max_attempts
+        ) or age >= self.settings.retry_deadline_s:
             why = f"gave up after {d.attempt} attempts over {age:.0f}s: {error.message}"
             return Outcome(DeliveryState.FAILED, error=error.model_copy(update={"message": why}))
         delay = backoff_s(
-            d.attempt, self.settings.retry_backoff_base_s, self.settings.retry_backoff_max_s,
+            d.attempt,
+            self.settings.retry_backoff_base_s,
+            self.settings.retry_backoff_max_s,
             outcome.retry_after,
         )
         record = RetryRecord(
@@ -122,6 +138,6 @@ class Settler:
         key, value, latency_s = status_record(d, outcome, now, now_text)
         outbox.append(self.publisher.status(key, value))
         self._latency_for(d.destination).observe(latency_s)
-        if outcome.state is DeliveryState.DELIVERED:
-            if self.watermarks.advance(d.lead_key, d.event.evaluation.evaluated_at):
-                outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key))
+        delivered = outcome.state is DeliveryState.DELIVERED
+        if delivered and self.watermarks.advance(d.lead_key, d.event.evaluation.evaluated_at):
+            outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key))

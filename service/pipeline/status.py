@@ -31,7 +31,9 @@ def status_record(
             "destination": d.destination,
             "status": outcome.state.value,
             "reason": outcome.reason,
-            "records": [{"object": r.object, "id": r.id, "action": r.action} for r in outcome.records],
+            "records": [
+                {"object": r.object, "id": r.id, "action": r.action} for r in outcome.records
+            ],
             "error": outcome.error.model_dump() if outcome.error else None,
             "attempts": d.attempt,
             "evaluated_at": d.evaluated_at_text,

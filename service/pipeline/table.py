@@ -82,7 +82,11 @@ class TableReader:
                         self._apply(record.key, record.value)
                 # Caught up: past the end offsets seen at start, and a fetch came back
                 # empty (some brokers, Tansu among them, under-report ListOffsets).
-                if not batches and not self.caught_up.is_set() and await _reached(consumer, targets):
+                if (
+                    not batches
+                    and not self.caught_up.is_set()
+                    and await _reached(consumer, targets)
+                ):
                     self.caught_up.set()
                     log.info("caught up with %s (%d records)", self.topic, self.records)
                 if not batches and self.caught_up.is_set():

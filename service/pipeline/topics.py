@@ -45,7 +45,9 @@ async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, partitio
         NewTopic(settings.topic_retry, partitions, settings.topic_replication_factor),
         NewTopic(settings.topic_dlq, partitions, settings.topic_replication_factor),
         NewTopic(
-            settings.topic_watermarks, partitions, settings.topic_replication_factor,
+            settings.topic_watermarks,
+            partitions,
+            settings.topic_replication_factor,
             topic_configs=COMPACTED,
         ),
     ]
