@@ -153,7 +153,8 @@ async def test_1000_events_in_at_most_100_writes_and_2000_without_a_429(
     """Production code with a 20/s ceiling on both sides (5/s would take 40 s)."""
     ceiling = 20
     at.rate_limit = ceiling
-    async with harness(kafka_bootstrap, tmp_path, at, {"requests_per_second": ceiling}) as h:
+    options = {"requests_per_second": ceiling, "max_batch_size": 1000}  # fewer lane gaps
+    async with harness(kafka_bootstrap, tmp_path, at, options) as h:
         await connect(h, at)
         await send_fast(h, [make_event(lead_id=f"b{i}") for i in range(1000)])
         first = await h.wait_statuses(1000, timeout=60)
