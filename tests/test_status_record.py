@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from aiokafka import TopicPartition
@@ -32,17 +32,18 @@ def delivery() -> Delivery:
 
 
 def test_delivered_status_validates_against_the_model() -> None:
-    now = datetime(2026, 11, 22, 10, 20, 0, 250000, tzinfo=UTC)
+    d = delivery()
+    now = (d.event.occurred_at + timedelta(seconds=1, milliseconds=250)).astimezone(UTC)
     outcome = Outcome.delivered([RecordRef(object="contacts", id="151", action="created")])
-    key, value, latency = status_record(delivery(), outcome, now, rfc3339(now))
+    key, value, latency = status_record(d, outcome, now, rfc3339(now))
     status = DeliveryStatus.model_validate_json(value)
     assert key == b"org_1:lead_9"
     assert orjson.loads(value) == status.model_dump(mode="json")
     assert status.evaluated_at == "2026-11-22T10:14:59Z"  # normalised to UTC
-    assert status.completed_at == "2026-11-22T10:20:00.250Z"
+    assert status.completed_at == rfc3339(now) and status.completed_at.endswith(".250Z")
     assert status.records == [RecordRef(object="contacts", id="151", action="created")]
     assert status.attempts == 2 and status.destination == "hubspot"
-    assert status.latency_ms == int(latency * 1000) and latency > 0
+    assert status.latency_ms == 1250 and latency == 1.25
 
 
 def test_failed_status_carries_the_error() -> None:
