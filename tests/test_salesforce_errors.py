@@ -131,7 +131,7 @@ def test_record_errors_name_the_object_and_fields() -> None:
 
 
 def test_remote_text_is_redacted() -> None:
-    token = "00Dxx0000001gEH!AQ4AQFtHv3ThisIsASecretToken"
+    token = "00D-test-only!" + "AQ4AQFtHv3ThisIsASecretToken"  # shaped unlike a real one
     register_secret(token)
     error = request_error(
         400, body("INVALID_FIELD", f"bad {token}"), quota_retry_s=1, limit_retry_s=1
