@@ -1,25 +1,36 @@
-"""A sliding-window request limiter, one per API token or base.
+"""Client-side request budgets that a server's own count can never catch out.
 
-`acquire()` waits until a request fits in the window, so a destination spends
-its budget without provoking 429s. `penalize(seconds)` blocks the whole key
-(Airtable's 30 s penalty, a HubSpot window reset) without holding a lane hostage
-beyond it.
+A server counts a request when it arrives; the client only knows that it arrived
+between sending and the answer. A limiter that stamps a slot when it is granted
+lets a request slowed by a TLS handshake land inside the next window's burst and
+draw a 429 (measured against both the HubSpot and the Airtable sandbox). Here a
+slot is held while the request is in flight and counts for one window after its
+answer, so the server never sees more than `max_requests` in any `window_s`,
+whatever the network does. The cost is the round trip: the rate is
+`max_requests / (window_s + RTT)`.
+
+`penalize(seconds)` blocks the whole key (Airtable's 30 s penalty after a 429);
+`adapt` takes a stricter limit announced by the server (HubSpot's headers).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from time import monotonic
 
 
-class SlidingWindowLimiter:
+class CompletionWindow:
     def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self._sent: deque[float] = deque()
+        self._done: deque[float] = deque()  # answer times, in order
+        self._inflight = 0
         self._blocked_until = 0.0
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # FIFO: waiters take slots in arrival order
+        self._released = asyncio.Event()
 
     def penalize(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, monotonic() + seconds)
@@ -28,31 +39,52 @@ class SlidingWindowLimiter:
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - monotonic())
 
-    async def acquire(self) -> None:
-        async with self._lock:  # FIFO: waiters take slots in arrival order
-            while True:
-                now = monotonic()
-                if now < self._blocked_until:
-                    await asyncio.sleep(self._blocked_until - now)
+    def adapt(self, max_requests: int, window_s: float) -> None:
+        """Take the server's stated limit when it is stricter than ours."""
+        if (
+            max_requests > 0
+            and window_s > 0
+            and max_requests / window_s < self.max_requests / self.window_s
+        ):
+            self.max_requests, self.window_s = max_requests, window_s
+
+    def _has_room(self, now: float) -> bool:
+        while self._done and self._done[0] <= now - self.window_s:
+            self._done.popleft()
+        return len(self._done) + self._inflight < self.max_requests
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for one request: `async with window.slot(): await send(...)`."""
+        async with self._lock:
+            while (blocked := self.blocked_for) or not self._has_room(now := monotonic()):
+                if blocked:
+                    await asyncio.sleep(blocked)
                     continue
-                while self._sent and self._sent[0] <= now - self.window_s:
-                    self._sent.popleft()
-                if len(self._sent) < self.max_requests:
-                    self._sent.append(now)
-                    return
-                await asyncio.sleep(self._sent[0] + self.window_s - now)
+                # Wait for the oldest answer to age out, or for an in-flight one to finish.
+                timeout = self._done[0] + self.window_s - now if self._done else None
+                self._released.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), timeout)
+            self._inflight += 1
+        try:
+            yield
+        finally:  # also on errors and cancellation: the request may have landed
+            self._inflight -= 1
+            self._done.append(monotonic())
+            self._released.set()
 
 
-class LimiterPool:
-    """One limiter per key (token or base id), created on first use."""
+class WindowPool:
+    """One window per key (an API token, an Airtable base), created on first use."""
 
     def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._windows: dict[str, CompletionWindow] = {}
 
-    def get(self, key: str) -> SlidingWindowLimiter:
-        limiter = self._limiters.get(key)
-        if limiter is None:
-            limiter = self._limiters[key] = SlidingWindowLimiter(self.max_requests, self.window_s)
-        return limiter
+    def get(self, key: str) -> CompletionWindow:
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = CompletionWindow(self.max_requests, self.window_s)
+        return window

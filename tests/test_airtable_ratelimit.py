@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from service.destinations.airtable import AirtableDestination
-from service.destinations.airtable.pacing import BasePacer
 from service.errors import RateLimited
 from service.http import new_session
 from service.models import DeliveryState
+from service.ratelimit import CompletionWindow
 from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
 from tests.sandboxes.airtable import AirtableSandbox, Hit
 from tests.test_airtable_destination import opened
@@ -150,7 +150,7 @@ async def test_retry_after_is_honoured_when_present(tmp_path: Path) -> None:
 
 
 async def test_pacer_holds_a_slot_in_flight_and_one_window_after_the_answer() -> None:
-    pacer = BasePacer(max_requests=2, window_s=0.2)
+    pacer = CompletionWindow(max_requests=2, window_s=0.2)
     loop = asyncio.get_running_loop()
     release = asyncio.Event()
     granted: list[float] = []

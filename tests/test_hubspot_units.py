@@ -7,7 +7,7 @@ from time import monotonic
 
 import pytest
 
-from service.destinations.hubspot.limits import CompletionWindow, HubSpotOptions, TokenLimits
+from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.outcomes import ItemState, operations
 from service.destinations.hubspot.plan import merge, plan_item
 from service.destinations.hubspot.responses import (
@@ -20,6 +20,7 @@ from service.destinations.hubspot.responses import (
 )
 from service.errors import PermanentError, QuotaExhausted, RateLimited, TransientError
 from service.models import DestinationConfig, EvaluationCompleted, RecordRef
+from service.ratelimit import CompletionWindow
 from tests.factories import make_event
 from tests.sandboxes.hubspot.testing import hubspot_config
 

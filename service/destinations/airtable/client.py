@@ -2,8 +2,8 @@
 
 Same paths and bodies as pyairtable (`Table.batch_update`, `Table.batch_upsert`,
 `Table.all(formula=...)`), without a thread per call. Every request holds a slot
-of the base's pacer (pacing.py); a 429 puts the whole base into its penalty window,
-and while it lasts nothing is sent: callers get `RateLimited` at once.
+of the base's request window (service/ratelimit.py); a 429 puts the whole base
+into its penalty window, and while it lasts nothing is sent: callers get `RateLimited` at once.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from urllib.parse import quote
 import aiohttp
 
 from service.destinations.airtable.errors import PENALTY_S, classify
-from service.destinations.airtable.pacing import BasePacer
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import CredentialsUnavailable, RateLimited, TransientError
 from service.http import send
 from service.metrics import Metrics
+from service.ratelimit import CompletionWindow
 from service.redact import register_secret
 
 DEFAULT_BASE_URL = "https://api.airtable.com"
@@ -73,7 +73,7 @@ class AirtableClient:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        pacer: BasePacer,
+        pacer: CompletionWindow,
         metrics: Metrics,
         secret: Secret,
         penalty_s: float = PENALTY_S,

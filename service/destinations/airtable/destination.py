@@ -21,13 +21,13 @@ from service.destinations.airtable.client import (
     Secret,
     parse_credentials,
 )
-from service.destinations.airtable.pacing import PacerPool
 from service.destinations.airtable.plan import DESTINATION
 from service.destinations.airtable.sdk import SdkClient, sdk_api
 from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
 from service.destinations.base import Batch, DestinationContext, Outcome
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
 from service.http import new_session
+from service.ratelimit import WindowPool
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class AirtableOptions:
     """Knobs from `ctx.options["airtable"]`; the defaults are production's."""
 
     requests_per_second: int = 5  # Airtable's per-base ceiling
-    window_s: float = 1.0  # counted from each response (pacing.py), so no margin is needed
+    window_s: float = 1.0  # counted from each answer (service/ratelimit.py): no margin needed
     penalty_s: float = 30.0  # Airtable's lock-out after a 429, when no Retry-After says otherwise
     max_batch_size: int = 200  # 20 requests of 10 records
     client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
@@ -78,7 +78,7 @@ class AirtableDestination:
         self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
         self.max_batch_size = self.options.max_batch_size
         self._settings, self._metrics = ctx.settings, ctx.metrics
-        self._pacers = PacerPool(self.options.requests_per_second, self.options.window_s)
+        self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[Secret, Api] = {}
 

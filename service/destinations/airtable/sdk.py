@@ -23,11 +23,11 @@ from requests.models import PreparedRequest
 
 from service.destinations.airtable.client import Secret, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
-from service.destinations.airtable.pacing import BasePacer
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import RateLimited, TransientError
 from service.http import outcome_label, ssl_context
 from service.metrics import Metrics
+from service.ratelimit import CompletionWindow
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class SdkClient:
     def __init__(
         self,
         api: Api,
-        pacer: BasePacer,
+        pacer: CompletionWindow,
         metrics: Metrics,
         base_id: str,
         penalty_s: float = PENALTY_S,

@@ -7,16 +7,15 @@ the account's day is spent (it resets at midnight in the account's time zone).
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from time import monotonic, time
 from typing import Any
 
 from service.errors import QuotaExhausted, RateLimited
 from service.http import retry_after_seconds
+from service.ratelimit import CompletionWindow
 from service.redact import redact
 
 
@@ -44,54 +43,6 @@ class HubSpotOptions:
         if not 1 <= options.inputs_per_request <= 100:
             raise ValueError("inputs_per_request must be between 1 and 100")
         return options
-
-
-class CompletionWindow:
-    """A sliding window that dates each request by the arrival of its answer.
-
-    The server saw the request no later than that, so our window never runs
-    ahead of HubSpot's, even when a slow first request (TLS handshake) lands
-    late. In-flight requests hold a slot until they finish.
-    """
-
-    def __init__(self, max_requests: int, window_s: float) -> None:
-        self.max_requests = max_requests
-        self.window_s = window_s
-        self._done: deque[float] = deque()
-        self._inflight = 0
-        self._lock = asyncio.Lock()
-        self._released = asyncio.Event()
-
-    def _has_room(self, now: float) -> bool:
-        while self._done and self._done[0] <= now - self.window_s:
-            self._done.popleft()
-        return len(self._done) + self._inflight < self.max_requests
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._lock:  # FIFO: waiters take slots in arrival order
-            while not self._has_room(now := monotonic()):
-                # Wait for the oldest answer to age out, or for an in-flight one to finish.
-                timeout = self._done[0] + self.window_s - now if self._done else None
-                self._released.clear()
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._released.wait(), timeout)
-            self._inflight += 1
-        try:
-            yield
-        finally:
-            self._inflight -= 1
-            self._done.append(monotonic())
-            self._released.set()
-
-    def adapt(self, max_requests: int, window_s: float) -> None:
-        """Take HubSpot's stated limit when it is stricter than ours (a Starter account)."""
-        if (
-            max_requests > 0
-            and window_s > 0
-            and (max_requests / window_s < self.max_requests / self.window_s)
-        ):
-            self.max_requests, self.window_s = max_requests, window_s
 
 
 class TokenLimits:
