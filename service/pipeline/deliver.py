@@ -73,14 +73,16 @@ class Deliverer:
 
     async def _write(self, lane: Lane, work: Batch) -> list[Outcome] | DeliveryError:
         name = lane.destination.name
+        waited = 0.0
         while True:
             try:
                 outcomes = await lane.destination.write(work)
             except QuotaExhausted as exc:
                 return exc
             except RateLimited as exc:
-                if exc.retry_after > LANE_WAIT_MAX_S:
-                    return exc
+                waited += exc.retry_after
+                if exc.retry_after > LANE_WAIT_MAX_S or waited > 5 * LANE_WAIT_MAX_S:
+                    return exc  # a long wait belongs in the retry topic
                 log.info("%s rate limited; lane waits %.1fs", name, exc.retry_after)
                 self.metrics.circuit_open.labels(name).inc()
                 try:
