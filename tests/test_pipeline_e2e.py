@@ -9,8 +9,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from service.destinations.base import Batch, Outcome
 from service.destinations.memory import MemoryDestination
-from service.errors import PermanentError, TransientError
+from service.errors import PermanentError, RateLimited, TransientError
 from service.models import EvaluationCompleted
 from tests.factories import make_config, make_event
 from tests.harness import ServiceHarness
@@ -292,3 +293,30 @@ async def test_waiting_retry_survives_a_restart(kafka_bootstrap: str, tmp_path: 
     assert final["event_id"] == event["event_id"]
     assert final["status"] == "delivered" and final["attempts"] == 2
     assert up.writes == [event["event_id"]]
+
+
+class ThrottledOnce(MemoryDestination):
+    """Answers the first write with a whole-batch 429 (backpressure)."""
+
+    throttled: int = 0
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        if not self.throttled:
+            self.throttled += 1
+            raise RateLimited("429 Too Many Requests", retry_after=0.5)
+        return await super().write(batch)
+
+
+async def test_short_429_is_waited_out_in_the_lane(kafka_bootstrap: str, tmp_path: Path) -> None:
+    memory = ThrottledOnce(name="salesforce")
+    async with ServiceHarness(kafka_bootstrap, tmp_path, destinations={"salesforce": memory}) as h:
+        await connect(h, "salesforce")
+        events = [make_event() for _ in range(3)]
+        for event in events:
+            await h.send_event(event)
+        statuses = await h.wait_statuses(3)
+        assert h.metric("retries_total", destination="salesforce") == 0
+    assert memory.throttled == 1
+    assert {s["status"] for s in statuses} == {"delivered"}
+    assert {s["attempts"] for s in statuses} == {1}
+    assert not [s for s in h.statuses if s["status"] == "retrying"]
