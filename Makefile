@@ -33,7 +33,10 @@ lint: $(STAMP) ## ruff and mypy --strict
 bench-quick: $(STAMP) ## Throughput benchmark: service vs a raw aiokafka loop (under 2 min)
 	$(BIN)/python -m bench.throughput
 
-bench: bench-quick ## Every benchmark under bench/
+bench: bench-quick ## Every benchmark under bench/ (throughput, then SDK vs aiohttp per CRM)
+	$(BIN)/python -m bench.salesforce_client
+	$(BIN)/python -m bench.hubspot_client
+	$(BIN)/python -m bench.airtable_client
 
 schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 	$(BIN)/python -m service.models --write schemas
