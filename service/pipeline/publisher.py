@@ -28,7 +28,8 @@ class Outgoing:
     topic: str
     key: bytes
     value: bytes
-    route_key: bytes  # partition by this (the lead's `org:lead` key)
+    route_key: bytes  # the lead's `org:lead` key
+    source_partition: int  # partition of the record that caused it
 
 
 class Publisher:
@@ -53,16 +54,22 @@ class Publisher:
 
     async def send_many(self, records: Sequence[Outgoing]) -> list[asyncio.Future[object]]:
         """The hot path: whole record batches per partition instead of one `send` per
-        record. A record lands where the default partitioner puts `route_key` (murmur2,
-        as Kafka's Java client), so a watermark is co-partitioned with its lead."""
+        record. A record goes to its source record's partition number when its topic
+        has as many partitions as the evaluations topic (the topics this service
+        creates do): a lead's statuses, retries and watermarks are co-partitioned
+        with its events, whatever partitioner the producers upstream use. Otherwise
+        `route_key` is hashed like Kafka's Java client does (murmur2)."""
+        lead_partitions = self._counts.get(self.settings.topic_evaluations) or await self._count(
+            self.settings.topic_evaluations
+        )
         groups: dict[tuple[str, int], list[Outgoing]] = {}
-        hashes: dict[bytes, int] = {}
         for record in records:
             count = self._counts.get(record.topic) or await self._count(record.topic)
-            hashed = hashes.get(record.route_key)
-            if hashed is None:
-                hashed = hashes[record.route_key] = murmur2(record.route_key) & 0x7FFFFFFF
-            groups.setdefault((record.topic, hashed % count), []).append(record)
+            if count == lead_partitions:
+                partition = record.source_partition
+            else:
+                partition = (murmur2(record.route_key) & 0x7FFFFFFF) % count
+            groups.setdefault((record.topic, partition), []).append(record)
         futures = []
         for (topic, partition), items in groups.items():
             batch = self.producer.create_batch()
@@ -88,15 +95,15 @@ class Publisher:
         )
         return future
 
-    def status(self, key: bytes, value: bytes) -> Outgoing:
-        return Outgoing(self.settings.topic_status, key, value, key)
+    def status(self, key: bytes, value: bytes, source: int) -> Outgoing:
+        return Outgoing(self.settings.topic_status, key, value, key, source)
 
-    def retry(self, key: bytes, value: bytes) -> Outgoing:
-        return Outgoing(self.settings.topic_retry, key, value, key)
+    def retry(self, key: bytes, value: bytes, source: int) -> Outgoing:
+        return Outgoing(self.settings.topic_retry, key, value, key, source)
 
-    def watermark(self, lead_key: str, evaluated_at: str, route_key: bytes) -> Outgoing:
+    def watermark(self, lead_key: str, evaluated_at: str, key: bytes, source: int) -> Outgoing:
         value = orjson.dumps({"evaluated_at": evaluated_at})
-        return Outgoing(self.settings.topic_watermarks, lead_key.encode(), value, route_key)
+        return Outgoing(self.settings.topic_watermarks, lead_key.encode(), value, key, source)
 
     async def dead_letter(
         self, record: ConsumerRecord, error: InvalidEvent

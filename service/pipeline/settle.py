@@ -126,18 +126,20 @@ class Settler:
             event=d.raw,
         )
         key, progress, _ = status_record(d, outcome, now, now_text)
-        outbox.append(self.publisher.retry(key, record.to_json()))
+        source = d.job.tp.partition
+        outbox.append(self.publisher.retry(key, record.to_json(), source))
         self.metrics.retries.labels(d.destination).inc()
         # Progress only: consumers may show it; the terminal status comes later.
-        outbox.append(self.publisher.status(key, progress))
+        outbox.append(self.publisher.status(key, progress, source))
         return outcome
 
     def _terminal(
         self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], now: datetime, now_text: str
     ) -> None:
         key, value, latency_s = status_record(d, outcome, now, now_text)
-        outbox.append(self.publisher.status(key, value))
+        source = d.job.tp.partition
+        outbox.append(self.publisher.status(key, value, source))
         self._latency_for(d.destination).observe(latency_s)
         delivered = outcome.state is DeliveryState.DELIVERED
         if delivered and self.watermarks.advance(d.lead_key, d.event.evaluation.evaluated_at):
-            outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key))
+            outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key, source))
