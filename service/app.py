@@ -123,7 +123,7 @@ class Service:
             linger_s=s.batch_linger_ms / 1000,
         )
         router = Router(s, self.metrics, self.store, lanes, settler, self.publisher, self.offsets)
-        self.consumer = Consumer(s, self.metrics, router, self.offsets, lanes, settler, self.marks)
+        self.consumer = Consumer(s, self.metrics, router, self.offsets, lanes, self.marks)
         try:
             await self.consumer.run(self.stopping)
             log.info("stopping: draining in-flight deliveries")

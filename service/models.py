@@ -190,9 +190,6 @@ class DeliveryStatus(BaseModel):
     completed_at: str
     latency_ms: int
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
-
 
 CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "evaluation_completed": EvaluationCompleted,

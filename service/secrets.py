@@ -49,8 +49,3 @@ class SecretStore:
                 register_secret(data[key])
         self._cache[ref] = (stamp, data)
         return data
-
-    def version(self, ref: str) -> int | None:
-        """The file's mtime, to tell whether a rotated secret is worth retrying."""
-        cached = self._cache.get(ref)
-        return cached[0] if cached else None

@@ -18,7 +18,6 @@ from service.metrics import Metrics
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.router import Router
-from service.pipeline.settle import Settler
 from service.pipeline.table import TableReader
 from service.settings import Settings
 
@@ -33,7 +32,6 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         router: Router,
         offsets: OffsetTracker,
         lanes: Lanes,
-        settler: Settler,
         marks: TableReader,
     ) -> None:
         self.settings = settings
@@ -41,7 +39,6 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.router = router
         self.offsets = offsets
         self.lanes = lanes
-        self.settler = settler
         self.marks = marks
         self._evaluation_partitions = 0
         self.kafka = AIOKafkaConsumer(

@@ -29,7 +29,6 @@ IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
 class Lane:
     def __init__(
         self,
-        org_id: str,
         destination: Destination,
         deliver: Callable[[Lane, list[Delivery]], Awaitable[None]],
         inflight: Gauge,
@@ -37,7 +36,6 @@ class Lane:
         capacity: int,
         linger_s: float,
     ) -> None:
-        self.org_id = org_id
         self.inflight = inflight  # this destination's inflight_deliveries child
         self.destination = destination
         self.deliver = deliver
@@ -150,7 +148,6 @@ class Lanes:
             destination = self.destinations[delivery.destination]
             inflight = self.metrics.inflight.labels(delivery.destination)
             lane = self._lanes[key] = Lane(
-                key[0],
                 destination,
                 self.deliver,
                 inflight,
