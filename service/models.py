@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +19,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 # RFC 3339 requires an offset; values are compared as instants and always written
 # out in UTC by `rfc3339` (no per-event Python validator: this is the hot path).
 UtcDatetime = AwareDatetime
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch: an exact instant that, unlike an aware
+    datetime, holds no tzinfo object for the garbage collector to walk."""
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def rfc3339(value: datetime) -> str:

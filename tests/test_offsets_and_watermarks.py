@@ -5,7 +5,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from service.models import DestinationConfig, EvaluationCompleted
+from service.models import DestinationConfig, EvaluationCompleted, epoch_us
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
@@ -54,7 +54,8 @@ def test_older_than_delivered_and_older_in_batch_are_stale() -> None:
     other = delivery(make_event(lead_id="b", evaluated_at=stamp(t0)))
     fresh, stale = marks.split([new, old, other])
     assert fresh == [new, other] and stale == [old]
-    assert marks.advance(new.lead_key, new.event.evaluation.evaluated_at)
+    assert marks.advance(new.lead_key, new.evaluated_at_us)
+    assert not marks.advance(old.lead_key, old.evaluated_at_us)
     fresh, stale = marks.split([old])
     assert stale == [old]
     # Same evaluated_at again is a redelivery: written again, not stale.
@@ -68,3 +69,13 @@ def test_watermarks_load_from_topic_records() -> None:
     assert len(marks) == 1
     d = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T09:30:00Z"))
     assert marks.split([d]) == ([], [d])
+    # Offsets are instants: 12:30+02:00 is 10:30Z, newer than the held 10:00Z.
+    later = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T12:30:00+02:00"))
+    assert marks.split([later]) == ([later], [])
+
+
+def test_epoch_us_is_exact_and_offset_aware() -> None:
+    base = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
+    assert epoch_us(base) - epoch_us(base - timedelta(microseconds=1)) == 1
+    plus2 = datetime.fromisoformat("2026-11-22T12:00:00.123456+02:00")
+    assert epoch_us(plus2) == epoch_us(base)

@@ -1,7 +1,9 @@
 """An in-memory destination: the fake behind the `Destination` protocol.
 
 Used by tests, the throughput benchmark and the demo. It keeps the newest
-write per lead, can be slowed down, and can be told to fail.
+event id per lead (ids only, like a CRM that lives in another process: holding
+whole events would grow the service's heap and slow its garbage collector), can
+be slowed down, and can be told to fail.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class MemoryDestination:
     slow_orgs: dict[str, float] = field(default_factory=dict)  # org id -> extra delay per batch
     # Called per event; return an error to fail (or retry) that event.
     fault: Callable[[EvaluationCompleted], DeliveryError | None] | None = None
-    records: dict[tuple[str, str], EvaluationCompleted] = field(default_factory=dict)
+    records: dict[tuple[str, str], str] = field(default_factory=dict)  # -> event id
     writes: list[str] = field(default_factory=list)  # event ids, in write order
     batches: int = 0
 
@@ -45,7 +47,7 @@ class MemoryDestination:
             if error is not None:
                 outcomes.append(Outcome.from_error(error))
                 continue
-            self.records[(event.org_id, event.lead.lead_id)] = event
+            self.records[(event.org_id, event.lead.lead_id)] = event.event_id
             self.writes.append(event.event_id)
             obj = batch.config.targets[0].object if batch.config.targets else "Lead"
             ref = RecordRef(object=obj, id=event.lead.lead_id, action="updated")

@@ -50,9 +50,16 @@ class Router:
         self.offsets = offsets
         self.open_jobs = 0
         self._timers: dict[Job, asyncio.TimerHandle] = {}
+        # Per record, these would be two fresh objects for the GC to track.
+        self._on_job_done = self._job_done
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
 
     async def on_record(self, record: ConsumerRecord) -> None:
-        tp = TopicPartition(record.topic, record.partition)
+        tp = self._tps.get((record.topic, record.partition))
+        if tp is None:
+            tp = self._tps[(record.topic, record.partition)] = TopicPartition(
+                record.topic, record.partition
+            )
         self.offsets.add(tp, record.offset)
         self.open_jobs += 1
         if record.topic == self.settings.topic_retry:
@@ -72,7 +79,7 @@ class Router:
             await self._dead_letter(tp, record, exc)
             return
         configs = self.store.active(event.org_id)
-        job = Job(tp, record.offset, max(1, len(configs)), self._job_done)
+        job = Job(tp, record.offset, max(1, len(configs)), self._on_job_done)
         if not configs:  # no active destination: nothing to deliver, no status
             job.settle()
             return
@@ -104,7 +111,7 @@ class Router:
             exc.code,
             exc.message[:200],
         )
-        job = Job(tp, record.offset, 1, self._job_done)
+        job = Job(tp, record.offset, 1, self._on_job_done)
         future = await self.publisher.dead_letter(record, exc)
         future.add_done_callback(lambda f: self._acked(f, job))
 
@@ -124,7 +131,7 @@ class Router:
                 tp, record, invalid or InvalidEvent("invalid_retry_record", str(exc), "deserialize")
             )
             return
-        job = Job(tp, record.offset, 1, self._job_done)
+        job = Job(tp, record.offset, 1, self._on_job_done)
         delay = (retry.not_before - datetime.now(UTC)).total_seconds()
         handle = asyncio.get_running_loop().call_later(
             max(0.0, delay), lambda: asyncio.create_task(self._redeliver(job, retry, event))

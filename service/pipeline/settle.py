@@ -141,5 +141,5 @@ class Settler:
         outbox.append(self.publisher.status(key, value, source))
         self._latency_for(d.destination).observe(latency_s)
         delivered = outcome.state is DeliveryState.DELIVERED
-        if delivered and self.watermarks.advance(d.lead_key, d.event.evaluation.evaluated_at):
+        if delivered and self.watermarks.advance(d.lead_key, d.evaluated_at_us):
             outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key, source))

@@ -1,4 +1,8 @@
-"""Units of work: a Job per consumed record, a Delivery per (event, destination)."""
+"""Units of work: a Job per consumed record, a Delivery per (event, destination).
+
+Both are slotted: up to MAX_INFLIGHT of them are alive at once, and an object
+without a __dict__ is smaller and cheaper for the garbage collector to walk.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ from datetime import UTC, datetime
 
 from aiokafka import TopicPartition
 
-from service.models import DestinationConfig, EvaluationCompleted, rfc3339
+from service.models import DestinationConfig, EvaluationCompleted, epoch_us, rfc3339
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """A consumed record. Its offset may be committed once `remaining` reaches 0,
     that is, when every delivery it started is settled (terminal status acked, or
@@ -28,7 +32,7 @@ class Job:
             self.on_done(self)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Delivery:
     event: EvaluationCompleted
     raw: bytes  # the original event bytes, carried into retry records unchanged
@@ -43,8 +47,11 @@ class Delivery:
 
     lead_key: str = field(init=False)  # org:destination:lead, the watermark key
     evaluated_at_text: str = field(init=False)
+    evaluated_at_us: int = field(init=False)  # what the stale check compares
 
     def __post_init__(self) -> None:
         # Plain attributes, not cached_property: this is the per-event hot path.
         self.lead_key = f"{self.event.org_id}:{self.config.destination}:{self.event.lead.lead_id}"
-        self.evaluated_at_text = rfc3339(self.event.evaluation.evaluated_at)
+        evaluated_at = self.event.evaluation.evaluated_at
+        self.evaluated_at_text = rfc3339(evaluated_at)
+        self.evaluated_at_us = epoch_us(evaluated_at)
