@@ -26,6 +26,7 @@ from service.app import Service
 from service.destinations.memory import MemoryDestination
 from service.devtools.broker import local_broker
 from service.metrics import Metrics
+from service.runtime import tune_gc
 from service.settings import Settings
 from tests.factories import make_config, make_event
 from tests.harness import create_input_topics, topic_env
@@ -118,6 +119,7 @@ async def service_rate(bootstrap: str, env: dict[str, str], n: int) -> float:
 async def main(n: int, rounds: int) -> None:
     """Rounds alternate baseline and service, each on fresh topics, so that a noisy
     neighbour hits both alike; the ratio is the median of the per-round ratios."""
+    tune_gc()  # as `python -m service` does; one interpreter, so both sides get it
     ratios = []
     with local_broker() as bootstrap:
         for i in range(rounds):

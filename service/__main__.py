@@ -14,6 +14,7 @@ from service.app import Service
 from service.destinations.base import Destination
 from service.errors import SettingsError
 from service.logs import configure
+from service.runtime import tune_gc
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -46,6 +47,7 @@ def main() -> None:
         print(f"trailspark-destinations: {exc}", file=sys.stderr)
         sys.exit(2)
     configure(settings.log_level, settings.log_format)
+    tune_gc()
     log.info("starting (group %s, brokers %s)", settings.consumer_group, settings.bootstrap_servers)
     asyncio.run(serve(settings))
 

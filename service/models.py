@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 # RFC 3339 requires an offset; values are compared as instants and always written
 # out in UTC by `rfc3339` (no per-event Python validator: this is the hot path).
@@ -82,7 +84,14 @@ class _In(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class Lead(_In):
+# The event models are slotted, frozen pydantic dataclasses, not BaseModels: up
+# to MAX_INFLIGHT events are alive at once, and a BaseModel adds a __dict__ and a
+# fields-set per instance, 11 GC-tracked objects per event instead of 5.
+_EVENT_CONFIG = ConfigDict(extra="ignore")
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=_EVENT_CONFIG)
+class Lead:
     lead_id: NonEmpty
     email: str | None = None
     first_name: str | None = None
@@ -92,10 +101,11 @@ class Lead(_In):
     crm_ids: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
-LEAD_FIELDS = frozenset(f"lead.{name}" for name in Lead.model_fields if name != "crm_ids")
+LEAD_FIELDS = frozenset(f"lead.{f.name}" for f in dataclass_fields(Lead) if f.name != "crm_ids")
 
 
-class Evaluation(_In):
+@pydantic_dataclass(frozen=True, slots=True, config=_EVENT_CONFIG)
+class Evaluation:
     evaluation_id: NonEmpty
     score: Score
     reasoning: str
@@ -104,13 +114,17 @@ class Evaluation(_In):
     propensity: Propensity | None = None
 
 
-class EvaluationCompleted(_In):
+@pydantic_dataclass(frozen=True, slots=True, config=_EVENT_CONFIG)
+class EvaluationCompleted:
     schema_version: Literal[1]
     event_id: NonEmpty
     occurred_at: UtcDatetime
     org_id: NonEmpty
     lead: Lead
     evaluation: Evaluation
+
+
+EVENT = TypeAdapter(EvaluationCompleted)  # .validate_json(bytes), .validate_python(dict)
 
 
 class Match(_In):
@@ -201,15 +215,15 @@ class DeliveryStatus(BaseModel):
     latency_ms: int
 
 
-CONTRACT_MODELS: dict[str, type[BaseModel]] = {
-    "evaluation_completed": EvaluationCompleted,
-    "destination_config": DestinationConfig,
-    "delivery_status": DeliveryStatus,
+CONTRACT_MODELS: dict[str, TypeAdapter[Any]] = {
+    "evaluation_completed": EVENT,
+    "destination_config": TypeAdapter(DestinationConfig),
+    "delivery_status": TypeAdapter(DeliveryStatus),
 }
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    return {name: model.model_json_schema() for name, model in CONTRACT_MODELS.items()}
+    return {name: adapter.json_schema() for name, adapter in CONTRACT_MODELS.items()}
 
 
 def _write(folder: str) -> None:

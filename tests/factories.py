@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.destinations.base import Batch, WorkItem
-from service.models import DestinationConfig, EvaluationCompleted
+from service.models import EVENT, DestinationConfig
 
 _clock = itertools.count()
 BASE_TIME = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
@@ -127,5 +127,5 @@ def make_batch(
     return Batch(
         config=DestinationConfig.model_validate(config),
         credentials=credentials,
-        items=[WorkItem(EvaluationCompleted.model_validate(e)) for e in events],
+        items=[WorkItem(EVENT.validate_python(e)) for e in events],
     )

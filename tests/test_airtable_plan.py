@@ -20,7 +20,7 @@ from service.destinations.airtable.plan import (
 )
 from service.destinations.airtable.writer import ItemResult, combine
 from service.errors import AuthFailed, Forbidden, PermanentError, RateLimited, TransientError
-from service.models import DeliveryState, EvaluationCompleted, RecordRef, Target
+from service.models import EVENT, DeliveryState, EvaluationCompleted, RecordRef, Target
 from tests.factories import DEFAULT_TARGETS, make_event
 from tests.sandboxes.airtable import DEFAULT_TABLES, Formula
 
@@ -30,7 +30,7 @@ def _target(**overrides: Any) -> Target:
 
 
 def _event(**kw: Any) -> EvaluationCompleted:
-    return EvaluationCompleted.model_validate(make_event(**kw))
+    return EVENT.validate_python(make_event(**kw))
 
 
 def test_plan_routes_by_id_upsert_lookup_and_unmatched() -> None:

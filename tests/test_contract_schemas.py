@@ -48,7 +48,7 @@ def test_schema_file_matches_model(name: str) -> None:
 def test_examples_valid_for_schema_and_model(name: str) -> None:
     schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
     jsonschema.validate(EXAMPLES[name], schema)
-    CONTRACT_MODELS[name].model_validate(EXAMPLES[name])
+    CONTRACT_MODELS[name].validate_python(EXAMPLES[name])
 
 
 def test_schema_rejects_what_the_model_rejects() -> None:

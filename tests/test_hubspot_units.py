@@ -19,7 +19,7 @@ from service.destinations.hubspot.responses import (
     per_input,
 )
 from service.errors import PermanentError, QuotaExhausted, RateLimited, TransientError
-from service.models import DestinationConfig, EvaluationCompleted, RecordRef
+from service.models import EVENT, DestinationConfig, RecordRef
 from service.ratelimit import CompletionWindow
 from tests.factories import make_event
 from tests.sandboxes.hubspot.testing import hubspot_config
@@ -27,7 +27,7 @@ from tests.sandboxes.hubspot.testing import hubspot_config
 
 def plan(config: dict, event: dict, item: int = 0, cuts: list[str] | None = None) -> list:
     cfg = DestinationConfig.model_validate(config)
-    ev = EvaluationCompleted.model_validate(event)
+    ev = EVENT.validate_python(event)
     return plan_item(cfg, ev, item, (cuts if cuts is not None else []).append)
 
 

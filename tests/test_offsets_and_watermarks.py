@@ -5,7 +5,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from service.models import DestinationConfig, EvaluationCompleted, epoch_us
+from service.models import EVENT, DestinationConfig, epoch_us
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
@@ -42,7 +42,7 @@ def test_revoked_partition_is_forgotten() -> None:
 def delivery(event: dict[str, Any]) -> Delivery:
     job = Job(TP, 0, 1, lambda j: None)
     config = DestinationConfig.model_validate(make_config())
-    return Delivery(EvaluationCompleted.model_validate(event), b"", config, job)
+    return Delivery(EVENT.validate_python(event), b"", config, job)
 
 
 def test_older_than_delivered_and_older_in_batch_are_stale() -> None:

@@ -9,7 +9,14 @@ from service.destinations.salesforce.mapping import create_values, target_values
 from service.destinations.salesforce.outcomes import fold
 from service.destinations.salesforce.plan import Plan, build, needed_lookups, requests
 from service.errors import PermanentError, TransientError
-from service.models import DeliveryState, DestinationConfig, EvaluationCompleted, RecordRef, Target
+from service.models import (
+    EVENT,
+    DeliveryState,
+    DestinationConfig,
+    EvaluationCompleted,
+    RecordRef,
+    Target,
+)
 from tests.factories import make_config, make_event
 
 FIELDS = {
@@ -39,7 +46,7 @@ def config(*targets: dict[str, Any], propensity: dict[str, Any] | None = None) -
 
 
 def event(**kw: Any) -> EvaluationCompleted:
-    return EvaluationCompleted.model_validate(make_event(**kw))
+    return EVENT.validate_python(make_event(**kw))
 
 
 def plan_for(cfg: DestinationConfig, events: list[EvaluationCompleted], lookups: Any) -> Plan:

@@ -10,9 +10,9 @@ from aiokafka import TopicPartition
 from service.destinations.base import Outcome
 from service.errors import PermanentError
 from service.models import (
+    EVENT,
     DeliveryStatus,
     DestinationConfig,
-    EvaluationCompleted,
     RecordRef,
     rfc3339,
 )
@@ -22,7 +22,7 @@ from tests.factories import make_config, make_event
 
 
 def delivery() -> Delivery:
-    event = EvaluationCompleted.model_validate(
+    event = EVENT.validate_python(
         make_event(lead_id="lead_9", evaluated_at="2026-11-22T11:14:59+01:00")
     )
     config = DestinationConfig.model_validate(make_config("hubspot"))

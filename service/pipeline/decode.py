@@ -9,13 +9,13 @@ import orjson
 from pydantic import ValidationError
 
 from service.errors import InvalidEvent
-from service.models import EvaluationCompleted
+from service.models import EVENT, EvaluationCompleted
 
 
 def decode_event(value: bytes | None, max_bytes: int) -> EvaluationCompleted:
     if value is not None and len(value) <= max_bytes:
         try:  # fast path: pydantic's own JSON parser, straight into the model
-            return EvaluationCompleted.model_validate_json(value)
+            return EVENT.validate_json(value)
         except ValidationError:
             pass  # classify the problem below, on the slow path
     return _classify(value, max_bytes)
@@ -44,7 +44,7 @@ def _classify(value: bytes | None, max_bytes: int) -> EvaluationCompleted:
             "unsupported_schema_version", f"schema_version {version!r} is not supported", "validate"
         )
     try:
-        return EvaluationCompleted.model_validate(data)
+        return EVENT.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
