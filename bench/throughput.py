@@ -26,6 +26,7 @@ from service.app import Service
 from service.destinations.memory import MemoryDestination
 from service.devtools.broker import local_broker
 from service.metrics import Metrics
+from service.pipeline.consumer import FETCH_MAX_WAIT_MS
 from service.runtime import tune_gc
 from service.settings import Settings
 from tests.factories import make_config, make_event
@@ -55,6 +56,10 @@ async def baseline(bootstrap: str, topic: str, n: int) -> float:
         group_id=f"baseline-{os.urandom(4).hex()}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # The service's own setting (service/pipeline/consumer.py). With aiokafka's
+        # 500 ms default, a fetch long-polling partitions that are already read
+        # delays the last fetch of the others by up to half a second.
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
     await consumer.start()

@@ -194,7 +194,7 @@ async def test_backpressure_bounds_inflight_work(kafka_bootstrap: str, tmp_path:
         peak, paused = 0, False
         while len(await h.wait_statuses(0)) < 300:
             peak = max(peak, h.service.consumer.router.open_jobs)  # type: ignore[union-attr]
-            paused = paused or bool(h.service.consumer._paused)  # type: ignore[union-attr]
+            paused = paused or h.service.consumer.backpressured  # type: ignore[union-attr]
             await asyncio.sleep(0.005)
     assert paused, "full lanes should pause fetching"
     assert peak <= 40, peak

@@ -1,4 +1,4 @@
-"""The consume loop: fetch, route, pause on backpressure, commit what is safe.
+"""The consume loop: fetch, route, hold or pause on backpressure, commit what is safe.
 
 Partitions of both the evaluations and the retry topic are read by one group
 member. Offsets are committed manually, only below the lowest unfinished
@@ -22,6 +22,9 @@ from service.pipeline.table import TableReader
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+HOLD_POLL_MS = 5  # how often a consumer with blocked partitions looks again
+FETCH_MAX_WAIT_MS = 50
+HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
 
 
 class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -49,8 +52,15 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.session_timeout_ms // 4,
             max_partition_fetch_bytes=max(1_048_576, settings.max_event_bytes * 2),
+            # aiokafka keeps one fetch in flight per broker. While blocked partitions
+            # hold buffered records, that fetch asks only for quiet ones (the retry
+            # topic) and the broker holds it for this long, delaying the refetch of
+            # a drained partition; 500 ms by default.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._paused: set[TopicPartition] = set()
+        self._held_since: float | None = None  # monotonic; see _hold
+        self.blocked: set[TopicPartition] = set()
 
     @property
     def assigned(self) -> bool:
@@ -64,29 +74,66 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         next_commit = monotonic()
         while not stopping.is_set():
-            room = self.settings.max_inflight - self.router.open_jobs  # never fetch past the bound
-            batches = await self.kafka.getmany(timeout_ms=100, max_records=max(1, min(2_000, room)))
-            for records in batches.values():
-                for record in records:
-                    await self.router.on_record(record)
-            self._apply_backpressure()
+            assignment = self.kafka.assignment()
+            self.blocked = self._blocked(assignment)
+            fetchable = assignment - self.blocked
+            if fetchable or not assignment:
+                await self._fetch(fetchable)
+            else:
+                await self._hold()
             if monotonic() >= next_commit:
                 await self.commit()
                 self._report_lag()
                 next_commit = monotonic() + self.settings.commit_interval_ms / 1000
 
-    def _apply_backpressure(self) -> None:
-        assignment = self.kafka.assignment()
+    def _blocked(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
+        """Partitions that must not feed more work: all of them at MAX_INFLIGHT,
+        else those feeding a full lane (backpressure)."""
         if self.router.open_jobs >= self.settings.max_inflight:
-            wanted = set(assignment)
-        else:
-            wanted = self.lanes.blocked_sources() & assignment
+            return set(assignment)
+        return self.lanes.blocked_sources() & assignment
+
+    async def _fetch(self, fetchable: set[TopicPartition]) -> None:
+        """Records of the fetchable partitions only. Blocked ones are left out
+        rather than paused: aiokafka keeps their prefetched records buffered (and
+        fetches no more for them), where a pause would drop them, to be fetched
+        and decoded again on resume."""
+        self._held_since = None
+        self._pause_exactly(set())
+        room = self.settings.max_inflight - self.router.open_jobs
+        # With some partitions blocked, come back soon to see whether they are free.
+        timeout_ms = HOLD_POLL_MS if self.blocked else 100
+        batches = await self.kafka.getmany(
+            *fetchable, timeout_ms=timeout_ms, max_records=min(2_000, room)
+        )
+        for records in batches.values():
+            for record in records:
+                await self.router.on_record(record)
+
+    async def _hold(self) -> None:
+        """Every partition is blocked: wait for room. Past HOLD_MAX_S, pause them
+        all and poll, because the group coordinator evicts a member that stops
+        polling (max.poll.interval.ms)."""
+        now = monotonic()
+        if self._held_since is None:
+            self._held_since = now
+            log.info("backpressure: every partition is blocked; holding fetches")
+        if now - self._held_since < HOLD_MAX_S:
+            await asyncio.sleep(HOLD_POLL_MS / 1000)
+            return
+        self._pause_exactly(self.blocked)
+        await self.kafka.getmany(timeout_ms=100)  # all paused: returns nothing
+
+    def _pause_exactly(self, wanted: set[TopicPartition]) -> None:
         if wanted != self._paused:
-            if wanted - self._paused:
-                log.info("backpressure: pausing %d partitions", len(wanted - self._paused))
             self.kafka.pause(*(wanted - self._paused))
-            self.kafka.resume(*((self._paused - wanted) & assignment))
+            self.kafka.resume(*((self._paused - wanted) & self.kafka.assignment()))
             self._paused = wanted
+
+    @property
+    def backpressured(self) -> bool:
+        """Some partitions are held back because their work is full."""
+        return bool(self.blocked)
 
     async def commit(self, tps: set[TopicPartition] | None = None) -> None:
         points = self.offsets.commit_points(tps if tps is not None else self.kafka.assignment())

@@ -119,7 +119,9 @@ class Lane:
             if not self.sources[tp]:
                 del self.sources[tp]
             batch.append(delivery)
-        self._oldest_at = 0.0  # a backlog left behind has waited long enough: no linger
+        # A remainder smaller than a batch gets one more linger to fill up: taking
+        # it at once splits what arrived during the last write into small batches.
+        self._oldest_at = monotonic() if self.queue else 0.0
         return batch
 
 
