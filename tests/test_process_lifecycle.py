@@ -191,10 +191,15 @@ async def test_backpressure_bounds_inflight_work(kafka_bootstrap: str, tmp_path:
         await produce(
             kafka_bootstrap, h.settings.topic_evaluations, [make_event() for _ in range(300)]
         )
-        peak, paused = 0, False
+        peak, gauge_peak, paused = 0, 0.0, False
         while len(await h.wait_statuses(0)) < 300:
             peak = max(peak, h.service.consumer.router.open_jobs)  # type: ignore[union-attr]
+            gauge = h.metric("inflight_deliveries", destination="salesforce")
+            gauge_peak = max(gauge_peak, gauge)
             paused = paused or h.service.consumer.backpressured  # type: ignore[union-attr]
             await asyncio.sleep(0.005)
-    assert paused, "full lanes should pause fetching"
+        settled = h.metric("inflight_deliveries", destination="salesforce")
+    assert paused, "full lanes should hold back fetching"
     assert peak <= 40, peak
+    assert 10 <= gauge_peak <= 40, gauge_peak  # the metric follows the lane: queued + writing
+    assert settled == 0

@@ -106,9 +106,8 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         batches = await self.kafka.getmany(
             *fetchable, timeout_ms=timeout_ms, max_records=min(2_000, room)
         )
-        for records in batches.values():
-            for record in records:
-                await self.router.on_record(record)
+        for tp, records in batches.items():
+            await self.router.on_records(tp, records)
 
     async def _hold(self) -> None:
         """Every partition is blocked: wait for room. Past HOLD_MAX_S, pause them

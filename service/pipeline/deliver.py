@@ -42,8 +42,6 @@ class Deliverer:
             log.exception("unexpected error delivering to %s", destination)
             error = TransientError("internal error in the delivery service", code="internal_error")
             await self.settler.settle([(d, Outcome.from_error(error)) for d in batch])
-        finally:
-            lane.inflight.dec(len(batch))
 
     async def _deliver(self, lane: Lane, batch: list[Delivery]) -> None:
         fresh, stale = self.watermarks.split(batch)

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from time import monotonic
 
 from aiokafka import TopicPartition
-from prometheus_client import Gauge
 
 from service.destinations.base import Destination
 from service.metrics import Metrics
@@ -31,12 +30,10 @@ class Lane:
         self,
         destination: Destination,
         deliver: Callable[[Lane, list[Delivery]], Awaitable[None]],
-        inflight: Gauge,
         *,
         capacity: int,
         linger_s: float,
     ) -> None:
-        self.inflight = inflight  # this destination's inflight_deliveries child
         self.destination = destination
         self.deliver = deliver
         self.capacity = capacity
@@ -142,17 +139,17 @@ class Lanes:
         self.linger_s = linger_s
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        for name in destinations:  # read at scrape time: no gauge update per event
+            metrics.inflight.labels(name).set_function(functools.partial(self.pending_for, name))
 
     def submit(self, delivery: Delivery) -> None:
         key = (delivery.event.org_id, delivery.destination)
         lane = self._lanes.get(key)
         if lane is None:
             destination = self.destinations[delivery.destination]
-            inflight = self.metrics.inflight.labels(delivery.destination)
             lane = self._lanes[key] = Lane(
                 destination,
                 self.deliver,
-                inflight,
                 capacity=self.capacity,
                 linger_s=self.linger_s,
             )
@@ -160,7 +157,6 @@ class Lanes:
             task.add_done_callback(functools.partial(self._ended, key))
             self._tasks[key] = task
         lane.submit(delivery)
-        lane.inflight.inc()
 
     def _ended(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
         lane = self._lanes.pop(key, None)
@@ -168,7 +164,6 @@ class Lanes:
         if not task.cancelled() and task.exception() is not None:
             log.error("lane for %s stopped: %r", key[1], task.exception())
         if lane is not None and lane.queue:  # work arrived as it idled out: keep going
-            lane.inflight.dec(len(lane.queue))
             for delivery in list(lane.queue):
                 self.submit(delivery)
 
@@ -179,6 +174,10 @@ class Lanes:
     @property
     def pending(self) -> int:
         return sum(lane.pending for lane in self._lanes.values())
+
+    def pending_for(self, destination: str) -> int:
+        """inflight_deliveries{destination}: queued or being written."""
+        return sum(lane.pending for (_, name), lane in self._lanes.items() if name == destination)
 
     async def stop(self) -> None:
         for task in self._tasks.values():

@@ -50,53 +50,52 @@ class Router:
         self.offsets = offsets
         self.open_jobs = 0
         self._timers: dict[Job, asyncio.TimerHandle] = {}
-        # Per record, these would be two fresh objects for the GC to track.
-        self._on_job_done = self._job_done
-        self._tps: dict[tuple[str, int], TopicPartition] = {}
+        self._on_job_done = self._job_done  # one bound method, not a fresh one per Job
 
-    async def on_record(self, record: ConsumerRecord) -> None:
-        tp = self._tps.get((record.topic, record.partition))
-        if tp is None:
-            tp = self._tps[(record.topic, record.partition)] = TopicPartition(
-                record.topic, record.partition
-            )
-        self.offsets.add(tp, record.offset)
+    async def on_records(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """One partition's share of a fetch, in offset order."""
+        if tp.topic == self.settings.topic_retry:
+            for record in records:
+                self._open(tp, record.offset)
+                await self._retry_record(tp, record)
+            return
+        self.metrics.events_consumed.inc(len(records))
+        now = datetime.now(UTC)  # first_attempt_at: once per fetch, not per event
+        for record in records:
+            self._open(tp, record.offset)
+            try:
+                event = decode_event(record.value, self.settings.max_event_bytes)
+            except InvalidEvent as exc:
+                await self._dead_letter(tp, record, exc)
+                continue
+            configs = self.store.active(event.org_id)
+            job = Job(tp, record.offset, max(1, len(configs)), self._on_job_done)
+            if not configs:  # no active destination: nothing to deliver, no status
+                job.settle()
+                continue
+            for config in configs:
+                await self._start(Delivery(event, record.value, config, job, 1, now))
+
+    def _open(self, tp: TopicPartition, offset: int) -> None:
+        self.offsets.add(tp, offset)
         self.open_jobs += 1
-        if record.topic == self.settings.topic_retry:
-            await self._retry_record(tp, record)
-        else:
-            await self._evaluation(tp, record)
 
     def _job_done(self, job: Job) -> None:
         self.open_jobs -= 1
         self.offsets.finish(job.tp, job.offset)
 
-    async def _evaluation(self, tp: TopicPartition, record: ConsumerRecord) -> None:
-        self.metrics.events_consumed.inc()
-        try:
-            event = decode_event(record.value, self.settings.max_event_bytes)
-        except InvalidEvent as exc:
-            await self._dead_letter(tp, record, exc)
-            return
-        configs = self.store.active(event.org_id)
-        job = Job(tp, record.offset, max(1, len(configs)), self._on_job_done)
-        if not configs:  # no active destination: nothing to deliver, no status
-            job.settle()
-            return
-        for config in configs:
-            await self._start(Delivery(event, record.value, config, job))
-
     async def _start(self, delivery: Delivery) -> None:
         config = delivery.config
-        if config.integration.status != "connected":
+        connected = config.integration.status == "connected"
+        if connected and config.destination in self.lanes.destinations:
+            self.lanes.submit(delivery)  # the hot path: nothing to await
+        elif not connected:
             await self.settler.settle([(delivery, Outcome.skipped("integration_not_connected"))])
-        elif config.destination not in self.lanes.destinations:
+        else:
             error = PermanentError(
                 f"{config.destination} is not enabled", code="destination_unavailable"
             )
             await self.settler.settle([(delivery, Outcome.from_error(error))])
-        else:
-            self.lanes.submit(delivery)
 
     async def _dead_letter(
         self, tp: TopicPartition, record: ConsumerRecord, exc: InvalidEvent
