@@ -13,8 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from prometheus_client import Histogram
-
 from service.destinations.base import Outcome
 from service.metrics import Metrics
 from service.models import DeliveryState, ErrorInfo, rfc3339
@@ -43,13 +41,6 @@ class Settler:
         self.watermarks = watermarks
         self.on_fatal = on_fatal
         self._waiting: set[asyncio.Task[None]] = set()
-        self._latency: dict[str, Histogram] = {}  # label children, cached: hot path
-
-    def _latency_for(self, destination: str) -> Histogram:
-        child = self._latency.get(destination)
-        if child is None:
-            child = self._latency[destination] = self.metrics.delivery_latency.labels(destination)
-        return child
 
     async def settle(
         self, pairs: Sequence[tuple[Delivery, Outcome]], *, spend_attempt: bool = True
@@ -59,12 +50,16 @@ class Settler:
         now = datetime.now(UTC)
         now_text = rfc3339(now)
         counts: Counter[tuple[str, DeliveryState, str | None]] = Counter()
+        latencies: dict[str, list[float]] = {}
         for delivery, outcome in pairs:
             if outcome.state is DeliveryState.RETRYING:
                 outcome = self._retry(delivery, outcome, outbox, spend_attempt, now, now_text)
             if outcome.state.terminal:
-                self._terminal(delivery, outcome, outbox, now, now_text)
+                latency_s = self._terminal(delivery, outcome, outbox, now, now_text)
+                latencies.setdefault(delivery.destination, []).append(latency_s)
                 counts[(delivery.destination, outcome.state, outcome.reason)] += 1
+        for destination, values in latencies.items():
+            self.metrics.delivery_latency.observe_many(destination, values)
         for (destination, state, reason), count in counts.items():
             self.metrics.deliveries.labels(destination, state.value).inc(count)
             if reason:
@@ -135,11 +130,12 @@ class Settler:
 
     def _terminal(
         self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], now: datetime, now_text: str
-    ) -> None:
+    ) -> float:
+        """Enqueue the status (and the watermark); returns the latency in seconds."""
         key, value, latency_s = status_record(d, outcome, now, now_text)
         source = d.job.tp.partition
         outbox.append(self.publisher.status(key, value, source))
-        self._latency_for(d.destination).observe(latency_s)
         delivered = outcome.state is DeliveryState.DELIVERED
         if delivered and self.watermarks.advance(d.lead_key, d.evaluated_at_us):
             outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key, source))
+        return latency_s

@@ -41,17 +41,15 @@ class Delivery:
     attempt: int = 1
     first_attempt_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    @property
-    def destination(self) -> str:
-        return self.config.destination
-
+    destination: str = field(init=False)  # config.destination, read several times per event
     lead_key: str = field(init=False)  # org:destination:lead, the watermark key
     evaluated_at_text: str = field(init=False)
     evaluated_at_us: int = field(init=False)  # what the stale check compares
 
     def __post_init__(self) -> None:
-        # Plain attributes, not cached_property: this is the per-event hot path.
-        self.lead_key = f"{self.event.org_id}:{self.config.destination}:{self.event.lead.lead_id}"
+        # Plain attributes, not properties: this is the per-event hot path.
+        self.destination = self.config.destination
+        self.lead_key = f"{self.event.org_id}:{self.destination}:{self.event.lead.lead_id}"
         evaluated_at = self.event.evaluation.evaluated_at
         self.evaluated_at_text = rfc3339(evaluated_at)
         self.evaluated_at_us = epoch_us(evaluated_at)
