@@ -55,7 +55,9 @@ class Service:
         self.store = ConfigStore(self.metrics)
         self.watermarks = Watermarks()
         self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
-        self.marks = TableReader(settings, settings.topic_watermarks, self.watermarks.apply_record)
+        self.marks = TableReader(
+            settings, settings.topic_watermarks, self.watermarks.apply_record, ownable=True
+        )
         self.publisher = Publisher(settings)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None

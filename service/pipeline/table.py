@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import monotonic
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -17,12 +18,18 @@ from service.pipeline.topics import wait_for_topic
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+OWN_FETCH_MAX_WAIT_MS = 25  # the watermark table's fetches; see TableReader
+OWN_POLL_MS = 60  # two idle fetches fit in one poll
+IDLE_POLL_MS = 200
 Apply = Callable[[bytes | None, bytes | None], None]
 
 
 class TableReader:
-    def __init__(self, settings: Settings, topic: str, apply: Apply) -> None:
+    def __init__(
+        self, settings: Settings, topic: str, apply: Apply, *, ownable: bool = False
+    ) -> None:
         self.settings = settings
+        self.ownable = ownable
         self.topic = topic
         self.apply = apply
         self.caught_up = asyncio.Event()
@@ -31,6 +38,7 @@ class TableReader:
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._owning: dict[int, asyncio.Event] = {}  # partition -> set once caught up and paused
+        self._owned_at: dict[int, float] = {}  # partition -> when own() asked for it
 
     async def own(self, partitions: set[int], timeout_s: float = 30.0) -> None:
         """Stop tailing `partitions` once they are read to their end.
@@ -40,7 +48,11 @@ class TableReader:
         is wasted work. The caller waits here so the previous owner's last writes are
         in memory before the partition's events are processed.
         """
-        waits = [self._owning.setdefault(p, asyncio.Event()) for p in partitions]
+        now = monotonic()
+        waits = []
+        for p in partitions:
+            self._owned_at.setdefault(p, now)
+            waits.append(self._owning.setdefault(p, asyncio.Event()))
         try:
             await asyncio.wait_for(asyncio.gather(*(w.wait() for w in waits)), timeout_s)
         except TimeoutError:
@@ -50,6 +62,7 @@ class TableReader:
         """Tail `partitions` again: another replica writes them now."""
         for p in partitions:
             self._owning.pop(p, None)
+            self._owned_at.pop(p, None)
         if self._consumer is not None:
             self._consumer.resume(*(TopicPartition(self.topic, p) for p in partitions))
 
@@ -64,18 +77,25 @@ class TableReader:
     async def _run(self, admin: AIOKafkaAdminClient) -> None:
         count = await wait_for_topic(admin, self.topic)
         consumer = AIOKafkaConsumer(
-            **self.settings.kafka_client_args(), enable_auto_commit=False, group_id=None
+            **self.settings.kafka_client_args(),
+            enable_auto_commit=False,
+            group_id=None,
+            # `own` needs an empty fetch sent after it asked, and every rebalance
+            # waits for it: a short broker wait makes that tens of milliseconds.
+            fetch_max_wait_ms=OWN_FETCH_MAX_WAIT_MS if self.ownable else 500,
         )
         await consumer.start()
         self._consumer, self.partitions = consumer, count
         try:
+            poll_ms = OWN_POLL_MS if self.ownable else IDLE_POLL_MS  # an `own` waits a poll or two
             partitions = [TopicPartition(self.topic, p) for p in range(count)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             targets = await consumer.end_offsets(partitions)
             log.info("reading %s to its end offsets %s", self.topic, sorted(targets.values()))
             while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+                started = monotonic()
+                batches = await consumer.getmany(timeout_ms=poll_ms, max_records=5000)
                 for records in batches.values():
                     for record in records:
                         self.records += 1
@@ -90,15 +110,19 @@ class TableReader:
                     self.caught_up.set()
                     log.info("caught up with %s (%d records)", self.topic, self.records)
                 if not batches and self.caught_up.is_set():
-                    await self._pause_owned(consumer)
+                    await self._pause_owned(consumer, started)
         finally:
             self._consumer = None
             await consumer.stop()
 
-    async def _pause_owned(self, consumer: AIOKafkaConsumer) -> None:
+    async def _pause_owned(self, consumer: AIOKafkaConsumer, fetch_started: float) -> None:
+        """Pause the owned partitions read to their end, as an empty fetch that
+        started after `own` asked for them shows it."""
         for p, done in self._owning.items():
+            if done.is_set() or self._owned_at.get(p, fetch_started) >= fetch_started:
+                continue
             tp = TopicPartition(self.topic, p)
-            if not done.is_set() and await consumer.position(tp) >= (consumer.highwater(tp) or 0):
+            if await consumer.position(tp) >= (consumer.highwater(tp) or 0):
                 consumer.pause(tp)
                 done.set()
 
