@@ -40,8 +40,11 @@ class Batch:
     items: Sequence[WorkItem]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
+    """Read-only by convention: not frozen, because destinations build one per
+    record and a frozen dataclass's __init__ costs about four times as much."""
+
     state: DeliveryState
     records: tuple[RecordRef, ...] = ()
     reason: str | None = None
