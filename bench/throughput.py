@@ -7,6 +7,8 @@ the floor any consumer pays: consume, produce one status-sized record per
 event, commit. The service does everything it does in production (parse,
 validate, config join, lanes, batching, stale check, status + watermark, offset
 tracking) with the in-memory destination. Prints both rates and the ratio.
+Both sides share the interpreter, tuned as `python -m service` tunes it, and the
+consumer's fetch_max_wait_ms, so the ratio compares the work alone.
 """
 
 from __future__ import annotations
