@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from service.app import Service
 from service.destinations.base import Destination
+from service.devtools.broker import partitions_of
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -67,11 +68,7 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 2.0) -> list
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
+        tps = await partitions_of(bootstrap, topic)
         if not tps:
             return []
         consumer.assign(tps)
@@ -204,9 +201,7 @@ class ServiceHarness:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            topic = self.settings.topic_status
-            await consumer._client.force_metadata_update()
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            tps = await partitions_of(self.bootstrap, self.settings.topic_status)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             while True:

@@ -16,6 +16,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from service.pipeline.topics import partition_count
+
 log = logging.getLogger(__name__)
 
 
@@ -103,3 +108,15 @@ def local_broker() -> Iterator[str]:
         log.info("no Docker engine: starting the Tansu broker")
         with tansu() as bootstrap:
             yield bootstrap
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
+    """A topic's partitions through the admin API ([] while it is missing), for
+    tools that `assign` instead of joining a group."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        count = await partition_count(admin, topic)
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p) for p in range(count or 0)]

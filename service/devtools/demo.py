@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from service.devtools.broker import free_port, local_broker
+from service.devtools.broker import free_port, local_broker, partitions_of
 from service.devtools.demo_data import LEADS, REASONS, demo_configs
 from tests.harness import create_input_topics, topic_env
 from tests.sandboxes.airtable import AirtableSandbox
@@ -74,10 +74,9 @@ async def print_statuses(bootstrap: str, topic: str, stop: asyncio.Event) -> Non
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        while not (parts := consumer.partitions_for_topic(topic)):
-            await consumer._client.force_metadata_update()
+        while not (tps := await partitions_of(bootstrap, topic)):  # noqa: ASYNC110 (a remote state)
             await asyncio.sleep(0.5)
-        consumer.assign([TopicPartition(topic, p) for p in parts])
+        consumer.assign(tps)
         while not stop.is_set():
             for records in (await consumer.getmany(timeout_ms=300)).values():
                 for record in records:

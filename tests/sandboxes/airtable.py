@@ -25,7 +25,6 @@ import secrets
 import string
 import sys
 import tempfile
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.sandboxes.tls import sandbox_tls
+from tests.sandboxes.tls import HttpsSandbox
 
 DEFAULT_TOKEN = "patSandbox0000000.sandbox-airtable-token"
 DEFAULT_BASE = "appSandbox0000001"
@@ -256,7 +255,7 @@ def _compile(node: Any) -> Test:
 # -- the server ----------------------------------------------------------------------
 
 
-class AirtableSandbox:
+class AirtableSandbox(HttpsSandbox):
     def __init__(
         self,
         tls_dir: Path,
@@ -279,49 +278,15 @@ class AirtableSandbox:
         self.faults: list[Fault] = []
         self._arrivals: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
-        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
-        self._runner: web.AppRunner | None = None
-        self._ca_file: Path | None = None
 
     # -- lifecycle --
 
-    async def start(self) -> AirtableSandbox:
-        ssl_context, self._ca_file = sandbox_tls(self.tls_dir)
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/_sandbox/records", self._dump)
         app.router.add_route("*", "/v0/{base}/{table}", self._table)
         app.router.add_route("*", "/v0/{base}/{table}/{rest}", self._record)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=ssl_context)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            # Clients that drop sockets without a TLS close_notify (requests does) would
-            # leave the server side waiting on its SSL shutdown: cut those connections.
-            for transport in list(self._transports):
-                if not transport.is_closing():
-                    transport.abort()
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> AirtableSandbox:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def ca_file(self) -> Path:
-        assert self._ca_file is not None, "start() the sandbox first"
-        return self._ca_file
+        return app
 
     def credentials(self, base_id: str | None = None) -> dict[str, str]:
         """The `$SECRETS_DIR/{credentials_ref}.json` content (contract §4)."""
@@ -366,8 +331,6 @@ class AirtableSandbox:
             return await handler(request)  # type: ignore[no-any-return]
         base = request.path.split("/")[2]
         arrived = monotonic()
-        if isinstance(request.transport, asyncio.Transport):
-            self._transports.add(request.transport)
         try:
             self._check_auth(request)
             self._check_rate(base, arrived)

@@ -31,7 +31,7 @@ from tests.sandboxes.hubspot.objects import object_routes
 from tests.sandboxes.hubspot.search import search
 from tests.sandboxes.hubspot.store import OBJECTS, Rec, Store, error_body
 from tests.sandboxes.hubspot.wire import object_of, read_body, reply
-from tests.sandboxes.tls import sandbox_tls
+from tests.sandboxes.tls import HttpsSandbox
 
 DEFAULT_TOKEN = "pat-na1-sandbox-0000-1111-2222-333344445555"
 INPUTS = web.RequestKey("inputs", int)  # batch inputs or IN values, for the call log
@@ -58,7 +58,7 @@ class Call:
 
 
 @dataclass
-class HubSpotSandbox:
+class HubSpotSandbox(HttpsSandbox):
     tls_dir: Path
     port: int = 0
     token: str = DEFAULT_TOKEN
@@ -76,42 +76,16 @@ class HubSpotSandbox:
         self.store = Store(self.properties)
         self.budget = Budget(self.max_requests, self.window_s, self.search_per_s, self.daily_limit)
         self._faults: list[Fault] = []
-        self._ssl, self._ca_file = sandbox_tls(self.tls_dir)
-        self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------
-    async def start(self) -> None:
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate], client_max_size=64 * 1024**2)
         app.router.add_get("/_sandbox/records", self._records)
         app.router.add_post("/_sandbox/config", self._configure)
         app.router.add_post("/crm/v3/objects/{obj}/search", self._search)
         app.router.add_post("/crm/v3/objects/{obj}/batch/{op}", self._batch)
         app.router.add_routes(object_routes(self.store))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> HubSpotSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def ca_file(self) -> Path:
-        return self._ca_file
+        return app
 
     def credentials(self) -> dict[str, str]:
         return {"access_token": self.token, "base_url": self.base_url}

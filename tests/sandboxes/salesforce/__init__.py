@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from time import monotonic
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
 from tests.sandboxes.salesforce.api import N_RECORDS, Api, Call, Fault, json
 from tests.sandboxes.salesforce.store import SfError, Store
-from tests.sandboxes.tls import sandbox_tls
+from tests.sandboxes.tls import HttpsSandbox
 
 DEFAULT_TOKEN = "00DSANDBOX0000001!sandbox.salesforce.token"
 API_VERSION = "62.0"
@@ -44,7 +43,7 @@ FAULT_BODIES = {
 }
 
 
-class SalesforceSandbox:
+class SalesforceSandbox(HttpsSandbox):
     def __init__(
         self,
         tls_dir: Path,
@@ -64,18 +63,8 @@ class SalesforceSandbox:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.api = Api(self.store, page_size)
-        self._ssl, self._ca_file = sandbox_tls(tls_dir)
-        self._runner: web.AppRunner | None = None
 
     # --- what tests and the demo use -------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def ca_file(self) -> Path:
-        return self._ca_file
-
     def credentials(self) -> dict[str, Any]:
         """The `$SECRETS_DIR/{ref}.json` content that points the service here."""
         return {
@@ -184,36 +173,11 @@ class SalesforceSandbox:
         self.clear_faults()
         return web.Response(status=204)
 
-    async def start(self) -> None:
+    def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/services/data/{version}/{tail:.*}", self.api.dispatch)
         app.router.add_get("/_sandbox/records", self._records)
         app.router.add_post("/_sandbox/faults", self._add_fault)
         app.router.add_delete("/_sandbox/faults", self._clear)
         app.router.add_post("/_sandbox/latency", self._latency)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)
-        await site.start()
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            server = self._runner.server
-            open_ = list(server._connections.values()) if server is not None else []
-            await self._runner.cleanup()
-            # A client that still holds its socket (requests keeps one alive inside a
-            # caught exception) would leave the TLS shutdown waiting: cut it off.
-            for transport in open_:
-                transport.abort()
-            self._runner = None
-
-    async def __aenter__(self) -> SalesforceSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return app
