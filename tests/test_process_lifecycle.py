@@ -203,3 +203,31 @@ async def test_backpressure_bounds_inflight_work(kafka_bootstrap: str, tmp_path:
     assert peak <= 40, peak
     assert 10 <= gauge_peak <= 40, gauge_peak  # the metric follows the lane: queued + writing
     assert settled == 0
+
+
+async def test_long_full_stop_pauses_then_resumes(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """At MAX_INFLIGHT every partition is held back; past HOLD_MAX_S (shortened
+    here) the consumer pauses them and keeps polling, then resumes them all."""
+    monkeypatch.setattr("service.pipeline.consumer.HOLD_MAX_S", 0.2)
+    memory = MemoryDestination(name="salesforce", delay_s=0.3, max_batch_size=10)
+    async with ServiceHarness(
+        kafka_bootstrap, tmp_path, destinations={"salesforce": memory}, env={"MAX_INFLIGHT": "10"}
+    ) as h:
+        h.write_secret("org_1-salesforce", SECRET)
+        await h.put_config(make_config("salesforce"))
+        await produce(
+            kafka_bootstrap, h.settings.topic_evaluations, [make_event() for _ in range(60)]
+        )
+        consumer = h.service.consumer
+        assert consumer is not None
+        paused_all, peak = False, 0
+        while len(await h.wait_statuses(0)) < 60:
+            peak = max(peak, consumer.router.open_jobs)
+            paused_all = paused_all or consumer._paused == consumer.kafka.assignment()
+            await asyncio.sleep(0.01)
+        await h.wait_until(lambda: not consumer._paused, 5, "partitions resumed")
+    assert paused_all, "a long full stop should pause every partition"
+    assert peak <= 10, peak
+    assert [s["status"] for s in h.statuses] == ["delivered"] * 60
