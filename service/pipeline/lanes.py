@@ -49,8 +49,8 @@ class Lane:
 
     @property
     def full(self) -> bool:
-        """Full at capacity, and stays so until half drained: pausing and resuming
-        partitions drops prefetched data, so it must not flap."""
+        """Full at capacity, and stays so until half drained, so that holding back
+        and releasing the partitions feeding it does not flap."""
         if len(self.queue) >= self.capacity:
             self._blocking = True
         elif len(self.queue) <= self.capacity // 2:
@@ -168,7 +168,7 @@ class Lanes:
                 self.submit(delivery)
 
     def blocked_sources(self) -> set[TopicPartition]:
-        """Partitions feeding a full lane: pause them (backpressure), don't grow."""
+        """Partitions feeding a full lane: hold them back (backpressure), don't grow."""
         return {tp for lane in self._lanes.values() if lane.full for tp in lane.sources}
 
     @property
