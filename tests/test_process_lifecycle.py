@@ -225,9 +225,9 @@ async def test_long_full_stop_pauses_then_resumes(
         paused_all, peak = False, 0
         while len(await h.wait_statuses(0)) < 60:
             peak = max(peak, consumer.router.open_jobs)
-            paused_all = paused_all or consumer._paused == consumer.kafka.assignment()
+            paused_all = paused_all or consumer.paused == consumer.kafka.assignment()
             await asyncio.sleep(0.01)
-        await h.wait_until(lambda: not consumer._paused, 5, "partitions resumed")
+        await h.wait_until(lambda: not consumer.paused, 5, "partitions resumed")
     assert paused_all, "a long full stop should pause every partition"
     assert peak <= 10, peak
     assert [s["status"] for s in h.statuses] == ["delivered"] * 60

@@ -2,7 +2,8 @@
 
 Partitions of both the evaluations and the retry topic are read by one group
 member. Offsets are committed manually, only below the lowest unfinished
-record (see offsets.py), every COMMIT_INTERVAL_MS, on revoke and at stop.
+record (see offsets.py), every COMMIT_INTERVAL_MS, on revoke (rebalance.py)
+and at stop.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import asyncio
 import logging
 from time import monotonic
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from service.metrics import Metrics
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
+from service.pipeline.rebalance import Rebalance
 from service.pipeline.router import Router
 from service.pipeline.table import TableReader
 from service.settings import Settings
@@ -27,7 +29,7 @@ FETCH_MAX_WAIT_MS = 50
 HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
 
 
-class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
+class Consumer:
     def __init__(
         self,
         settings: Settings,
@@ -43,7 +45,6 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.offsets = offsets
         self.lanes = lanes
         self.marks = marks
-        self._evaluation_partitions = 0
         self.kafka = AIOKafkaConsumer(
             **settings.kafka_client_args(),
             group_id=settings.consumer_group,
@@ -58,7 +59,7 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
             # a drained partition; 500 ms by default.
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        self._paused: set[TopicPartition] = set()
+        self.paused: set[TopicPartition] = set()  # by _hold, or held at assignment
         self._held_since: float | None = None  # monotonic; see _hold
         self.blocked: set[TopicPartition] = set()
 
@@ -70,7 +71,8 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         """Consume until `stopping` is set; the caller then calls `drain` and `stop`."""
         await self.kafka.start()
         self.kafka.subscribe(
-            [self.settings.topic_evaluations, self.settings.topic_retry], listener=self
+            [self.settings.topic_evaluations, self.settings.topic_retry],
+            listener=Rebalance(self, self.marks),
         )
         next_commit = monotonic()
         while not stopping.is_set():
@@ -124,10 +126,10 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.kafka.getmany(timeout_ms=100)  # all paused: returns nothing
 
     def _pause_exactly(self, wanted: set[TopicPartition]) -> None:
-        if wanted != self._paused:
-            self.kafka.pause(*(wanted - self._paused))
-            self.kafka.resume(*((self._paused - wanted) & self.kafka.assignment()))
-            self._paused = wanted
+        if wanted != self.paused:
+            self.kafka.pause(*(wanted - self.paused))
+            self.kafka.resume(*((self.paused - wanted) & self.kafka.assignment()))
+            self.paused = wanted
 
     @property
     def backpressured(self) -> bool:
@@ -161,40 +163,6 @@ class Consumer(ConsumerRebalanceListener):  # type: ignore[misc]
         while self.offsets.pending(tps) > parked and monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         return self.offsets.pending(tps) <= parked
-
-    def _lead_partitions(self, tps: set[TopicPartition]) -> set[int]:
-        """Evaluation partitions, which number the co-partitioned watermarks too."""
-        if self.marks.partitions != self._evaluation_partitions:
-            return set()  # not co-partitioned (pre-existing topic): keep tailing all
-        return {tp.partition for tp in tps if tp.topic == self.settings.topic_evaluations}
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        revoked = set(revoked)
-        self.marks.disown(self._lead_partitions(revoked))
-        if not revoked:
-            return
-        timeout = min(self.settings.shutdown_timeout_s, 20.0)
-        done = await self.drain(timeout, revoked)
-        await self.commit(revoked)
-        self.offsets.forget(revoked)
-        log.info("partitions revoked: %d (drained: %s)", len(revoked), done)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._paused &= set(self.kafka.assignment())
-        self._evaluation_partitions = len(
-            self.kafka.partitions_for_topic(self.settings.topic_evaluations) or ()
-        )
-        owned = self._lead_partitions(set(assigned))
-        if owned:  # hold the new partitions until the previous owner's watermarks are in
-            held = set(assigned) - self._paused
-            self.kafka.pause(*held)
-            try:
-                await self.marks.own(owned)
-            finally:
-                self.kafka.resume(*(held & self.kafka.assignment()))
-        log.info(
-            "partitions assigned: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
-        )
 
     async def stop(self) -> None:
         await self.kafka.stop()
