@@ -102,11 +102,13 @@ class Consumer:
         and decoded again on resume."""
         self._held_since = None
         self._pause_exactly(set())
-        room = self.settings.max_inflight - self.router.open_jobs
         # With some partitions blocked, come back soon to see whether they are free.
-        timeout_ms = HOLD_POLL_MS if self.blocked else 100
+        await self._route(fetchable, HOLD_POLL_MS if self.blocked else 100)
+
+    async def _route(self, fetchable: set[TopicPartition], timeout_ms: int) -> None:
+        room = self.settings.max_inflight - self.router.open_jobs
         batches = await self.kafka.getmany(
-            *fetchable, timeout_ms=timeout_ms, max_records=min(2_000, room)
+            *fetchable, timeout_ms=timeout_ms, max_records=max(1, min(2_000, room))
         )
         for tp, records in batches.items():
             await self.router.on_records(tp, records)
@@ -123,7 +125,9 @@ class Consumer:
             await asyncio.sleep(HOLD_POLL_MS / 1000)
             return
         self._pause_exactly(self.blocked)
-        await self.kafka.getmany(timeout_ms=100)  # all paused: returns nothing
+        # Returns nothing, unless a rebalance just added an unpaused partition:
+        # whatever comes back is routed, never dropped.
+        await self._route(set(), 100)
 
     def _pause_exactly(self, wanted: set[TopicPartition]) -> None:
         if wanted != self.paused:
