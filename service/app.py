@@ -2,10 +2,11 @@
 
 config topic ──► TableReader ──► ConfigStore ─┐
 evaluations ──┐                               ▼
-retry topic ──┴► Consumer ──► Router ──► Lanes (one per org x destination)
-                                             │ Deliverer: stale check, secrets, write
-                                             ▼
-                  status / retry / DLQ / watermarks ◄── Settler ◄── Destination.write
+delay tiers ──┴► Consumer ──► Router ──► Lanes (one per org x destination) ──┐
+   ▲                                         │ Deliverer: stale check,      │ deferred
+   │                                         ▼ secrets, circuit, write      ▼
+   └──── retries, deferrals ◄── Outbox ◄── Settler ◄────────────────────────┘
+         status / DLQ / watermarks ◄──┘ (one writer, acked before commit)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from service.config.store import ConfigStore
@@ -22,11 +24,13 @@ from service.destinations import build_all
 from service.destinations.base import Destination, DestinationContext
 from service.endpoints import HttpServer, make_app
 from service.metrics import Metrics
+from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
+from service.pipeline.delays import TierGate
 from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
-from service.pipeline.publisher import Publisher
+from service.pipeline.outbox import Outbox
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
 from service.pipeline.table import TableReader
@@ -51,36 +55,41 @@ class Service:
         self.metrics = metrics or Metrics()
         self.destinations = destinations
         self.stopping = asyncio.Event()
-        self.fatal: str | None = None
         self.store = ConfigStore(self.metrics)
         self.watermarks = Watermarks()
         self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
         self.marks = TableReader(
             settings, settings.topic_watermarks, self.watermarks.apply_record, ownable=True
         )
-        self.publisher = Publisher(settings)
+        self.producer = AIOKafkaProducer(
+            **settings.kafka_client_args(),
+            acks="all",
+            enable_idempotence=False,  # at least once; consumers dedupe on (event_id, destination)
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
+        )
+        self.outbox = Outbox(self.producer, settings.topic_evaluations)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
+        self.lanes: Lanes | None = None
         self.http = HttpServer(make_app(self.metrics, self.live, self.ready), settings.http_port)
 
     def live(self) -> tuple[bool, str]:
-        return (self.fatal is None, self.fatal or "ok")
+        """The event loop answers; Kafka trouble shows in readiness, not here (§7)."""
+        return True, "ok"
 
     def ready(self) -> tuple[bool, str]:
         checks = {
             "configs_caught_up": self.configs.caught_up.is_set(),
             "watermarks_caught_up": self.marks.caught_up.is_set(),
             "assigned": self.consumer is not None and self.consumer.assigned,
-            "running": not self.stopping.is_set() and self.fatal is None,
+            "running": not self.stopping.is_set(),
+            "kafka_writable": self.outbox.failing_since is None,
         }
         ok = all(checks.values())
         self.metrics.ready.set(1 if ok else 0)
         return ok, ", ".join(name for name, passed in checks.items() if not passed) or "ok"
-
-    def on_fatal(self, why: str) -> None:
-        if self.fatal is None:
-            log.error("service unhealthy: %s", why)
-        self.fatal = why
 
     async def run(self) -> None:
         """Run until `stopping` is set, then shut down within SHUTDOWN_TIMEOUT_S."""
@@ -93,7 +102,7 @@ class Service:
         if destinations is None:
             destinations = build_all(DestinationContext(settings=s, metrics=self.metrics))
         try:
-            await self.publisher.start()
+            await self.producer.start()
             await self.configs.start(admin)
             for entry in s.config_entries:  # CONFIG_FILE, validated like topic records
                 self.store.apply_object(entry)
@@ -115,26 +124,36 @@ class Service:
 
     async def _consume(self, destinations: dict[str, Destination]) -> None:
         s = self.settings
-        settler = Settler(s, self.metrics, self.publisher, self.watermarks, self.on_fatal)
+        settler = Settler(s, self.metrics, self.outbox, self.watermarks)
         deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
         lanes = Lanes(
             destinations,
+            Circuits(self.metrics, list(destinations)),
             deliverer,
+            settler.defer,
             self.metrics,
             capacity=s.lane_capacity,
             linger_s=s.batch_linger_ms / 1000,
         )
-        router = Router(s, self.metrics, self.store, lanes, settler, self.publisher, self.offsets)
-        self.consumer = Consumer(s, self.metrics, router, self.offsets, lanes, self.marks)
+        gate = TierGate(s.topic_retry)
+        router = Router(
+            s, self.metrics, self.store, lanes, settler, self.outbox, self.offsets, gate
+        )
+        self.lanes = lanes
+        self.consumer = Consumer(
+            s, self.metrics, router, self.offsets, lanes, self.outbox, self.marks
+        )
+        writer = asyncio.create_task(self.outbox.run(), name="outbox")
         try:
             await self.consumer.run(self.stopping)
-            log.info("stopping: draining in-flight deliveries")
-            drained = await self.consumer.drain(max(1.0, s.shutdown_timeout_s - 5))
-            await settler.drain()
-            await self.consumer.commit()
-            log.info("final commit done (all in-flight settled: %s)", drained)
+            log.info("stopping: handing back in-flight work")
+            assignment = self.consumer.kafka.assignment()
+            finished = await self.consumer.hand_back(assignment, max(1.0, s.shutdown_timeout_s - 5))
+            log.info("final commit done (in-flight writes finished: %s)", finished)
         finally:
             await lanes.stop()
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
             await self.consumer.stop()
 
     async def _until_stopped(self, work: Awaitable[T]) -> T | None:
@@ -159,7 +178,7 @@ class Service:
                 log.exception("closing %s failed", destination.name)
         await self.configs.stop()
         await self.marks.stop()
-        await self.publisher.stop()
+        await self.producer.stop()
         await admin.close()
         await self.http.stop()
         log.info("stopped")

@@ -63,7 +63,7 @@ class Metrics:
             "inflight_deliveries", "Deliveries queued or in progress", ("destination",)
         )
         self.circuit_open = gauge(
-            "circuit_open", "Lanes paused by a rate-limit penalty or quota", ("destination",)
+            "circuit_open", "Destination credentials whose circuit is open", ("destination",)
         )
         # Extensions.
         self.configs_ignored = counter(
@@ -82,7 +82,14 @@ class Metrics:
         self.api_usage = gauge(
             "api_usage_ratio", "Share of the destination's API quota used", ("destination",)
         )
-        self.retry_pending = gauge("retry_pending", "Retry records waiting for their time")
+        self.retry_pending = gauge(
+            "retry_pending", "Retried and deferred deliveries waiting in the delay tiers"
+        )
+        self.deferred = counter(
+            "deferrals",
+            "Deliveries deferred to a delay tier without spending an attempt",
+            ("destination",),
+        )
         self.ready = gauge("ready", "1 when /readyz answers ready")
 
     def render(self) -> bytes:

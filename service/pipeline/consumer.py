@@ -1,30 +1,34 @@
-"""The consume loop: fetch, route, hold or pause on backpressure, commit what is safe.
+"""The consume loop: fetch, route, hold tier partitions until due, commit what is safe.
 
-Partitions of both the evaluations and the retry topic are read by one group
-member. Offsets are committed manually, only below the lowest unfinished
-record (see offsets.py), every COMMIT_INTERVAL_MS, on revoke (rebalance.py)
-and at stop.
+One group member reads the evaluations and every delay tier. The range assignor
+gives it the same partition numbers of each, so a lead's events, its delayed
+work and its watermarks are all handled by one instance. Offsets are committed
+manually, only below the lowest unfinished record (offsets.py), every
+COMMIT_INTERVAL_MS, on revoke (rebalance.py) and at stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from time import monotonic
+from time import monotonic, time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from service.metrics import Metrics
+from service.pipeline.delays import TierGate
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
+from service.pipeline.outbox import Outbox
 from service.pipeline.rebalance import Rebalance
 from service.pipeline.router import Router
 from service.pipeline.table import TableReader
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-HOLD_POLL_MS = 5  # how often a consumer with blocked partitions looks again
+HOLD_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
 FETCH_MAX_WAIT_MS = 50
 HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
 
@@ -37,14 +41,16 @@ class Consumer:
         router: Router,
         offsets: OffsetTracker,
         lanes: Lanes,
+        outbox: Outbox,
         marks: TableReader,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.router = router
+        self.gate: TierGate = router.gate
         self.offsets = offsets
         self.lanes = lanes
-        self.marks = marks
+        self.outbox = outbox
         self.kafka = AIOKafkaConsumer(
             **settings.kafka_client_args(),
             group_id=settings.consumer_group,
@@ -53,78 +59,73 @@ class Consumer:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.session_timeout_ms // 4,
             max_partition_fetch_bytes=max(1_048_576, settings.max_event_bytes * 2),
-            # aiokafka keeps one fetch in flight per broker. While blocked partitions
-            # hold buffered records, that fetch asks only for quiet ones (the retry
-            # topic) and the broker holds it for this long, delaying the refetch of
-            # a drained partition; 500 ms by default.
+            # aiokafka keeps one fetch in flight per broker; a fetch that covers
+            # only quiet partitions is held by the broker this long (500 ms default).
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        self.paused: set[TopicPartition] = set()  # by _hold, or held at assignment
+        self.paused: set[TopicPartition] = set()
         self._held_since: float | None = None  # monotonic; see _hold
-        self.blocked: set[TopicPartition] = set()
+        self.rebalance = Rebalance(
+            self.kafka, settings.topic_evaluations, marks, self.hand_back, self._took
+        )
 
     @property
     def assigned(self) -> bool:
         return bool(self.kafka.assignment())
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Consume until `stopping` is set; the caller then calls `drain` and `stop`."""
+        """Consume until `stopping` is set; the caller then calls `hand_back` and `stop`."""
         await self.kafka.start()
         self.kafka.subscribe(
-            [self.settings.topic_evaluations, self.settings.topic_retry],
-            listener=Rebalance(self, self.marks),
+            [self.settings.topic_evaluations, *self.gate.topics], listener=self.rebalance
         )
         next_commit = monotonic()
         while not stopping.is_set():
             assignment = self.kafka.assignment()
-            self.blocked = self._blocked(assignment)
-            fetchable = assignment - self.blocked
-            if fetchable or not assignment:
-                await self._fetch(fetchable)
+            full = self.router.open_jobs >= self.settings.max_inflight
+            if full and assignment:
+                await self._hold(assignment)
             else:
-                await self._hold()
+                self._held_since = None
+                await self._fetch(assignment)
             if monotonic() >= next_commit:
                 await self.commit()
                 self._report_lag()
                 next_commit = monotonic() + self.settings.commit_interval_ms / 1000
 
-    def _blocked(self, assignment: set[TopicPartition]) -> set[TopicPartition]:
-        """Partitions that must not feed more work: all of them at MAX_INFLIGHT,
-        else those feeding a full lane (backpressure)."""
-        if self.router.open_jobs >= self.settings.max_inflight:
-            return set(assignment)
-        return self.lanes.blocked_sources() & assignment
-
-    async def _fetch(self, fetchable: set[TopicPartition]) -> None:
-        """Records of the fetchable partitions only. Blocked ones are left out
-        rather than paused: aiokafka keeps their prefetched records buffered (and
-        fetches no more for them), where a pause would drop them, to be fetched
-        and decoded again on resume."""
-        self._held_since = None
-        self._pause_exactly(set())
-        # With some partitions blocked, come back soon to see whether they are free.
-        await self._route(fetchable, HOLD_POLL_MS if self.blocked else 100)
+    async def _fetch(self, assignment: set[TopicPartition]) -> None:
+        self.gate.released(time())
+        self._pause_exactly(set(self.gate.held) & assignment)
+        await self._route(assignment - self.paused, 100)
 
     async def _route(self, fetchable: set[TopicPartition], timeout_ms: int) -> None:
         room = self.settings.max_inflight - self.router.open_jobs
         batches = await self.kafka.getmany(
             *fetchable, timeout_ms=timeout_ms, max_records=max(1, min(2_000, room))
         )
+        now = time()
         for tp, records in batches.items():
-            await self.router.on_records(tp, records)
+            if self.gate.is_tier(tp.topic):
+                records, seek_to = self.gate.due(tp, records, now)
+                if seek_to is not None:  # the rest waits in Kafka, not here
+                    self.kafka.seek(tp, seek_to)
+                    self._pause_exactly(self.paused | {tp})
+            if records:
+                await self.router.on_records(tp, records)
 
-    async def _hold(self) -> None:
-        """Every partition is blocked: wait for room. Past HOLD_MAX_S, pause them
-        all and poll, because the group coordinator evicts a member that stops
-        polling (max.poll.interval.ms)."""
+    async def _hold(self, assignment: set[TopicPartition]) -> None:
+        """MAX_INFLIGHT reached: fetch nothing until there is room. Past HOLD_MAX_S,
+        pause everything and poll, because the group coordinator evicts a member
+        that stops polling (max.poll.interval.ms)."""
         now = monotonic()
         if self._held_since is None:
             self._held_since = now
-            log.info("backpressure: every partition is blocked; holding fetches")
+            log.info("MAX_INFLIGHT reached: holding fetches until deliveries settle")
         if now - self._held_since < HOLD_MAX_S:
             await asyncio.sleep(HOLD_POLL_MS / 1000)
             return
-        self._pause_exactly(self.blocked)
+        self._pause_exactly(assignment)
         # Returns nothing, unless a rebalance just added an unpaused partition:
         # whatever comes back is routed, never dropped.
         await self._route(set(), 100)
@@ -135,10 +136,32 @@ class Consumer:
             self.kafka.resume(*((self.paused - wanted) & self.kafka.assignment()))
             self.paused = wanted
 
-    @property
-    def backpressured(self) -> bool:
-        """Some partitions are held back because their work is full."""
-        return bool(self.blocked)
+    def _took(self, assigned: set[TopicPartition]) -> None:
+        self.paused &= self.kafka.assignment()
+
+    async def hand_back(self, tps: set[TopicPartition], timeout_s: float) -> bool:
+        """Revoke or stop: drop what is queued from `tps` (never written here, left
+        uncommitted for the next owner), let in-flight writes finish within
+        `timeout_s`, wait for their records' acks, commit, forget the partitions."""
+        dropped = self.lanes.drop(tps)
+        deadline = monotonic() + timeout_s
+        while self.lanes.in_flight_from(tps) and monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        finished = not self.lanes.in_flight_from(tps)
+        try:
+            await asyncio.wait_for(self.outbox.barrier(), max(0.1, deadline - monotonic()))
+        except TimeoutError:
+            finished = False
+        await self.commit(tps)
+        self.offsets.forget(tps)
+        self.gate.forget(tps)
+        log.info(
+            "handed back %d partitions (%d queued deliveries dropped, in-flight finished: %s)",
+            len(tps),
+            dropped,
+            finished,
+        )
+        return finished
 
     async def commit(self, tps: set[TopicPartition] | None = None) -> None:
         points = self.offsets.commit_points(tps if tps is not None else self.kafka.assignment())
@@ -151,22 +174,18 @@ class Consumer:
             log.warning("commit failed (%s); the records will be redelivered", exc)
 
     def _report_lag(self) -> None:
+        waiting = 0
         for tp in self.kafka.assignment():
-            if tp.topic != self.settings.topic_evaluations:
-                continue
             high = self.kafka.highwater(tp)
             part = self.offsets.partitions.get(tp)
             point = part.commit_point() if part else None
-            if high is not None and point is not None:
+            if high is None or point is None:
+                continue
+            if tp.topic == self.settings.topic_evaluations:
                 self.metrics.consumer_lag.labels(str(tp.partition)).set(max(0, high - point))
-
-    async def drain(self, timeout_s: float, tps: set[TopicPartition] | None = None) -> bool:
-        """Wait for in-flight records (of `tps`) to settle; True when all did."""
-        parked = self.router.cancel_timers(tps)  # waiting retries stay in the retry topic
-        deadline = monotonic() + timeout_s
-        while self.offsets.pending(tps) > parked and monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        return self.offsets.pending(tps) <= parked
+            else:
+                waiting += max(0, high - point)
+        self.metrics.retry_pending.set(waiting)
 
     async def stop(self) -> None:
         await self.kafka.stop()

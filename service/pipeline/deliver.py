@@ -1,27 +1,29 @@
 """One lane batch: drop stale evaluations, load credentials, write, settle.
 
-Never raises: whatever goes wrong becomes an Outcome, so every delivery
-reaches a status (the contract's guarantee) and no lane dies.
+Never raises: whatever goes wrong becomes an outcome, so every delivery reaches
+a status (the contract's guarantee). Destination-wide conditions (a rate limit,
+a spent quota, an open circuit) defer the work without spending attempts;
+only a failed write of the records themselves spends one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from time import monotonic
+from time import time
 
 from service.destinations.base import Batch, Outcome, WorkItem
 from service.errors import DeliveryError, QuotaExhausted, RateLimited, TransientError
 from service.metrics import Metrics
-from service.pipeline.lanes import Lane
+from service.pipeline.lane import Lane
 from service.pipeline.settle import Settler
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery
 from service.secrets import SecretStore
 
 log = logging.getLogger(__name__)
-# A 429 asking for at most this long is waited out in the lane (the records stay
-# uncommitted, so it is durable); longer waits go through the retry topic.
+# A 429 asking for at most this long is waited out in the lane (its records stay
+# uncommitted, so that is durable); a longer one puts the lane on hold.
 LANE_WAIT_MAX_S = 60.0
 
 
@@ -34,40 +36,57 @@ class Deliverer:
         self.watermarks = watermarks
         self.settler = settler
 
-    async def __call__(self, lane: Lane, batch: list[Delivery]) -> None:
-        destination = lane.destination.name
+    async def __call__(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
         try:
-            await self._deliver(lane, batch)
+            await self._deliver(lane, batch, probe)
         except Exception:  # a bug here must not lose deliveries: retry them later
-            log.exception("unexpected error delivering to %s", destination)
+            log.exception("unexpected error delivering to %s", lane.destination.name)
             error = TransientError("internal error in the delivery service", code="internal_error")
             await self.settler.settle([(d, Outcome.from_error(error)) for d in batch])
 
-    async def _deliver(self, lane: Lane, batch: list[Delivery]) -> None:
+    async def _deliver(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
         fresh, stale = self.watermarks.split(batch)
         if stale:
             await self.settler.settle([(d, Outcome.skipped("stale_evaluation")) for d in stale])
+        circuit = lane.circuit_of(batch[0])
         if not fresh:
+            if probe:
+                circuit.released()
             return
-        if lane.unavailable_for:  # quota spent: park in the retry topic, attempts untouched
-            wait = QuotaExhausted("destination quota exhausted", retry_after=lane.unavailable_for)
-            await self._settle_all(fresh, Outcome.from_error(wait), spend_attempt=False)
-            return
-        config = fresh[0].config
         try:
-            credentials = self.secrets.load(config.integration.credentials_ref)
+            credentials = self.secrets.load(fresh[0].config.integration.credentials_ref)
         except DeliveryError as exc:
-            await self._settle_all(fresh, Outcome.from_error(exc))
+            if probe:
+                circuit.released()
+            await self.settler.settle([(d, Outcome.from_error(exc)) for d in fresh])
             return
-        work = Batch(config, credentials, [WorkItem(d.event, d.attempt) for d in fresh])
-        outcomes = await self._write(lane, work)
-        if isinstance(outcomes, QuotaExhausted):
-            lane.unavailable_until = monotonic() + outcomes.retry_after
-            await self._settle_all(fresh, Outcome.from_error(outcomes), spend_attempt=False)
-        elif isinstance(outcomes, DeliveryError):
-            await self._settle_all(fresh, Outcome.from_error(outcomes))
+        work = Batch(fresh[0].config, credentials, [WorkItem(d.event, d.attempt) for d in fresh])
+        result = await self._write(lane, work)
+        if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
+            lane.hold_until = time() + result.retry_after
+            lane.last_error = result.code
+            if probe:
+                circuit.released()
+            await self.settler.defer(
+                [(d, lane.due(result.retry_after)) for d in fresh], result.info()
+            )
+            return
+        if isinstance(result, TransientError):  # 5xx, timeout, connection, unreadable answer
+            lane.last_error = result.code
+            circuit.failed(result.code)
+            if probe:  # a failed probe spends nothing: the circuit is what failed
+                await self.settler.defer(
+                    [(d, lane.due(circuit.wait_s())) for d in fresh], result.info()
+                )
+                return
         else:
-            await self.settler.settle(list(zip(fresh, outcomes, strict=True)))
+            circuit.succeeded()  # the destination answered, even if it said no
+        if isinstance(result, DeliveryError):
+            lane.last_error = result.code
+            await self.settler.settle([(d, Outcome.from_error(result)) for d in fresh])
+            return
+        lane.last_delivered_at = time()
+        await self.settler.settle(list(zip(fresh, result, strict=True)))
 
     async def _write(self, lane: Lane, work: Batch) -> list[Outcome] | DeliveryError:
         name = lane.destination.name
@@ -80,26 +99,17 @@ class Deliverer:
             except RateLimited as exc:
                 waited += exc.retry_after
                 if exc.retry_after > LANE_WAIT_MAX_S or waited > 5 * LANE_WAIT_MAX_S:
-                    return exc  # a long wait belongs in the retry topic
+                    return exc
                 log.info("%s rate limited; lane waits %.1fs", name, exc.retry_after)
-                self.metrics.circuit_open.labels(name).inc()
-                try:
-                    await asyncio.sleep(exc.retry_after)
-                finally:
-                    self.metrics.circuit_open.labels(name).dec()
+                await asyncio.sleep(exc.retry_after)
                 continue
             except DeliveryError as exc:
                 return exc
             if len(outcomes) != len(work.items):
-                log.error(
+                log.warning(
                     "%s returned %d outcomes for %d items", name, len(outcomes), len(work.items)
                 )
                 return TransientError(
-                    "destination returned a wrong outcome count", code="internal_error"
+                    "destination returned a wrong number of results", code="bad_response"
                 )
             return outcomes
-
-    async def _settle_all(
-        self, batch: list[Delivery], outcome: Outcome, *, spend_attempt: bool = True
-    ) -> None:
-        await self.settler.settle([(d, outcome) for d in batch], spend_attempt=spend_attempt)

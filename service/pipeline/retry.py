@@ -1,8 +1,14 @@
-"""Durable retries (§6): a delivery that must wait is written to the retry topic.
+"""Delayed work (§6): retries and deferrals, held durably in delay-tier topics.
 
-Once the retry record is acknowledged, the source offset may be committed: the
-retry topic now owns the delivery, so it survives a restart. The record holds
-the original event bytes unchanged (as a JSON fragment, not re-encoded).
+A delivery that must wait (a transient failure, or a destination that is
+behind, rate-limited, over quota or behind an open circuit) becomes a record in
+a tier topic. Each tier has one delay, so its partitions are in due order: the
+consumer holds a tier partition until its head is due (delays.py), and nothing
+waiting is held in memory. A record whose own `not_before` is further out than
+the tier's delay moves down to the next tier when it comes out.
+
+The record holds the original event bytes unchanged (a JSON fragment).
+`attempt` is the attempt it will make: a retry spends one, a deferral does not.
 """
 
 from __future__ import annotations
@@ -15,8 +21,25 @@ import orjson
 
 from service.models import ErrorInfo, rfc3339
 
+# Seconds; tier 0 is TOPIC_RETRY itself, the others are `{TOPIC_RETRY}.{label}`.
+TIERS = ((1.0, ""), (5.0, "5s"), (25.0, "25s"), (120.0, "2m"), (600.0, "10m"), (3600.0, "1h"))
+EARLY_OK_S = 0.05  # released this close to not_before counts as due
 
-@dataclass(frozen=True)
+
+def tier_topics(retry_topic: str) -> list[str]:
+    return [retry_topic if not label else f"{retry_topic}.{label}" for _, label in TIERS]
+
+
+def tier_for(wait_s: float) -> int:
+    """The longest tier that does not overshoot `wait_s` (the shortest for small waits)."""
+    best = 0
+    for index, (delay, _) in enumerate(TIERS):
+        if delay <= wait_s:
+            best = index
+    return best
+
+
+@dataclass(frozen=True, slots=True)
 class RetryRecord:
     destination: str
     attempt: int  # the attempt this record will make

@@ -1,12 +1,14 @@
 """Consumed records -> deliveries: decode, dead-letter, join with configs, fan out.
 
-Evaluations fan out to every active destination of the org; retry records come
-back here when their time is due, against the config in force then.
+Evaluations fan out to every active destination of the org. Delayed records
+(retries and deferrals) come out of their tier here once due: they move down
+to a shorter tier while their own time is further out, and are otherwise
+delivered against the config in force now. A lane that cannot take a delivery
+names the time it should come back, and it is deferred to then.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -18,11 +20,14 @@ from service.destinations.base import Outcome
 from service.errors import InvalidEvent, PermanentError
 from service.metrics import Metrics
 from service.models import DestinationConfig, EvaluationCompleted, Integration, UpdatedBy
+from service.pipeline import records
 from service.pipeline.decode import decode_event
+from service.pipeline.delays import TierGate
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
-from service.pipeline.publisher import Publisher
-from service.pipeline.retry import RetryRecord
+from service.pipeline.outbox import Outbox
+from service.pipeline.records import Outgoing
+from service.pipeline.retry import EARLY_OK_S, RetryRecord, tier_for
 from service.pipeline.settle import Settler
 from service.pipeline.work import Delivery, Job
 from service.settings import Settings
@@ -38,30 +43,32 @@ class Router:
         store: ConfigStore,
         lanes: Lanes,
         settler: Settler,
-        publisher: Publisher,
+        outbox: Outbox,
         offsets: OffsetTracker,
+        gate: TierGate,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.store = store
         self.lanes = lanes
         self.settler = settler
-        self.publisher = publisher
+        self.outbox = outbox
         self.offsets = offsets
+        self.gate = gate
         self.open_jobs = 0
-        self._timers: dict[Job, asyncio.TimerHandle] = {}
         self._on_job_done = self._job_done  # one bound method, not a fresh one per Job
 
-    async def on_records(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def on_records(self, tp: TopicPartition, batch: list[ConsumerRecord]) -> None:
         """One partition's share of a fetch, in offset order."""
-        if tp.topic == self.settings.topic_retry:
-            for record in records:
+        if self.gate.is_tier(tp.topic):
+            for record in batch:
                 self._open(tp, record.offset)
-                await self._retry_record(tp, record)
+                await self._delayed_record(tp, record)
             return
-        self.metrics.events_consumed.inc(len(records))
+        self.metrics.events_consumed.inc(len(batch))
         now = datetime.now(UTC)  # first_attempt_at: once per fetch, not per event
-        for record in records:
+        deferred: list[tuple[Delivery, float]] = []
+        for record in batch:
             self._open(tp, record.offset)
             try:
                 event = decode_event(record.value, self.settings.max_event_bytes)
@@ -71,10 +78,21 @@ class Router:
             configs = self.store.active(event.org_id)
             job = Job(tp, record.offset, max(1, len(configs)), self._on_job_done)
             if not configs:  # no active destination: nothing to deliver, no status
-                job.settle()
+                job.count_down()
                 continue
             for config in configs:
-                await self._start(Delivery(event, record.value, config, job, 1, now))
+                delivery = Delivery(event, record.value, config, job, 1, now)
+                if (
+                    config.integration.status == "connected"
+                    and config.destination in self.lanes.destinations
+                ):
+                    due = self.lanes.offer(delivery)  # the hot path: nothing to await
+                    if due is not None:
+                        deferred.append((delivery, due))
+                else:
+                    await self._start(delivery)
+        if deferred:
+            await self.settler.defer(deferred)
 
     def _open(self, tp: TopicPartition, offset: int) -> None:
         self.offsets.add(tp, offset)
@@ -86,16 +104,17 @@ class Router:
 
     async def _start(self, delivery: Delivery) -> None:
         config = delivery.config
-        connected = config.integration.status == "connected"
-        if connected and config.destination in self.lanes.destinations:
-            self.lanes.submit(delivery)  # the hot path: nothing to await
-        elif not connected:
+        if config.integration.status != "connected":
             await self.settler.settle([(delivery, Outcome.skipped("integration_not_connected"))])
-        else:
+        elif config.destination not in self.lanes.destinations:
             error = PermanentError(
                 f"{config.destination} is not enabled", code="destination_unavailable"
             )
             await self.settler.settle([(delivery, Outcome.from_error(error))])
+        else:
+            due = self.lanes.offer(delivery)
+            if due is not None:
+                await self.settler.defer([(delivery, due)])
 
     async def _dead_letter(
         self, tp: TopicPartition, record: ConsumerRecord, exc: InvalidEvent
@@ -111,19 +130,16 @@ class Router:
             exc.message[:200],
         )
         job = Job(tp, record.offset, 1, self._on_job_done)
-        future = await self.publisher.dead_letter(record, exc)
-        future.add_done_callback(lambda f: self._acked(f, job))
+        await self.outbox.put(
+            [records.dead_letter(self.settings.topic_dlq, record, exc)], job.count_down
+        )
 
-    def _acked(self, future: asyncio.Future[object], job: Job) -> None:
-        if not future.cancelled() and future.exception() is None:
-            job.settle()
-        else:  # leave the offset uncommitted; the service reports itself unhealthy
-            self.settler.on_fatal("producer failed to write the DLQ")
-
-    async def _retry_record(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    async def _delayed_record(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         try:
-            retry = RetryRecord.from_json(record.value or b"")
-            event = decode_event(retry.event, max(self.settings.max_event_bytes, len(retry.event)))
+            delayed = RetryRecord.from_json(record.value or b"")
+            event = decode_event(
+                delayed.event, max(self.settings.max_event_bytes, len(delayed.event))
+            )
         except (InvalidEvent, ValueError, KeyError, TypeError) as exc:
             invalid = exc if isinstance(exc, InvalidEvent) else None
             await self._dead_letter(
@@ -131,38 +147,25 @@ class Router:
             )
             return
         job = Job(tp, record.offset, 1, self._on_job_done)
-        delay = (retry.not_before - datetime.now(UTC)).total_seconds()
-        handle = asyncio.get_running_loop().call_later(
-            max(0.0, delay), lambda: asyncio.create_task(self._redeliver(job, retry, event))
-        )
-        self._timers[job] = handle
-        self.metrics.retry_pending.set(len(self._timers))
-
-    async def _redeliver(self, job: Job, retry: RetryRecord, event: EvaluationCompleted) -> None:
-        self._timers.pop(job, None)
-        self.metrics.retry_pending.set(len(self._timers))
-        config: DestinationConfig | None = self.store.get(event.org_id, retry.destination)
-        delivery_config = config or _placeholder(event, retry.destination)
+        wait = (delayed.not_before - datetime.now(UTC)).total_seconds()
+        if wait > EARLY_OK_S:  # not due yet: on to the tier that fits what is left
+            topic = self.gate.topics[tier_for(wait)]
+            forward = Outgoing(topic, record.key, record.value, tp.partition)
+            await self.outbox.put([forward], job.count_down)
+            return
+        config: DestinationConfig | None = self.store.get(event.org_id, delayed.destination)
         delivery = Delivery(
-            event, retry.event, delivery_config, job, retry.attempt, retry.first_attempt_at
+            event,
+            delayed.event,
+            config or _placeholder(event, delayed.destination),
+            job,
+            delayed.attempt,
+            delayed.first_attempt_at,
         )
         if config is None or not config.send_evaluations:
             await self.settler.settle([(delivery, Outcome.skipped("destination_inactive"))])
             return
         await self._start(delivery)
-
-    def cancel_timers(self, tps: set[TopicPartition] | None = None) -> int:
-        """Park waiting retries of `tps` (all when None): their records stay
-        uncommitted, so the partition's next owner reads them again."""
-        parked = 0
-        for job, handle in list(self._timers.items()):
-            if tps is None or job.tp in tps:
-                handle.cancel()
-                del self._timers[job]
-                self.open_jobs -= 1
-                parked += 1
-        self.metrics.retry_pending.set(len(self._timers))
-        return parked
 
 
 def _placeholder(event: EvaluationCompleted, destination: str) -> DestinationConfig:

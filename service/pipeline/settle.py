@@ -1,13 +1,12 @@
-"""Turns outcomes into Kafka records: a terminal status, or a retry record.
+"""Turns outcomes into records for the outbox: a terminal status (and its
+watermark), a retry that spends an attempt, or a deferral that does not.
 
-A delivery is settled (its Job may count it) only after what it produced is
-acknowledged by the broker. If the broker cannot take it, the service marks
-itself unhealthy and leaves the offset uncommitted, so a restart redelivers.
+A delivery is settled once what it produced is acknowledged by the broker: only
+then does its Job count down, so only then may its offset be committed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,46 +15,42 @@ from datetime import UTC, datetime
 from service.destinations.base import Outcome
 from service.metrics import Metrics
 from service.models import DeliveryState, ErrorInfo, rfc3339
-from service.pipeline.publisher import Outgoing, Publisher
-from service.pipeline.retry import RetryRecord, backoff_s, due_at
+from service.pipeline import records
+from service.pipeline.outbox import Sink
+from service.pipeline.records import Outgoing
+from service.pipeline.retry import RetryRecord, backoff_s, due_at, tier_for, tier_topics
 from service.pipeline.status import status_record
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+BAD_RESPONSE_ATTEMPTS = 3  # an unreadable answer is retried a few times, then fails
 
 
 class Settler:
     def __init__(
-        self,
-        settings: Settings,
-        metrics: Metrics,
-        publisher: Publisher,
-        watermarks: Watermarks,
-        on_fatal: Callable[[str], None],
+        self, settings: Settings, metrics: Metrics, outbox: Sink, watermarks: Watermarks
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.publisher = publisher
+        self.outbox = outbox
         self.watermarks = watermarks
-        self.on_fatal = on_fatal
-        self._waiting: set[asyncio.Task[None]] = set()
+        self.tiers = tier_topics(settings.topic_retry)
 
-    async def settle(
-        self, pairs: Sequence[tuple[Delivery, Outcome]], *, spend_attempt: bool = True
-    ) -> None:
-        """Enqueue every record; settle the deliveries once the broker acked them all."""
-        outbox: list[Outgoing] = []
+    async def settle(self, pairs: Sequence[tuple[Delivery, Outcome]]) -> None:
+        """Statuses, watermarks and retries (each spends an attempt) for these
+        outcomes; waits while the outbox is full."""
+        out: list[Outgoing] = []
         now = datetime.now(UTC)
         now_text = rfc3339(now)
         counts: Counter[tuple[str, DeliveryState, str | None]] = Counter()
         latencies: dict[str, list[float]] = {}
         for delivery, outcome in pairs:
             if outcome.state is DeliveryState.RETRYING:
-                outcome = self._retry(delivery, outcome, outbox, spend_attempt, now, now_text)
+                outcome = self._retry(delivery, outcome, out, now, now_text)
             if outcome.state.terminal:
-                latency_s = self._terminal(delivery, outcome, outbox, now, now_text)
+                latency_s = self._terminal(delivery, outcome, out, now, now_text)
                 latencies.setdefault(delivery.destination, []).append(latency_s)
                 counts[(delivery.destination, outcome.state, outcome.reason)] += 1
         for destination, values in latencies.items():
@@ -64,78 +59,111 @@ class Settler:
             self.metrics.deliveries.labels(destination, state.value).inc(count)
             if reason:
                 self.metrics.skipped.labels(destination, reason).inc(count)
-        futures = await self.publisher.send_many(outbox)
-        deliveries = [d for d, _ in pairs]
-        task = asyncio.create_task(self._settle_when_acked(futures, deliveries))
-        self._waiting.add(task)  # held until done, so it is never garbage-collected
-        task.add_done_callback(self._waiting.discard)
+        await self.outbox.put(out, _counting_down([d for d, _ in pairs]))
 
-    async def drain(self) -> None:
-        while self._waiting:
-            await asyncio.gather(*list(self._waiting), return_exceptions=True)
-
-    async def _settle_when_acked(
-        self, futures: list[asyncio.Future[object]], deliveries: list[Delivery]
+    async def defer(
+        self, pairs: Sequence[tuple[Delivery, float]], why: ErrorInfo | None = None
     ) -> None:
-        try:
-            await asyncio.gather(*futures)
-        except Exception as exc:
-            log.error(
-                "Kafka did not acknowledge delivery records: %r; offsets stay uncommitted", exc
+        """Park deliveries in a delay tier until `due` (epoch s), attempts untouched.
+        `why` (the answer that put the destination on hold) also goes out as a
+        `retrying` progress status; plain overflow of a lane's window does not."""
+        out: list[Outgoing] = []
+        now = datetime.now(UTC)
+        now_text = rfc3339(now)
+        waiting, expired = [], []
+        for delivery, due in pairs:
+            if (now - delivery.first_attempt_at).total_seconds() >= self.settings.retry_deadline_s:
+                expired.append(delivery)
+                continue
+            waiting.append(delivery)
+            when = datetime.fromtimestamp(due, UTC)
+            record = RetryRecord(
+                delivery.destination,
+                delivery.attempt,
+                when,
+                delivery.first_attempt_at,
+                None,
+                delivery.raw,
             )
-            self.on_fatal(f"producer failed: {type(exc).__name__}")
-            return
-        for delivery in deliveries:
-            delivery.job.settle()
+            out.append(self._delayed(delivery, record.to_json(), due - now.timestamp()))
+            self.metrics.deferred.labels(delivery.destination).inc()
+            if why is not None:
+                outcome = Outcome(DeliveryState.RETRYING, error=why)
+                key, progress, _ = status_record(delivery, outcome, now, now_text)
+                out.append(
+                    records.status(
+                        self.settings.topic_status, key, progress, delivery.job.tp.partition
+                    )
+                )
+        if expired:  # _retry turns these into `failed`
+            error = ErrorInfo(
+                code="deadline_exceeded",
+                message="still waiting at RETRY_DEADLINE_S",
+                retryable=True,
+            )
+            await self.settle([(d, Outcome(DeliveryState.RETRYING, error=error)) for d in expired])
+        await self.outbox.put(out, _counting_down(waiting))
+
+    def _delayed(self, d: Delivery, value: bytes, wait_s: float) -> Outgoing:
+        key = f"{d.event.org_id}:{d.event.lead.lead_id}".encode()
+        return Outgoing(self.tiers[tier_for(wait_s)], key, value, d.job.tp.partition)
 
     def _retry(
-        self,
-        d: Delivery,
-        outcome: Outcome,
-        outbox: list[Outgoing],
-        spend: bool,
-        now: datetime,
-        now_text: str,
+        self, d: Delivery, outcome: Outcome, out: list[Outgoing], now: datetime, now_text: str
     ) -> Outcome:
         error = outcome.error or ErrorInfo(
             code="transient_error", message="retryable", retryable=True
         )
         age = (now - d.first_attempt_at).total_seconds()
-        if (
-            spend and d.attempt >= self.settings.max_attempts
-        ) or age >= self.settings.retry_deadline_s:
+        cap = BAD_RESPONSE_ATTEMPTS if error.code == "bad_response" else self.settings.max_attempts
+        s = self.settings
+        if d.attempt >= min(cap, s.max_attempts) or age >= s.retry_deadline_s:
             why = f"gave up after {d.attempt} attempts over {age:.0f}s: {error.message}"
             return Outcome(DeliveryState.FAILED, error=error.model_copy(update={"message": why}))
         delay = backoff_s(
-            d.attempt,
-            self.settings.retry_backoff_base_s,
-            self.settings.retry_backoff_max_s,
-            outcome.retry_after,
+            d.attempt, s.retry_backoff_base_s, s.retry_backoff_max_s, outcome.retry_after
         )
-        record = RetryRecord(
-            destination=d.destination,
-            attempt=d.attempt + 1 if spend else d.attempt,
-            not_before=due_at(now, delay),
-            first_attempt_at=d.first_attempt_at,
-            last_error=error,
-            event=d.raw,
-        )
-        key, progress, _ = status_record(d, outcome, now, now_text)
-        source = d.job.tp.partition
-        outbox.append(self.publisher.retry(key, record.to_json(), source))
+        when = due_at(now, delay)
+        record = RetryRecord(d.destination, d.attempt + 1, when, d.first_attempt_at, error, d.raw)
+        out.append(self._delayed(d, record.to_json(), delay))
         self.metrics.retries.labels(d.destination).inc()
-        # Progress only: consumers may show it; the terminal status comes later.
-        outbox.append(self.publisher.status(key, progress, source))
+        key, progress, _ = status_record(d, outcome, now, now_text)  # progress only
+        out.append(records.status(s.topic_status, key, progress, d.job.tp.partition))
         return outcome
 
     def _terminal(
-        self, d: Delivery, outcome: Outcome, outbox: list[Outgoing], now: datetime, now_text: str
+        self, d: Delivery, outcome: Outcome, out: list[Outgoing], now: datetime, now_text: str
     ) -> float:
-        """Enqueue the status (and the watermark); returns the latency in seconds."""
+        """Queue the status (and the watermark); returns the latency in seconds."""
         key, value, latency_s = status_record(d, outcome, now, now_text)
         source = d.job.tp.partition
-        outbox.append(self.publisher.status(key, value, source))
-        delivered = outcome.state is DeliveryState.DELIVERED
-        if delivered and self.watermarks.advance(d.lead_key, d.evaluated_at_us):
-            outbox.append(self.publisher.watermark(d.lead_key, d.evaluated_at_text, key, source))
+        out.append(records.status(self.settings.topic_status, key, value, source))
+        if outcome.state is DeliveryState.FAILED and outcome.error is not None:
+            log.warning(
+                "delivery failed: event %s to %s, %s after %d attempt(s)",
+                d.event.event_id,
+                d.destination,
+                outcome.error.code,
+                d.attempt,
+            )
+        if outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(
+            d.lead_key, d.evaluated_at_us
+        ):
+            out.append(
+                records.watermark(
+                    self.settings.topic_watermarks,
+                    d.lead_key,
+                    d.evaluated_at_text,
+                    d.event.evaluation.evaluation_id,
+                    source,
+                )
+            )
         return latency_s
+
+
+def _counting_down(deliveries: list[Delivery]) -> Callable[[], None]:
+    def done() -> None:
+        for delivery in deliveries:
+            delivery.job.count_down()
+
+    return done

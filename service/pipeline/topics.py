@@ -8,6 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from service.pipeline.retry import tier_topics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,15 @@ async def wait_for_topic(admin: AIOKafkaAdminClient, topic: str, every_s: float 
 
 async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, partitions: int) -> None:
     """Create the topics this service writes to, when missing."""
+    rf = settings.topic_replication_factor
     wanted = [
-        NewTopic(settings.topic_status, partitions, settings.topic_replication_factor),
-        NewTopic(settings.topic_retry, partitions, settings.topic_replication_factor),
-        NewTopic(settings.topic_dlq, partitions, settings.topic_replication_factor),
+        NewTopic(settings.topic_status, partitions, rf),
+        *(NewTopic(topic, partitions, rf) for topic in tier_topics(settings.topic_retry)),
+        NewTopic(settings.topic_dlq, partitions, rf),
         NewTopic(
             settings.topic_watermarks,
             partitions,
-            settings.topic_replication_factor,
+            rf,
             topic_configs=COMPACTED,
         ),
     ]

@@ -26,7 +26,8 @@ class Job:
     remaining: int
     on_done: Callable[[Job], None]
 
-    def settle(self) -> None:
+    def count_down(self) -> None:
+        """One of its deliveries is settled (or it had none)."""
         self.remaining -= 1
         if self.remaining == 0:
             self.on_done(self)

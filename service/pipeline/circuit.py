@@ -1,0 +1,109 @@
+"""A circuit breaker per destination credential (§6: time is for the destination).
+
+After THRESHOLD whole-batch transient failures in a row (5xx, timeouts,
+connection errors, unreadable answers) the circuit opens: its lanes send
+nothing and defer their work without spending attempts. When the open interval
+has passed, one lane may send a one-record probe; a success closes the circuit,
+a failure opens it again for twice as long (at most MAX_OPEN_S), so a destination
+that is down for hours sees a probe a minute, not a stream of retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from enum import StrEnum
+from time import monotonic
+
+from service.metrics import Metrics
+
+log = logging.getLogger(__name__)
+THRESHOLD = 3
+FIRST_OPEN_S = 5.0
+MAX_OPEN_S = 60.0
+
+
+class Admit(StrEnum):
+    SEND = "send"  # closed: write as usual
+    PROBE = "probe"  # half-open: write one record to test the destination
+    DEFER = "defer"  # open: write nothing, defer the work
+
+
+class Circuit:
+    def __init__(self, name: str) -> None:
+        self.name = name  # destination and credentials ref, for logs
+        self.failures = 0
+        self.open_s = 0.0  # 0 while closed
+        self.probe_at = 0.0  # monotonic
+        self.probing = False
+        self.last_error: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_s > 0
+
+    def admit(self) -> Admit:
+        if not self.is_open:
+            return Admit.SEND
+        if self.probing or monotonic() < self.probe_at:
+            return Admit.DEFER
+        self.probing = True
+        return Admit.PROBE
+
+    def wait_s(self) -> float:
+        """How long deferred work should stay away: until the next probe."""
+        return max(0.0, self.probe_at - monotonic()) if self.is_open else 0.0
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.probing = False
+        if self.is_open:
+            log.warning("circuit closed for %s: the destination answers again", self.name)
+            self.open_s = 0.0
+
+    def failed(self, code: str) -> bool:
+        """Count a destination-wide failure; True when this opened the circuit."""
+        self.last_error = code
+        if self.is_open:  # a failed probe: stay open, twice as long
+            self.probing = False
+            self.open_s = min(MAX_OPEN_S, self.open_s * 2)
+            self.probe_at = monotonic() + self.open_s
+            return False
+        self.failures += 1
+        if self.failures < THRESHOLD:
+            return False
+        self.open_s = FIRST_OPEN_S
+        self.probe_at = monotonic() + self.open_s
+        log.warning(
+            "circuit opened for %s after %d failures in a row (%s); deferring its work",
+            self.name,
+            self.failures,
+            code,
+        )
+        return True
+
+    def released(self) -> None:
+        """A probe that could not be sent (nothing to write): let another try."""
+        self.probing = False
+
+
+class Circuits:
+    """One circuit per (destination, credentials ref); `circuit_open{destination}`
+    counts the open ones."""
+
+    def __init__(self, metrics: Metrics, destinations: list[str]) -> None:
+        self._circuits: dict[tuple[str, str], Circuit] = {}
+        for name in destinations:
+            metrics.circuit_open.labels(name).set_function(functools.partial(self.open_count, name))
+
+    def get(self, destination: str, credentials_ref: str) -> Circuit:
+        key = (destination, credentials_ref)
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            circuit = self._circuits[key] = Circuit(f"{destination} ({credentials_ref})")
+        return circuit
+
+    def open_count(self, destination: str) -> int:
+        return sum(
+            1 for (name, _), c in self._circuits.items() if name == destination and c.is_open
+        )

@@ -1,0 +1,162 @@
+"""Lanes: one small in-memory window and one worker per (org, destination).
+
+A lane holds only what its destination can write in about WINDOW_S seconds, at
+the rate it has been measured to write (at least two batches). Beyond that, and
+while its destination is on hold (quota, a long rate limit) or its circuit is
+open, a delivery is deferred: written to a delay tier (retry.py) without
+spending an attempt, due when the lane is expected to have drained what is
+ahead of it. So a slow or failing destination keeps its backlog in Kafka, and
+never holds back the org's other destinations or other orgs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from time import monotonic, time
+
+from service.destinations.base import Destination
+from service.pipeline.circuit import Admit, Circuit
+from service.pipeline.work import Delivery
+
+IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
+WINDOW_S = 5.0
+RATE_WEIGHT = 0.3  # of each new measurement in the moving average
+
+Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[None]]
+Defer = Callable[[list[tuple[Delivery, float]]], Awaitable[None]]  # (delivery, due epoch s)
+
+
+class Lane:
+    def __init__(
+        self,
+        destination: Destination,
+        circuit: Callable[[Delivery], Circuit],
+        deliver: Deliver,
+        defer: Defer,
+        *,
+        capacity: int,
+        linger_s: float,
+    ) -> None:
+        self.destination = destination
+        self.circuit_of = circuit
+        self.deliver = deliver
+        self.defer = defer
+        self.capacity = capacity
+        self.linger_s = linger_s
+        self.queue: deque[Delivery] = deque()
+        self.in_flight: list[Delivery] = []
+        self.rate = destination.max_batch_size * 10.0  # records/s, until measured
+        self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
+        self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
+        self.last_error: str | None = None
+        self.last_delivered_at: float | None = None  # epoch s
+        self._wakeup = asyncio.Event()
+        self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
+        self._oldest_at = 0.0
+
+    @property
+    def window(self) -> int:
+        floor = 2 * self.destination.max_batch_size
+        return min(self.capacity, max(floor, int(self.rate * WINDOW_S)))
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + len(self.in_flight)
+
+    def offer(self, delivery: Delivery) -> float | None:
+        """Take `delivery` into the window (None), or say when it should come back."""
+        wait = max(0.0, self.hold_until - time())
+        circuit = self.circuit_of(delivery)
+        # An open circuit defers everything but the one delivery that an empty lane
+        # may carry as the next probe.
+        closed = not circuit.is_open or not (self.queue or circuit.probing or circuit.wait_s())
+        if closed and wait == 0 and len(self.queue) < self.window:
+            self._append(delivery)
+            return None
+        return self.due(max(wait, circuit.wait_s()))
+
+    def due(self, wait_s: float = 0.0) -> float:
+        """When one more deferred delivery should come back: after what is queued and
+        deferred ahead of it, at the measured rate, and not before `wait_s`."""
+        now = time()
+        start = max(self.horizon, now + wait_s, now + len(self.queue) / self.rate)
+        self.horizon = start + 1 / self.rate
+        return start
+
+    def _append(self, delivery: Delivery) -> None:
+        if not self.queue:
+            self._oldest_at = monotonic()
+        self.queue.append(delivery)
+        self._wakeup.set()
+        if len(self.queue) >= self.destination.max_batch_size:
+            self._filled.set()
+
+    def requeue_in_flight(self) -> None:
+        """After a crash of the worker: what it was writing goes back to the front."""
+        self.queue.extendleft(reversed(self.in_flight))
+        self.in_flight = []
+
+    def drop(self, keep: Callable[[Delivery], bool]) -> int:
+        """Forget queued deliveries that `keep` rejects (their partition was revoked)."""
+        before = len(self.queue)
+        self.queue = deque(d for d in self.queue if keep(d))
+        return before - len(self.queue)
+
+    async def run(self) -> None:
+        """Deliver until the lane has been idle for IDLE_LANE_S."""
+        while True:
+            if not self.queue:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), IDLE_LANE_S)
+                except TimeoutError:
+                    if not self.queue:
+                        return
+                continue
+            circuit = self.circuit_of(self.queue[0])
+            admit = Admit.DEFER if self.hold_until > time() else circuit.admit()
+            if admit is Admit.DEFER:
+                await self._defer_queue(max(self.hold_until - time(), circuit.wait_s()))
+                continue
+            if admit is Admit.SEND:
+                await self._linger()
+            self.in_flight = self._take(1 if admit is Admit.PROBE else None)
+            started = monotonic()
+            await self.deliver(self, self.in_flight, admit is Admit.PROBE)
+            self._measure(monotonic() - started)
+            self.in_flight = []
+
+    async def _defer_queue(self, wait_s: float) -> None:
+        batch, self.queue = list(self.queue), deque()
+        await self.defer([(d, self.due(wait_s)) for d in batch])
+
+    def _measure(self, elapsed_s: float) -> None:
+        """Writing capacity in records/s, as if every batch were full: most CRM
+        calls take about as long for one record as for a full batch."""
+        sample = self.destination.max_batch_size / max(elapsed_s, 0.001)
+        self.rate += RATE_WEIGHT * (sample - self.rate)
+
+    async def _linger(self) -> None:
+        """Like a producer's linger.ms: the oldest delivery waits at most linger_s
+        for its batch to fill; a full batch goes at once."""
+        remaining = self._oldest_at + self.linger_s - monotonic()
+        if len(self.queue) >= self.destination.max_batch_size or remaining <= 0:
+            return
+        self._filled.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._filled.wait(), remaining)
+
+    def _take(self, limit: int | None) -> list[Delivery]:
+        """Up to max_batch_size queued deliveries that share one config version."""
+        size = limit or self.destination.max_batch_size
+        first = self.queue[0].config
+        batch: list[Delivery] = []
+        while self.queue and len(batch) < size and self.queue[0].config is first:
+            batch.append(self.queue.popleft())
+        # A remainder smaller than a batch gets one more linger to fill up: taking
+        # it at once splits what arrived during the last write into small batches.
+        self._oldest_at = monotonic() if self.queue else 0.0
+        return batch

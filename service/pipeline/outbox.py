@@ -1,0 +1,184 @@
+"""One way out to Kafka: a bounded outbox and a single writer.
+
+Lanes, the router and the settler `put` records with a callback; the writer
+sends everything queued as one batch per partition, awaits the broker's acks,
+then runs the callbacks (which let offsets be committed). A producer error is
+retried here with backoff, never raised into a caller: a full outbox makes
+callers wait instead. One writer also means one pending batch per partition, so
+aiokafka's `add_batch` never queues (many concurrent `send_batch` callers made
+it time out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from time import monotonic
+from typing import Any, Protocol
+
+from aiokafka.partitioner import murmur2
+
+from service.pipeline.records import Outgoing
+
+log = logging.getLogger(__name__)
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0
+REMIND_EVERY_S = 60.0
+Done = Callable[[], None]
+
+
+class Producer(Protocol):
+    """The part of AIOKafkaProducer the outbox uses (a fake in unit tests)."""
+
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any: ...
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
+
+
+class Sink(Protocol):
+    """Where records go: the outbox, or a list in unit tests."""
+
+    async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None: ...
+
+
+class Outbox:
+    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 20_000) -> None:
+        self.producer = producer
+        self.lead_topic = lead_topic
+        self.capacity = capacity
+        self.queued = 0  # records waiting for the writer
+        self.failing_since: float | None = None  # monotonic; None while sends succeed
+        self._entries: list[tuple[Sequence[Outgoing], Done | None]] = []
+        self._counts: dict[str, int] = {}
+        self._work = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._reminded = 0.0
+
+    async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None:
+        """Queue `records`; `done` runs once the broker acknowledged all of them.
+        Waits while the outbox is full (a broker that is slow or away)."""
+        while self.queued >= self.capacity:
+            self._room.clear()
+            await self._room.wait()
+        self._entries.append((records, done))
+        self.queued += len(records)
+        self._work.set()
+
+    async def barrier(self) -> None:
+        """Until everything queued so far is acknowledged."""
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not acked.done():
+                acked.set_result(None)
+
+        await self.put((), done)
+        await acked
+
+    async def run(self) -> None:
+        while True:
+            if not self._entries:
+                self._work.clear()
+                await self._work.wait()
+            entries, self._entries = self._entries, []
+            await self._flush([r for records, _ in entries for r in records])
+            self.queued -= sum(len(records) for records, _ in entries)
+            if self.queued < self.capacity:
+                self._room.set()
+            for _, done in entries:
+                if done is not None:
+                    done()
+
+    async def _flush(self, records: list[Outgoing]) -> None:
+        """Send until every record is acknowledged, resending only failed partitions."""
+        groups = await self._retrying(lambda: self._group(records))
+        delay = RETRY_MIN_S
+        while groups:
+            results = await asyncio.gather(
+                *(self._send(topic, p, items) for (topic, p), items in groups.items()),
+                return_exceptions=True,
+            )
+            failed = {k: v for (k, v), r in zip(groups.items(), results, strict=True) if r}
+            if not failed:
+                break
+            first = next(r for r in results if r)
+            self._failing(first)
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX_S, delay * 2)
+            groups = failed
+        self._recovered()
+
+    async def _send(
+        self, topic: str, partition: int, items: list[Outgoing]
+    ) -> BaseException | None:
+        try:
+            futures = []
+            batch = self.producer.create_batch()
+            for item in items:
+                if (
+                    batch.append(
+                        key=item.key, value=item.value, timestamp=None, headers=list(item.headers)
+                    )
+                    is None
+                ):
+                    futures.append(
+                        await self.producer.send_batch(batch, topic, partition=partition)
+                    )
+                    batch = self.producer.create_batch()
+                    batch.append(
+                        key=item.key, value=item.value, timestamp=None, headers=list(item.headers)
+                    )
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+            await asyncio.gather(*futures)
+        except Exception as exc:  # every producer error is retried
+            return exc
+        return None
+
+    async def _group(self, records: list[Outgoing]) -> dict[tuple[str, int], list[Outgoing]]:
+        leads = await self._count(self.lead_topic)
+        groups: dict[tuple[str, int], list[Outgoing]] = {}
+        for record in records:
+            count = await self._count(record.topic)
+            if count == leads:
+                partition = record.source_partition
+            elif record.key is not None:  # like Kafka's Java client
+                partition = (murmur2(record.key) & 0x7FFFFFFF) % count
+            else:
+                partition = record.source_partition % count
+            groups.setdefault((record.topic, partition), []).append(record)
+        return groups
+
+    async def _count(self, topic: str) -> int:
+        count = self._counts.get(topic)
+        if count is None:
+            count = self._counts[topic] = len(await self.producer.partitions_for(topic))
+        return count
+
+    async def _retrying(self, call: Callable[[], Any]) -> Any:
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                return await call()
+            except Exception as exc:  # metadata errors are retried too
+                self._failing(exc)
+                await asyncio.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
+
+    def _failing(self, exc: BaseException) -> None:
+        now = monotonic()
+        if self.failing_since is None:
+            self.failing_since = self._reminded = now
+            log.warning("Kafka is not accepting records (%r); retrying, callers wait", exc)
+        elif now - self._reminded >= REMIND_EVERY_S:
+            self._reminded = now
+            log.warning(
+                "Kafka still not accepting records after %.0fs (%r)", now - self.failing_since, exc
+            )
+
+    def _recovered(self) -> None:
+        if self.failing_since is not None:
+            log.warning("Kafka accepts records again after %.1fs", monotonic() - self.failing_since)
+            self.failing_since = None

@@ -1,0 +1,54 @@
+"""What the service writes to Kafka, as plain records: statuses, delayed work,
+watermarks and dead letters. Built here, sent by the outbox (outbox.py).
+
+A record names the partition number of the record that caused it. Topics with
+as many partitions as the evaluations topic (all the ones this service creates)
+take that number, so a lead's statuses, delayed work and watermarks are
+co-partitioned with its events whatever partitioner the producers upstream use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from aiokafka.structs import ConsumerRecord
+
+from service.errors import InvalidEvent
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    source_partition: int  # partition number of the record that caused it
+    headers: Headers = ()
+
+
+def status(topic: str, key: bytes, value: bytes, source: int) -> Outgoing:
+    return Outgoing(topic, key, value, source)
+
+
+def watermark(
+    topic: str, lead_key: str, evaluated_at: str, evaluation_id: str, source: int
+) -> Outgoing:
+    value = orjson.dumps({"evaluated_at": evaluated_at, "evaluation_id": evaluation_id})
+    return Outgoing(topic, lead_key.encode(), value, source)
+
+
+def dead_letter(topic: str, record: ConsumerRecord, error: InvalidEvent) -> Outgoing:
+    """The original key, value and headers, plus what went wrong and where from (§6)."""
+    extra = {
+        "error.code": error.code,
+        "error.message": error.message[:1000],
+        "error.stage": error.stage,
+        "source.topic": record.topic,
+        "source.partition": str(record.partition),
+        "source.offset": str(record.offset),
+    }
+    headers = (*(record.headers or ()), *((k, v.encode()) for k, v in extra.items()))
+    return Outgoing(topic, record.key, record.value, record.partition, headers)

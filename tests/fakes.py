@@ -1,0 +1,87 @@
+"""Fakes for the pipeline's seams: a producer for the outbox, a sink for the
+settler, and a Delivery builder. No Kafka involved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition
+
+from service.models import EVENT, DestinationConfig
+from service.pipeline.outbox import Done
+from service.pipeline.records import Outgoing
+from service.pipeline.work import Delivery, Job
+from tests.factories import make_config, make_event
+
+
+class FakeBatch:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: list[tuple[Any, Any, Any]] = []
+
+    def append(self, *, key: Any, value: Any, timestamp: Any, headers: Any = ()) -> object | None:
+        if len(self.items) >= self.size:
+            return None
+        self.items.append((key, value, list(headers)))
+        return object()
+
+
+class FakeProducer:
+    """Acks each batch at once, or fails the next `fail` sends."""
+
+    def __init__(self, partitions: int = 3, batch_size: int = 1000) -> None:
+        self.partitions = partitions
+        self.batch_size = batch_size
+        self.fail = 0
+        self.sent: list[tuple[str, int, list[tuple[Any, Any, Any]]]] = []
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.batch_size)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.fail:
+            self.fail -= 1
+            future.set_exception(TimeoutError("broker away"))
+        else:
+            self.sent.append((topic, partition, batch.items))
+            future.set_result(None)
+        return future
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[Outgoing] = []
+
+    async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None:
+        self.records.extend(records)
+        if done is not None:
+            done()
+
+    def values(self, topic_suffix: str) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(r.value or b"") for r in self.records if r.topic.endswith(topic_suffix)
+        ]
+
+
+def delivery(
+    config: DestinationConfig | None = None,
+    *,
+    attempt: int = 1,
+    first_attempt_at: datetime | None = None,
+    job: Job | None = None,
+    **event: Any,
+) -> Delivery:
+    raw = orjson.dumps(make_event(**event))
+    config = config or DestinationConfig.model_validate(make_config("salesforce"))
+    job = job or Job(TopicPartition("t", 0), 0, 1, lambda _: None)
+    return Delivery(
+        EVENT.validate_json(raw), raw, config, job, attempt, first_attempt_at or datetime.now(UTC)
+    )
