@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 # A 429 asking for at most this long is waited out in the lane (its records stay
 # uncommitted, so that is durable); a longer one puts the lane on hold.
 LANE_WAIT_MAX_S = 60.0
+# Concurrent writes per destination: each holds a request, its body and a TLS
+# connection's buffers, so a thousand lanes writing at once would hold a thousand
+# of them; beyond this many, lanes wait here, with only their queues in memory.
+WRITES_PER_DESTINATION = 64
 
 
 class Deliverer:
@@ -35,6 +39,7 @@ class Deliverer:
         self.secrets = secrets
         self.watermarks = watermarks
         self.settler = settler
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     async def __call__(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
         try:
@@ -61,7 +66,12 @@ class Deliverer:
             await self.settler.settle([(d, Outcome.from_error(exc)) for d in fresh])
             return
         work = Batch(fresh[0].config, credentials, [WorkItem(d.event, d.attempt) for d in fresh])
-        result = await self._write(lane, work)
+        name = lane.destination.name
+        slots = self._slots.get(name) or self._slots.setdefault(
+            name, asyncio.Semaphore(WRITES_PER_DESTINATION)
+        )
+        async with slots:
+            result = await self._write(lane, work)
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
             lane.hold_until = time() + result.retry_after
             lane.last_error = result.code
