@@ -116,7 +116,8 @@ class Service:
     async def _consume(self, destinations: dict[str, Destination]) -> None:
         s = self.settings
         settler = Settler(s, self.metrics, self.publisher, self.watermarks, self.on_fatal)
-        deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
+        secrets = SecretStore(s.secrets_dir, self.metrics)
+        deliverer = Deliverer(self.metrics, secrets, self.watermarks, settler)
         lanes = Lanes(
             destinations,
             deliverer,

@@ -55,7 +55,7 @@ class Deliverer:
             return
         config = fresh[0].config
         try:
-            credentials = self.secrets.load(config.integration.credentials_ref)
+            credentials = self.secrets.load(config)
         except DeliveryError as exc:
             await self._settle_all(fresh, Outcome.from_error(exc))
             return

@@ -56,7 +56,7 @@ def sdk_api(secret: Secret, ca_file: Path | None, timeout_s: float) -> Api:
     """`Api(api_key, endpoint_url=base_url)` without retries, trusting `DESTINATION_CA_FILE`."""
     seconds = max(1, int(timeout_s))
     api = Api(
-        secret.api_key,
+        secret.api_key.get_secret_value(),
         endpoint_url=secret.base_url,
         retry_strategy=None,
         timeout=(seconds, seconds),
