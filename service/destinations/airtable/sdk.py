@@ -24,8 +24,8 @@ from requests.models import PreparedRequest
 from service.destinations.airtable.client import Secret, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
-from service.errors import RateLimited, TransientError
-from service.http import outcome_label, ssl_context
+from service.errors import RateLimited, TlsError, TransientError
+from service.http import outcome_label, ssl_context, tls_message
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 
@@ -100,6 +100,9 @@ class SdkClient:
                 self._metrics.rate_limited.labels(DESTINATION).inc()
                 self._pacer.penalize(error.retry_after)
             raise error from None
+        except requests.exceptions.SSLError as exc:
+            requests_total.labels(DESTINATION, "tls_error").inc()
+            raise TlsError(tls_message(DESTINATION, exc)) from None
         except requests.Timeout:
             requests_total.labels(DESTINATION, "timeout").inc()
             raise TransientError("airtable request timed out", code="timeout") from None
