@@ -126,11 +126,24 @@ async def send(
         raise
 
 
-def tls_message(destination: str, exc: Exception) -> str:
+def tls_message(destination: str, exc: BaseException) -> str:
     """`salesforce TLS failed: certificate verify failed: ...`; never the request."""
-    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
-    reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
-    detail = f"{type(cause).__name__}: {reason}" if reason else type(cause).__name__
+    cause: object = exc
+    for _ in range(6):  # aiohttp, or requests -> urllib3 -> ssl: find the ssl error
+        verify_message = getattr(cause, "verify_message", None)  # ssl.SSLCertVerificationError
+        if isinstance(verify_message, str):
+            detail = f"certificate verify failed: {verify_message}"
+            break
+        if isinstance(cause, BaseException):
+            cause = (
+                getattr(cause, "certificate_error", None)
+                or getattr(cause, "reason", None)
+                or cause.__cause__
+                or cause.__context__
+                or (cause.args[0] if cause.args else None)
+            )
+    else:
+        detail = type(exc).__name__
     return redact(f"{destination} TLS failed ({detail}); trust comes from DESTINATION_CA_FILE")
 
 
