@@ -238,3 +238,63 @@ async def test_operator_like_domains_match_nothing_but_themselves(hs: HubSpotSan
             assert (outcome.state, outcome.reason) == ("skipped", "record_not_found"), trick
     assert "ts_score" not in hs.store.records["companies"][victim].properties
     assert len(hs.records("companies")) == 3
+
+
+# --- end to end: every hostile record ends in the DLQ, a status or a counted rejection ---
+
+INVALID_EVENTS = [
+    b"\x00\xff\xfe",  # not UTF-8
+    b'{"schema_version": 1, "org_id": "org_1", "lead": {"lead_id": "\\ud800"}}',  # lone surrogate
+    b"[" * 5000 + b"]" * 5000,  # nesting deeper than the parser allows
+    b'{"schema_version": 1, "org_id": "org_1\\u0000\\u202e", "lead": {}}',  # NUL, RTL, no fields
+    b'"just a string"',
+    b'{"schema_version": "1\\n2"}',
+    b"x" * 5000,  # over MAX_EVENT_BYTES below
+    None,  # a null value
+]
+NASTY_LEAD = {"first_name": "A\u202eB\x00C\n😀", "company": "\"'; DROP TABLE --", "domain": "*"}
+
+
+@pytest.mark.slow
+async def test_hostile_records_end_in_the_dlq_a_status_or_a_counted_rejection(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from service.destinations.memory import MemoryDestination
+    from tests.harness import ServiceHarness
+
+    memory = MemoryDestination()
+    h = ServiceHarness(
+        kafka_bootstrap, tmp_path, env={"MAX_EVENT_BYTES": "4096"},
+        destinations={"salesforce": memory},
+    )  # fmt: skip
+    async with h:
+        h.write_secret("org_1-salesforce", {"access_token": "t" * 20, "instance_url": "https://x"})
+        await h.put_config(make_config("salesforce"))
+        for hostile in (b"\x00", b"{}", orjson.dumps({**make_config(), "version": 2, "org_id": 7})):
+            await h.producer.send_and_wait(h.settings.topic_configs, hostile, b"org_1:salesforce")
+        await h.wait_until(lambda: h.metric("configs_rejected_total", reason="invalid_json") == 1)
+        valid = [make_event(reasoning='r\u2028\u202e\x00 😀 \\ "', **NASTY_LEAD) for _ in range(2)]
+        for value in INVALID_EVENTS:
+            await h.send_event(value, key="org_1:hostile")
+        for event in valid:
+            await h.send_event(event)
+        statuses = await h.wait_statuses(2)
+        await h.wait_until(lambda: sum_dlq(h) == len(INVALID_EVENTS), 30, "dead letters")
+        dlq = await h.dlq()
+        held = h.service.store.get("org_1", "salesforce")
+    rejected = sum(
+        h.metric("configs_rejected_total", reason=r)
+        for r in ("invalid_json", "invalid_schema", "unsupported_schema_version")
+    )
+    assert rejected == 3 and held is not None and held.version == 1
+    assert {s["status"] for s in statuses} == {"delivered"}
+    assert {s["event_id"] for s in statuses} == {e["event_id"] for e in valid}
+    assert len(dlq) == len(INVALID_EVENTS)
+    assert [r.value for r in dlq] == INVALID_EVENTS  # the original bytes, unchanged
+    codes = {dict(r.headers)["error.code"].decode() for r in dlq}
+    assert codes <= {"invalid_utf8", "invalid_json", "invalid_field", "missing_field",
+                     "unsupported_schema_version", "event_too_large", "null_value"}  # fmt: skip
+
+
+def sum_dlq(h: Any) -> float:
+    return sum(h.metric("dlq_total", stage=stage) for stage in ("deserialize", "validate"))
