@@ -235,3 +235,60 @@ def test_no_delivery_ever_gets_another_orgs_token(scenario: dict[str, Any]) -> N
                     continue
                 token = reveal(creds[TOKEN_KEY[config.destination]])
                 assert token is not None and token_owner[token] == event_org
+
+
+# --- end to end: orgs with prefix-sharing ids, one Salesforce per org, real requests ----
+
+
+@pytest.mark.slow
+async def test_each_org_is_written_only_with_its_own_token(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from tests.factories import make_event
+    from tests.harness import ServiceHarness
+    from tests.sandboxes.salesforce import SalesforceSandbox
+
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    orgs = ["acme", "acme-eu", "acme-eu-salesforce", "acme-x"]
+    score = {"acme": "hot", "acme-eu": "warm", "acme-eu-salesforce": "cold", "acme-x": "hot"}
+    async with (
+        SalesforceSandbox(tls, token="tok-acme-0000000001") as a,
+        SalesforceSandbox(tls, token="tok-acme-eu-00000002") as b,
+        SalesforceSandbox(tls, token="tok-acme-eu-sf-00003") as c,
+    ):
+        sandbox = {"acme": a, "acme-eu": b, "acme-eu-salesforce": c}
+        for box in sandbox.values():
+            box.seed("Lead", {"Email": "lead@example.com", "LastName": "L", "Company": "C"})
+        h = ServiceHarness(kafka_bootstrap, tmp_path, env={"DESTINATION_CA_FILE": str(a.ca_file)})
+        async with h:
+            h.write_secret("acme-salesforce", {**a.credentials(), "org_id": "acme"})
+            h.write_secret("acme-eu-salesforce", b.credentials())
+            h.write_secret("acme-eu-salesforce-salesforce", c.credentials())
+            # acme-x's file is acme-eu's secret, labelled as such (a wrong mount).
+            h.write_secret("acme-x-salesforce", {**b.credentials(), "org_id": "acme-eu"})
+            for org in orgs:
+                await h.put_config(make_config("salesforce", org))
+            hostile = make_config("salesforce", "acme", version=2)
+            hostile["integration"]["credentials_ref"] = "acme-eu-salesforce"
+            await h.put_config(hostile, wait=False)
+            await h.wait_until(
+                lambda: h.metric("configs_rejected_total", reason="invalid_credentials_ref") == 1
+            )
+            for org in orgs:
+                await h.send_event(make_event(org, email="lead@example.com", score=score[org]))
+            statuses = {s["org_id"]: s for s in await h.wait_statuses(len(orgs))}
+            other_org = h.metric("credentials_unavailable_total", reason="other_org")
+    assert {o: s["status"] for o, s in statuses.items()} == {
+        "acme": "delivered",
+        "acme-eu": "delivered",
+        "acme-eu-salesforce": "delivered",
+        "acme-x": "failed",
+    }
+    assert statuses["acme-x"]["error"]["code"] == "credentials_unavailable" and other_org >= 1
+    for org, box in sandbox.items():
+        (lead,) = box.records("Lead").values()
+        assert lead["TS_Score__c"] == score[org]  # written by its own org only
+    # Each sandbox answers 401 to any other token, and each delivery is delivered, so
+    # every request carried its own org's token; acme-x's event reached no sandbox.
+    assert len(a.calls) == len(b.calls) == len(c.calls) > 0
