@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -162,29 +163,96 @@ async def test_no_token_reaches_logs_topics_or_metrics(
         orjson.loads(line)
 
 
-def test_sdk_exceptions_are_masked_when_logged(tmp_path: Path) -> None:
-    """An SDK's own exception text, which can quote a token, is masked by the log
-    formatters once the secret was loaded (SecretStore registers every value)."""
-    from service.credentials import CredentialsFile
-    from service.redact import register_secret
-
-    token = canary("sdk")
-    creds = CredentialsFile.model_validate({"access_token": token})
-    register_secret(creds.access_token.get_secret_value())  # what SecretStore.load does
+def logged(exc: BaseException) -> list[str]:
+    """`exc` logged with its traceback through the JSON and the text formatter."""
+    lines = []
     log = logging.getLogger("sdk-test")
     for formatter in (JsonFormatter(), TextFormatter()):
         stream = io.StringIO()
         handler = logging.StreamHandler(stream)
+        handler.addFilter(RedactingFilter())
         handler.setFormatter(formatter)
         log.addHandler(handler)
         try:
-            try:
-                raise ValueError(f"(401)\nHTTP request headers: {{'Authorization': '{token}'}}")
-            except ValueError:
-                log.exception("sdk call failed")
+            log.error("sdk call failed", exc_info=exc)
         finally:
             log.removeHandler(handler)
-        out = stream.getvalue()
-        assert "sdk call failed" in out and "ValueError" in out
-        assert token not in out and "CANARY" not in out
-        assert len(out.splitlines()) == 1
+        lines.append(stream.getvalue())
+    return lines
+
+
+async def test_the_sdks_own_exceptions_echo_tokens_and_logging_masks_them(
+    tmp_path: Path,
+) -> None:
+    """The SDKs put the CRM's answer in their exception text; a CRM answer quoting
+    the token therefore puts it there. The credentials come through SecretStore (as
+    SecretStr) and logging masks the text, traceback included."""
+    import asyncio
+
+    import requests
+    from hubspot.crm.contacts import ApiException
+    from simple_salesforce.exceptions import SalesforceError
+
+    from service.destinations.airtable.client import parse_credentials
+    from service.destinations.airtable.sdk import sdk_api
+    from service.destinations.hubspot.sdk import close_apis
+    from service.destinations.hubspot.sdk import sdk_client as hubspot_sdk
+    from service.destinations.salesforce.sdk import sdk_client as salesforce_sdk
+    from service.models import DestinationConfig
+    from service.secrets import SecretStore
+
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    store = SecretStore(secrets_dir)
+    sf_token, hs_token, at_token = canary("00D!sdk"), canary("pat-sdk"), canary("patSDK.")
+    async with (
+        SalesforceSandbox(tmp_path, token=sf_token) as sf,
+        HubSpotSandbox(tmp_path, token=hs_token) as hs,
+        AirtableSandbox(tmp_path, token=at_token, rate_limit=1000) as at,
+    ):
+
+        def load(destination: str, data: dict[str, str]) -> Any:
+            (secrets_dir / f"{ORG}-{destination}.json").write_bytes(orjson.dumps(data))
+            config = DestinationConfig.model_validate(make_config(destination, ORG))
+            return store.load(config)
+
+        sf_creds = load("salesforce", sf.credentials())
+        hs_creds = load("hubspot", hs.credentials())
+        at_creds = load("airtable", at.credentials())
+        sf.fail(400, code="MALFORMED_QUERY", message=f"unexpected {sf_token}", times=1)
+        hs.inject(400, error_body(f"token {hs_token} is invalid", "VALIDATION_ERROR"))
+        at.inject(422, "INVALID_REQUEST_UNKNOWN", message=f"key {at_token} refused")
+
+        def salesforce() -> BaseException:
+            with pytest.raises(SalesforceError) as caught:
+                salesforce_sdk(sf_creds, sf.ca_file).query("SELECT Id FROM Lead")
+            return caught.value
+
+        def hubspot() -> BaseException:
+            api = hubspot_sdk(hs_creds, hs.ca_file, tmp_path).crm.contacts.basic_api
+            try:
+                with pytest.raises(ApiException) as caught:
+                    api.get_page(limit=1)
+            finally:
+                close_apis(api)
+            return caught.value
+
+        def airtable() -> BaseException:
+            api = sdk_api(parse_credentials(at_creds), at.ca_file, 5.0)
+            with pytest.raises(requests.HTTPError) as caught:
+                api.table(at.base_id, "Contacts").all()
+            api.session.close()
+            return caught.value
+
+        raised = {
+            "salesforce": (await asyncio.to_thread(salesforce), sf_token),
+            "hubspot": (await asyncio.to_thread(hubspot), hs_token),
+            "airtable": (await asyncio.to_thread(airtable), at_token),
+        }
+    for name, (exc, token) in raised.items():
+        if name != "airtable":  # pyairtable's text holds the URL, not the body
+            assert token in str(exc), name  # the SDK really echoes it
+        for line in logged(exc):
+            assert "sdk call failed" in line and type(exc).__name__ in line
+            assert token not in line and "CANARY" not in line, name
+            assert len(line.splitlines()) == 1
