@@ -4,17 +4,20 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency pinned with hashes; `make lock` after editing pyproject.toml.
+LOCK := requirements.lock
 
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PY) >/dev/null || { echo "python3.11 is required"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the service with its dev tools
@@ -29,6 +32,16 @@ lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
+	$(BIN)/python -m service.devtools.audit $(LOCK)
+
+lock: ## Regenerate requirements.lock (hashes; Python 3.11, Linux) from pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install -q 'uv>=0.5,<1'
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --quiet \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o $(LOCK)
+
+sbom: $(STAMP) ## CycloneDX SBOM of the locked dependencies -> sbom.cdx.json
+	$(BIN)/cyclonedx-py requirements $(LOCK) --pyproject pyproject.toml --of JSON -o sbom.cdx.json
 
 bench-quick: $(STAMP) ## Throughput benchmark: service vs a raw aiokafka loop (under 2 min)
 	$(BIN)/python -m bench.throughput
@@ -44,4 +57,4 @@ schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint bench bench-quick schemas clean
+.PHONY: help install run test lint lock sbom bench bench-quick schemas clean

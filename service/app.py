@@ -125,7 +125,8 @@ class Service:
     async def _consume(self, destinations: dict[str, Destination]) -> None:
         s = self.settings
         settler = Settler(s, self.metrics, self.outbox, self.watermarks)
-        deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
+        secrets = SecretStore(s.secrets_dir, self.metrics)
+        deliverer = Deliverer(self.metrics, secrets, self.watermarks, settler)
         lanes = Lanes(
             destinations,
             Circuits(self.metrics, list(destinations)),

@@ -8,7 +8,8 @@
         ├── PermanentError       -> status `failed` at once (retryable: false)
         │   ├── AuthFailed            401 / INVALID_SESSION_ID; re-read secret on change
         │   ├── Forbidden             403 without a rate-limit meaning
-        │   └── CredentialsUnavailable  secret file missing or unreadable
+        │   ├── CredentialsUnavailable  secret file missing or unreadable
+        │   └── TlsError              certificate not trusted: waiting will not fix it
         └── TransientError       -> retried with backoff, then `failed`
             └── RateLimited      backpressure: carries `retry_after` seconds
                 └── QuotaExhausted   daily quota: destination unavailable until reset,
@@ -88,6 +89,13 @@ class Forbidden(PermanentError):
 
 class CredentialsUnavailable(PermanentError):
     code = "credentials_unavailable"
+
+
+class TlsError(PermanentError):
+    """The destination's certificate failed verification (unknown CA, wrong host,
+    expired). Trust comes only from the system and DESTINATION_CA_FILE."""
+
+    code = "tls_error"
 
 
 class TransientError(DeliveryError):

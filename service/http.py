@@ -22,6 +22,7 @@ from service.errors import (
     Forbidden,
     PermanentError,
     RateLimited,
+    TlsError,
     TransientError,
 )
 from service.metrics import Metrics
@@ -29,7 +30,8 @@ from service.redact import redact
 
 
 def ssl_context(extra_ca_file: Path | None) -> ssl.SSLContext:
-    """System trust plus `DESTINATION_CA_FILE`, the way tests trust their sandboxes."""
+    """System trust plus `DESTINATION_CA_FILE`, the way tests trust their sandboxes.
+    Verification (chain and host name) is always on: there is no setting to skip it."""
     context = ssl.create_default_context()
     if extra_ca_file is not None:
         context.load_verify_locations(cafile=str(extra_ca_file))
@@ -112,6 +114,9 @@ async def send(
     except TimeoutError:
         requests.labels(destination, "timeout").inc()
         raise TransientError(f"{destination} request timed out", code="timeout") from None
+    except aiohttp.ClientSSLError as exc:  # not retried: an untrusted peer stays untrusted
+        requests.labels(destination, "tls_error").inc()
+        raise TlsError(tls_message(destination, exc)) from None
     except aiohttp.ClientError as exc:
         requests.labels(destination, "connection_error").inc()
         message = redact(f"{destination} connection failed: {type(exc).__name__}")
@@ -119,6 +124,27 @@ async def send(
     except asyncio.CancelledError:
         requests.labels(destination, "cancelled").inc()
         raise
+
+
+def tls_message(destination: str, exc: BaseException) -> str:
+    """`salesforce TLS failed: certificate verify failed: ...`; never the request."""
+    cause: object = exc
+    for _ in range(6):  # aiohttp, or requests -> urllib3 -> ssl: find the ssl error
+        verify_message = getattr(cause, "verify_message", None)  # ssl.SSLCertVerificationError
+        if isinstance(verify_message, str):
+            detail = f"certificate verify failed: {verify_message}"
+            break
+        if isinstance(cause, BaseException):
+            cause = (
+                getattr(cause, "certificate_error", None)
+                or getattr(cause, "reason", None)
+                or cause.__cause__
+                or cause.__context__
+                or (cause.args[0] if cause.args else None)
+            )
+    else:
+        detail = type(exc).__name__
+    return redact(f"{destination} TLS failed ({detail}); trust comes from DESTINATION_CA_FILE")
 
 
 def error_for_status(

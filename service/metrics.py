@@ -82,6 +82,11 @@ class Metrics:
         self.api_usage = gauge(
             "api_usage_ratio", "Share of the destination's API quota used", ("destination",)
         )
+        self.credentials_unavailable = counter(
+            "credentials_unavailable",
+            "Credentials refused or missing at read time (other_org, outside_secrets_dir, ...)",
+            ("reason",),
+        )
         self.retry_pending = gauge(
             "retry_pending", "Retried and deferred deliveries waiting in the delay tiers"
         )

@@ -16,8 +16,10 @@ from typing import Any
 
 import orjson
 import yaml
+from pydantic import SecretStr
 
 from service.errors import SettingsError
+from service.kafka_auth import TLS_PROTOCOLS, KafkaAuth
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -81,8 +83,10 @@ class Settings:
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
+    sasl_password: SecretStr | None = field(default=None, repr=False)
     ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None  # with ssl_keyfile: mutual TLS to the brokers
+    ssl_keyfile: Path | None = None
     consumer_group: str = "trailspark-destinations"
     session_timeout_ms: int = 10_000
     topic_evaluations: str = "trailspark.evaluations.completed"
@@ -124,6 +128,7 @@ class Settings:
             for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
                 if e.text(name) is None:
                     raise SettingsError(name, f"is required with {protocol}")
+        auth = _kafka_auth(e, protocol, mechanism)
         secrets_dir = Path(e.text("SECRETS_DIR", "/var/run/secrets/trailspark") or "")
         if not secrets_dir.is_dir():
             raise SettingsError("SECRETS_DIR", f"directory {str(secrets_dir)!r} does not exist")
@@ -140,9 +145,11 @@ class Settings:
             bootstrap_servers=bootstrap,
             security_protocol=protocol,
             sasl_mechanism=mechanism,
-            sasl_username=e.text("KAFKA_SASL_USERNAME"),
-            sasl_password=e.text("KAFKA_SASL_PASSWORD"),
-            ssl_cafile=e.readable_file("KAFKA_SSL_CAFILE"),
+            sasl_username=auth.sasl_username,
+            sasl_password=auth.sasl_password,
+            ssl_cafile=auth.cafile,
+            ssl_certfile=auth.certfile,
+            ssl_keyfile=auth.keyfile,
             consumer_group=e.text("KAFKA_CONSUMER_GROUP", cls.consumer_group) or "",
             session_timeout_ms=e.number("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
             topic_evaluations=e.text("TOPIC_EVALUATIONS", cls.topic_evaluations) or "",
@@ -172,19 +179,49 @@ class Settings:
             destination_timeout_s=e.number("DESTINATION_TIMEOUT_S", 30.0, kind=float, minimum=1),
         )
 
+    def kafka_auth(self) -> KafkaAuth:
+        return KafkaAuth(
+            self.security_protocol,
+            self.sasl_mechanism,
+            self.sasl_username,
+            self.sasl_password,
+            self.ssl_cafile,
+            self.ssl_certfile,
+            self.ssl_keyfile,
+        )
+
     def kafka_client_args(self) -> dict[str, Any]:
-        """Connection arguments shared by every aiokafka client."""
-        args: dict[str, Any] = {
+        """Connection arguments shared by every aiokafka client (service/kafka_auth.py)."""
+        return {
             "bootstrap_servers": self.bootstrap_servers,
-            "security_protocol": self.security_protocol,
             "client_id": "trailspark-destinations",
+            **self.kafka_auth().client_args(),
         }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            args["ssl_context"] = ssl.create_default_context(
-                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
-            )
-        if self.sasl_mechanism:
-            args["sasl_mechanism"] = self.sasl_mechanism
-            args["sasl_plain_username"] = self.sasl_username
-            args["sasl_plain_password"] = self.sasl_password
-        return args
+
+
+def _kafka_auth(e: _Env, protocol: str, mechanism: str | None) -> KafkaAuth:
+    """The TLS and SASL settings, checked: a client certificate needs its key and a
+    TLS protocol, and the files must load (a bad one exits 2 at start)."""
+    certfile, keyfile = e.readable_file("KAFKA_SSL_CERTFILE"), e.readable_file("KAFKA_SSL_KEYFILE")
+    if (certfile is None) != (keyfile is None):
+        missing = "KAFKA_SSL_KEYFILE" if keyfile is None else "KAFKA_SSL_CERTFILE"
+        raise SettingsError(missing, "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+    if certfile is not None and protocol not in TLS_PROTOCOLS:
+        raise SettingsError("KAFKA_SSL_CERTFILE", f"needs SSL or SASL_SSL, not {protocol}")
+    password = e.text("KAFKA_SASL_PASSWORD")
+    auth = KafkaAuth(
+        protocol,
+        mechanism,
+        e.text("KAFKA_SASL_USERNAME"),
+        SecretStr(password) if password is not None else None,
+        e.readable_file("KAFKA_SSL_CAFILE"),
+        certfile,
+        keyfile,
+    )
+    if protocol in TLS_PROTOCOLS:
+        try:
+            auth.ssl_context()
+        except (ssl.SSLError, OSError) as exc:
+            name = "KAFKA_SSL_CERTFILE" if certfile is not None else "KAFKA_SSL_CAFILE"
+            raise SettingsError(name, f"does not load: {type(exc).__name__}") from None
+    return auth

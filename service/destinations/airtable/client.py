@@ -15,7 +15,9 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import SecretStr
 
+from service.credentials import reveal
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import CredentialsUnavailable, RateLimited, TransientError
@@ -29,23 +31,23 @@ DEFAULT_BASE_URL = "https://api.airtable.com"
 
 @dataclass(frozen=True)
 class Secret:
-    api_key: str = field(repr=False)
+    api_key: SecretStr = field(repr=False)
     base_id: str
     base_url: str
 
 
 def parse_credentials(credentials: Mapping[str, Any]) -> Secret:
     """The secret file's fields, checked; messages never echo values."""
-    api_key, base_id = credentials.get("api_key"), credentials.get("base_id")
+    api_key, base_id = reveal(credentials.get("api_key")), credentials.get("base_id")
     base_url = credentials.get("base_url") or DEFAULT_BASE_URL
-    if not isinstance(api_key, str) or not api_key:
+    if api_key is None:
         raise CredentialsUnavailable("airtable secret has no api_key")
     if not isinstance(base_id, str) or not base_id:
         raise CredentialsUnavailable("airtable secret has no base_id")
     if not isinstance(base_url, str) or not base_url.startswith("https://"):
         raise CredentialsUnavailable("airtable secret base_url must be an https:// URL")
     register_secret(api_key)
-    return Secret(api_key, base_id, base_url.rstrip("/"))
+    return Secret(SecretStr(api_key), base_id, base_url.rstrip("/"))
 
 
 def records_of(body: Any) -> list[dict[str, Any]]:
@@ -80,7 +82,7 @@ class AirtableClient:
     ) -> None:
         self._session, self._pacer, self._metrics = session, pacer, metrics
         self._root = f"{secret.base_url}/v0/{quote(secret.base_id, safe='')}"
-        self._headers = {"Authorization": f"Bearer {secret.api_key}"}
+        self._headers = {"Authorization": f"Bearer {secret.api_key.get_secret_value()}"}
         self._penalty_s = penalty_s
 
     def _url(self, table: str) -> str:

@@ -24,8 +24,8 @@ from requests.models import PreparedRequest
 from service.destinations.airtable.client import Secret, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
-from service.errors import RateLimited, TransientError
-from service.http import outcome_label, ssl_context
+from service.errors import RateLimited, TlsError, TransientError
+from service.http import outcome_label, ssl_context, tls_message
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 
@@ -56,7 +56,7 @@ def sdk_api(secret: Secret, ca_file: Path | None, timeout_s: float) -> Api:
     """`Api(api_key, endpoint_url=base_url)` without retries, trusting `DESTINATION_CA_FILE`."""
     seconds = max(1, int(timeout_s))
     api = Api(
-        secret.api_key,
+        secret.api_key.get_secret_value(),
         endpoint_url=secret.base_url,
         retry_strategy=None,
         timeout=(seconds, seconds),
@@ -100,6 +100,9 @@ class SdkClient:
                 self._metrics.rate_limited.labels(DESTINATION).inc()
                 self._pacer.penalize(error.retry_after)
             raise error from None
+        except requests.exceptions.SSLError as exc:
+            requests_total.labels(DESTINATION, "tls_error").inc()
+            raise TlsError(tls_message(DESTINATION, exc)) from None
         except requests.Timeout:
             requests_total.labels(DESTINATION, "timeout").inc()
             raise TransientError("airtable request timed out", code="timeout") from None

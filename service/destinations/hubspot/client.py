@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from service.credentials import reveal
 from service.destinations.hubspot.limits import TokenLimits
 from service.destinations.hubspot.responses import (
     Input,
@@ -39,8 +40,8 @@ SPLITTABLE = (400, 409, 422)  # the batch as a whole was refused: find the bad i
 
 
 def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
-    token, base = credentials.get("access_token"), credentials.get("base_url")
-    if not isinstance(token, str) or not token:
+    token, base = reveal(credentials.get("access_token")), credentials.get("base_url")
+    if token is None:
         raise CredentialsUnavailable("HubSpot secret has no access_token")
     if not isinstance(base, str) or not base.startswith("https://"):
         raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")

@@ -15,7 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import SecretStr
 
+from service.credentials import reveal
 from service.destinations.salesforce.errors import request_error
 from service.errors import CredentialsUnavailable, DeliveryError, TransientError
 from service.http import Response, send
@@ -32,12 +34,12 @@ class Credentials:
     """The secret file (contract §4): instance_url, access_token, api_version."""
 
     instance_url: str
-    access_token: str = field(repr=False)
+    access_token: SecretStr = field(repr=False)
     api_version: str = "62.0"
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Credentials:
-        url, token = data.get("instance_url"), data.get("access_token")
+        url, token = data.get("instance_url"), reveal(data.get("access_token"))
         version = str(data.get("api_version") or "62.0").removeprefix("v")
         if (
             not isinstance(url, str)
@@ -45,11 +47,11 @@ class Credentials:
             or not urlsplit(url).hostname
         ):
             raise CredentialsUnavailable("salesforce secret needs an https instance_url")
-        if not isinstance(token, str) or not token:
+        if token is None:
             raise CredentialsUnavailable("salesforce secret has no access_token")
         if not _VERSION.fullmatch(version):
             raise CredentialsUnavailable(f"salesforce api_version {version!r} is not like 62.0")
-        return cls(url.rstrip("/"), token, version)
+        return cls(url.rstrip("/"), SecretStr(token), version)
 
     @property
     def data_url(self) -> str:
@@ -92,7 +94,8 @@ class RestClient:
     async def _call(
         self, creds: Credentials, method: str, url: str, *, json: Any = None, params: Any = None
     ) -> Response:
-        headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
+        token = creds.access_token.get_secret_value()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         resp = await send(
             self.session, method, url, destination=NAME, metrics=self.metrics,
             headers=headers, json=json, params=params,

@@ -52,7 +52,7 @@ def sdk_client(credentials: Mapping[str, Any], ca_file: Path | None) -> Salesfor
     creds = Credentials.parse(credentials)
     return Salesforce(
         instance_url=creds.instance_url,
-        session_id=creds.access_token,
+        session_id=creds.access_token.get_secret_value(),
         version=creds.api_version,
         session=sdk_session(ca_file),
     )
