@@ -22,6 +22,7 @@ from service.destinations import build_all
 from service.destinations.base import Destination, DestinationContext
 from service.endpoints import HttpServer, make_app
 from service.metrics import Metrics
+from service.outcomes import LastOutcomes
 from service.pipeline.consumer import Consumer
 from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
@@ -34,6 +35,7 @@ from service.pipeline.topics import ensure_topics, wait_for_topic
 from service.pipeline.watermarks import Watermarks
 from service.secrets import SecretStore
 from service.settings import Settings
+from service.states import ServiceStates
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,7 +63,16 @@ class Service:
         self.publisher = Publisher(settings)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
-        self.http = HttpServer(make_app(self.metrics, self.live, self.ready), settings.http_port)
+        self.lanes: Lanes | None = None
+        self.outcomes = LastOutcomes()
+        # GET /v1/destinations. Circuit: `circuit=` takes the breaker's state per config.
+        self.states = ServiceStates(self.store, self.outcomes, lane_depth=self._lane_depth)
+        self.http = HttpServer(
+            make_app(self.metrics, self.live, self.ready, self.states), settings.http_port
+        )
+
+    def _lane_depth(self, org_id: str, destination: str) -> int:
+        return self.lanes.depth(org_id, destination) if self.lanes is not None else 0
 
     def live(self) -> tuple[bool, str]:
         return (self.fatal is None, self.fatal or "ok")
@@ -86,7 +97,7 @@ class Service:
         """Run until `stopping` is set, then shut down within SHUTDOWN_TIMEOUT_S."""
         s = self.settings
         await self.http.start()
-        log.info("http on :%d (/metrics /healthz /readyz)", self.http.port)
+        log.info("http on :%d (/metrics /healthz /readyz /v1/destinations)", self.http.port)
         admin = AIOKafkaAdminClient(**s.kafka_client_args())
         await admin.start()
         destinations = self.destinations
@@ -115,9 +126,11 @@ class Service:
 
     async def _consume(self, destinations: dict[str, Destination]) -> None:
         s = self.settings
-        settler = Settler(s, self.metrics, self.publisher, self.watermarks, self.on_fatal)
+        settler = Settler(
+            s, self.metrics, self.publisher, self.watermarks, self.on_fatal, self.outcomes.observe
+        )
         deliverer = Deliverer(self.metrics, SecretStore(s.secrets_dir), self.watermarks, settler)
-        lanes = Lanes(
+        lanes = self.lanes = Lanes(
             destinations,
             deliverer,
             self.metrics,

@@ -34,12 +34,14 @@ class Settler:
         publisher: Publisher,
         watermarks: Watermarks,
         on_fatal: Callable[[str], None],
+        on_outcome: Callable[[Delivery, Outcome, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher
         self.watermarks = watermarks
         self.on_fatal = on_fatal
+        self.on_outcome = on_outcome  # the status endpoint's last outcomes
         self._waiting: set[asyncio.Task[None]] = set()
 
     async def settle(
@@ -58,6 +60,8 @@ class Settler:
                 latency_s = self._terminal(delivery, outcome, outbox, now, now_text)
                 latencies.setdefault(delivery.destination, []).append(latency_s)
                 counts[(delivery.destination, outcome.state, outcome.reason)] += 1
+            if self.on_outcome is not None:
+                self.on_outcome(delivery, outcome, now_text)
         for destination, values in latencies.items():
             self.metrics.delivery_latency.observe_many(destination, values)
         for (destination, state, reason), count in counts.items():
