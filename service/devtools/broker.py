@@ -78,6 +78,7 @@ def tansu(port: int | None = None) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        process_group=0,  # a terminal's Ctrl-C reaches its parent, which stops it in order
     )
     try:
         _wait_for_port(port, proc)
