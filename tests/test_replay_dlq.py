@@ -3,9 +3,14 @@ round trip through the running service, all against the real broker."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import os
+import struct
 import subprocess
 import sys
+import termios
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,3 +236,31 @@ async def test_replayed_events_go_through_the_service(kafka_bootstrap: str, tmp_
     assert dict(again.headers)["trace-id"] == b"t1"
     assert dict(again.headers)["error.code"] == b"invalid_json"
     assert dict(again.headers)["source.offset"] != dict(first.headers)["source.offset"]
+
+
+async def test_progress_bar_on_a_terminal_only(kafka_bootstrap: str) -> None:
+    env = await make_topics(kafka_bootstrap)
+    await fill_dlq(kafka_bootstrap, env["TOPIC_DLQ"])
+    leader, follower = os.openpty()  # stderr is a terminal here, 100 columns wide
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "service", "replay-dlq", "--dry-run"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=120,
+            check=False,
+        )
+        os.set_blocking(leader, False)
+        shown = b""
+        with contextlib.suppress(BlockingIOError, OSError):
+            while chunk := os.read(leader, 65536):
+                shown += chunk
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 0
+    assert b"replay-dlq: 100%" in shown and b"4/4" in shown
+    assert b"would replay 4" in proc.stdout and b"%" not in proc.stdout
