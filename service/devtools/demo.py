@@ -37,7 +37,9 @@ from tests.sandboxes.salesforce import SalesforceSandbox
 ORG_DESTINATIONS = {ORG: ("salesforce", "hubspot", "airtable"), ACME: ("hubspot", "airtable")}
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, stop: Any) -> bool:
+async def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log: Path, stop: asyncio.Event
+) -> bool:
     """True once /readyz answers 200; False when Ctrl-C came first."""
     async with aiohttp.ClientSession() as session:
         for _ in range(600):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ class Feed:
         self.dead_lettered += 1
         print(describe_dlq(record), flush=True)
 
-    async def _tail(self, topic: str, handle: Any, stop: asyncio.Event) -> None:
+    async def _tail(
+        self, topic: str, handle: Callable[[ConsumerRecord], None], stop: asyncio.Event
+    ) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
