@@ -1,6 +1,7 @@
 """`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
+`python -m service replay-dlq ...` replays the DLQ instead (service/replay_cli.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import signal
 import sys
 
+from service import replay_cli
 from service.app import Service
 from service.destinations.base import Destination
 from service.errors import SettingsError
@@ -41,6 +43,8 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["replay-dlq"]:
+        sys.exit(replay_cli.main(sys.argv[2:]))
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

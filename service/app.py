@@ -20,10 +20,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from service.config.store import ConfigStore
+from service.config.validation import SPECS
 from service.destinations import build_all
 from service.destinations.base import Destination, DestinationContext
 from service.endpoints import HttpServer, make_app
 from service.metrics import Metrics
+from service.outcomes import LastOutcomes
 from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
 from service.pipeline.delays import TierGate
@@ -38,6 +40,7 @@ from service.pipeline.topics import ensure_topics, wait_for_topic
 from service.pipeline.watermarks import Watermarks
 from service.secrets import SecretStore
 from service.settings import Settings
+from service.states import ServiceStates
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,7 +76,18 @@ class Service:
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
         self.lanes: Lanes | None = None
-        self.http = HttpServer(make_app(self.metrics, self.live, self.ready), settings.http_port)
+        self.circuits = Circuits(self.metrics, list(SPECS))
+        self.outcomes = LastOutcomes()
+        # GET /v1/destinations
+        self.states = ServiceStates(
+            self.store, self.outcomes, lane_depth=self._lane_depth, circuit=self.circuits.state_of
+        )
+        self.http = HttpServer(
+            make_app(self.metrics, self.live, self.ready, self.states), settings.http_port
+        )
+
+    def _lane_depth(self, org_id: str, destination: str) -> int:
+        return self.lanes.depth(org_id, destination) if self.lanes is not None else 0
 
     def live(self) -> tuple[bool, str]:
         """The event loop answers; Kafka trouble shows in readiness, not here (§7)."""
@@ -95,7 +109,7 @@ class Service:
         """Run until `stopping` is set, then shut down within SHUTDOWN_TIMEOUT_S."""
         s = self.settings
         await self.http.start()
-        log.info("http on :%d (/metrics /healthz /readyz)", self.http.port)
+        log.info("http on :%d (/metrics /healthz /readyz /v1/destinations)", self.http.port)
         admin = AIOKafkaAdminClient(**s.kafka_client_args())
         await admin.start()
         destinations = self.destinations
@@ -124,12 +138,12 @@ class Service:
 
     async def _consume(self, destinations: dict[str, Destination]) -> None:
         s = self.settings
-        settler = Settler(s, self.metrics, self.outbox, self.watermarks)
+        settler = Settler(s, self.metrics, self.outbox, self.watermarks, self.outcomes.observe)
         secrets = SecretStore(s.secrets_dir, self.metrics)
         deliverer = Deliverer(self.metrics, secrets, self.watermarks, settler)
-        lanes = Lanes(
+        lanes = self.lanes = Lanes(
             destinations,
-            Circuits(self.metrics, list(destinations)),
+            self.circuits,
             deliverer,
             settler.defer,
             self.metrics,
@@ -140,7 +154,6 @@ class Service:
         router = Router(
             s, self.metrics, self.store, lanes, settler, self.outbox, self.offsets, gate
         )
-        self.lanes = lanes
         self.consumer = Consumer(
             s, self.metrics, router, self.offsets, lanes, self.outbox, self.marks
         )

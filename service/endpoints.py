@@ -1,18 +1,24 @@
-"""`GET /metrics`, `/healthz` (liveness) and `/readyz` (readiness) on HTTP_PORT (§7)."""
+"""On HTTP_PORT: `GET /metrics`, `/healthz` (liveness), `/readyz` (readiness) (§7),
+and `GET /v1/destinations[?org=ORG&destination=NAME]`, the state of each loaded
+(org, destination) as this instance sees it (README "Status endpoint")."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.metrics import Metrics
+from service.states import DestinationStates
 
 Check = Callable[[], tuple[bool, str]]
 
 
-def make_app(metrics: Metrics, live: Check, ready: Check) -> web.Application:
+def make_app(
+    metrics: Metrics, live: Check, ready: Check, states: DestinationStates | None = None
+) -> web.Application:
     async def metrics_view(_: web.Request) -> web.Response:
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -23,10 +29,19 @@ def make_app(metrics: Metrics, live: Check, ready: Check) -> web.Application:
 
         return view
 
+    async def destinations_view(request: web.Request) -> web.Response:
+        assert states is not None
+        org = request.query.get("org") or None
+        destination = request.query.get("destination") or None
+        rows = states.states(org, destination)
+        return web.json_response({"destinations": [asdict(row) for row in rows]})
+
     app = web.Application()
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", probe(live))  # type: ignore[arg-type]
     app.router.add_get("/readyz", probe(ready))  # type: ignore[arg-type]
+    if states is not None:
+        app.router.add_get("/v1/destinations", destinations_view)
     return app
 
 

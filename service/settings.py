@@ -118,17 +118,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = _Env(os.environ if env is None else env)
-        bootstrap = e.text("KAFKA_BOOTSTRAP_SERVERS")
-        if bootstrap is None:
-            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "is required (host:port[,host:port])")
-        protocol = e.choice("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS)
-        mechanism = None
-        if protocol.startswith("SASL_"):
-            mechanism = e.choice("KAFKA_SASL_MECHANISM", "PLAIN", SASL_MECHANISMS)
-            for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
-                if e.text(name) is None:
-                    raise SettingsError(name, f"is required with {protocol}")
-        auth = _kafka_auth(e, protocol, mechanism)
+        kafka = _kafka_fields(e)
         secrets_dir = Path(e.text("SECRETS_DIR", "/var/run/secrets/trailspark") or "")
         if not secrets_dir.is_dir():
             raise SettingsError("SECRETS_DIR", f"directory {str(secrets_dir)!r} does not exist")
@@ -142,22 +132,7 @@ class Settings:
         if port > 65535:
             raise SettingsError("HTTP_PORT", f"must be a TCP port, got {port}")
         return cls(
-            bootstrap_servers=bootstrap,
-            security_protocol=protocol,
-            sasl_mechanism=mechanism,
-            sasl_username=auth.sasl_username,
-            sasl_password=auth.sasl_password,
-            ssl_cafile=auth.cafile,
-            ssl_certfile=auth.certfile,
-            ssl_keyfile=auth.keyfile,
-            consumer_group=e.text("KAFKA_CONSUMER_GROUP", cls.consumer_group) or "",
-            session_timeout_ms=e.number("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
-            topic_evaluations=e.text("TOPIC_EVALUATIONS", cls.topic_evaluations) or "",
-            topic_configs=e.text("TOPIC_CONFIGS", cls.topic_configs) or "",
-            topic_status=e.text("TOPIC_STATUS", cls.topic_status) or "",
-            topic_retry=e.text("TOPIC_RETRY", cls.topic_retry) or "",
-            topic_dlq=e.text("TOPIC_DLQ", cls.topic_dlq) or "",
-            topic_watermarks=e.text("TOPIC_WATERMARKS", cls.topic_watermarks) or "",
+            **kafka,
             topic_replication_factor=e.number("TOPIC_REPLICATION_FACTOR", 1, minimum=1),
             secrets_dir=secrets_dir,
             config_file=e.readable_file("CONFIG_FILE"),
@@ -189,6 +164,13 @@ class Settings:
             self.ssl_certfile,
             self.ssl_keyfile,
         )
+
+    @classmethod
+    def kafka_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Only the Kafka connection and topic names, for tools such as
+        `replay-dlq`: SECRETS_DIR, CONFIG_FILE, HTTP_PORT and the rest are not
+        read (they keep their defaults), so a tool runs wherever Kafka is reachable."""
+        return cls(**_kafka_fields(_Env(os.environ if env is None else env)))
 
     def kafka_client_args(self) -> dict[str, Any]:
         """Connection arguments shared by every aiokafka client (service/kafka_auth.py)."""
@@ -225,3 +207,37 @@ def _kafka_auth(e: _Env, protocol: str, mechanism: str | None) -> KafkaAuth:
             name = "KAFKA_SSL_CERTFILE" if certfile is not None else "KAFKA_SSL_CAFILE"
             raise SettingsError(name, f"does not load: {type(exc).__name__}") from None
     return auth
+
+
+def _kafka_fields(e: _Env) -> dict[str, Any]:
+    """The KAFKA_* and TOPIC_* settings, checked as `from_env` checks them."""
+    bootstrap = e.text("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap is None:
+        raise SettingsError("KAFKA_BOOTSTRAP_SERVERS", "is required (host:port[,host:port])")
+    protocol = e.choice("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", SECURITY_PROTOCOLS)
+    mechanism = None
+    if protocol.startswith("SASL_"):
+        mechanism = e.choice("KAFKA_SASL_MECHANISM", "PLAIN", SASL_MECHANISMS)
+        for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
+            if e.text(name) is None:
+                raise SettingsError(name, f"is required with {protocol}")
+    auth = _kafka_auth(e, protocol, mechanism)
+    d = Settings
+    return {
+        "bootstrap_servers": bootstrap,
+        "security_protocol": protocol,
+        "sasl_mechanism": mechanism,
+        "sasl_username": auth.sasl_username,
+        "sasl_password": auth.sasl_password,
+        "ssl_cafile": auth.cafile,
+        "ssl_certfile": auth.certfile,
+        "ssl_keyfile": auth.keyfile,
+        "consumer_group": e.text("KAFKA_CONSUMER_GROUP", d.consumer_group) or "",
+        "session_timeout_ms": e.number("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
+        "topic_evaluations": e.text("TOPIC_EVALUATIONS", d.topic_evaluations) or "",
+        "topic_configs": e.text("TOPIC_CONFIGS", d.topic_configs) or "",
+        "topic_status": e.text("TOPIC_STATUS", d.topic_status) or "",
+        "topic_retry": e.text("TOPIC_RETRY", d.topic_retry) or "",
+        "topic_dlq": e.text("TOPIC_DLQ", d.topic_dlq) or "",
+        "topic_watermarks": e.text("TOPIC_WATERMARKS", d.topic_watermarks) or "",
+    }

@@ -30,6 +30,10 @@ class ConfigStore:
         """Configs whose destination is active (send_evaluations) for the org."""
         return [c for c in self._by_org.get(org_id, {}).values() if c.send_evaluations]
 
+    def configs(self) -> list[DestinationConfig]:
+        """Every config in force (active or not), for the status endpoint."""
+        return list(self._by_key.values())
+
     def __len__(self) -> int:
         return len(self._by_key)
 

@@ -81,6 +81,7 @@ def tansu(port: int | None = None, advertised_port: int | None = None) -> Iterat
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        process_group=0,  # a terminal's Ctrl-C reaches its parent, which stops it in order
     )
     try:
         _wait_for_port(port, proc)

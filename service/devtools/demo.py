@@ -2,8 +2,10 @@
 
 A broker (KAFKA_BOOTSTRAP_SERVERS, else Docker Kafka, else Tansu), the three
 HTTPS CRM sandboxes, the real service process (`python -m service`) with a demo
-CONFIG_FILE and secrets, a producer sending sample evaluations, and a readable
-feed of the delivery statuses as they arrive.
+CONFIG_FILE and secrets for two orgs, a steady flow of sample evaluations plus
+scenes (demo_scenario.py), and a readable feed of the delivery statuses and DLQ
+records as they arrive (demo_feed.py). Ctrl-C prints a summary and stops
+everything it started, in order: the feed, the service, the sandboxes, the broker.
 """
 
 from __future__ import annotations
@@ -12,118 +14,82 @@ import argparse
 import asyncio
 import contextlib
 import os
-import random
 import signal
 import subprocess
 import sys
 import tempfile
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from service.devtools.broker import free_port, local_broker, partitions_of
-from service.devtools.demo_data import LEADS, REASONS, demo_configs
+from service.devtools.broker import free_port, local_broker
+from service.devtools.demo_data import demo_configs
+from service.devtools.demo_feed import Feed, states_table
+from service.devtools.demo_scenario import ACME, ORG, Scenario
 from tests.harness import create_input_topics, topic_env
 from tests.sandboxes.airtable import AirtableSandbox
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.salesforce import SalesforceSandbox
 
-ORG = "org_demo"
-ICONS = {"delivered": "+", "skipped": "~", "failed": "x", "retrying": "."}
+ORG_DESTINATIONS = {ORG: ("salesforce", "hubspot", "airtable"), ACME: ("hubspot", "airtable")}
 
 
-def event_for(lead: dict[str, str]) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {
-        "schema_version": 1,
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": now,
-        "org_id": ORG,
-        "lead": lead,
-        "evaluation": {
-            "evaluation_id": f"eval_{uuid.uuid4().hex[:8]}",
-            "score": random.choice(["hot", "warm", "cold"]),
-            "reasoning": random.choice(REASONS),
-            "evaluated_at": now,
-            "trigger": random.choice(["batch", "re_evaluation", "manual"]),
-            "propensity": random.choice(["high", "medium", "low"]),
-        },
-    }
-
-
-async def produce(bootstrap: str, topic: str, every_s: float, stop: asyncio.Event) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        while not stop.is_set():
-            event = event_for(random.choice(LEADS))
-            key = f"{ORG}:{event['lead']['lead_id']}".encode()
-            await producer.send_and_wait(topic, orjson.dumps(event), key)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_s)
-    finally:
-        await producer.stop()
-
-
-async def print_statuses(bootstrap: str, topic: str, stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        while not (tps := await partitions_of(bootstrap, topic)):  # noqa: ASYNC110 (a remote state)
-            await asyncio.sleep(0.5)
-        consumer.assign(tps)
-        while not stop.is_set():
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                for record in records:
-                    print(describe(orjson.loads(record.value)), flush=True)
-    finally:
-        await consumer.stop()
-
-
-def describe(status: dict[str, Any]) -> str:
-    written = ", ".join(f"{r['object']} {r['id']} {r['action']}" for r in status["records"])
-    detail = written or status.get("reason") or (status.get("error") or {}).get("message", "")
-    return (
-        f"{status['completed_at'][11:19]}  {ICONS.get(status['status'], '?')} "
-        f"{status['destination']:<10} {status['status']:<9} {status['lead_id']:<14} "
-        f"{detail}  ({status['latency_ms']} ms, attempt {status['attempts']})"
-    )
-
-
-async def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+async def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log: Path, stop: asyncio.Event
+) -> bool:
+    """True once /readyz answers 200; False when Ctrl-C came first."""
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
+            if stop.is_set():
+                return False
             if proc.poll() is not None:
                 sys.exit(f"the service exited ({proc.returncode}); see {log}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     if resp.status == 200:
-                        return
+                        return True
             await asyncio.sleep(0.1)
     sys.exit(f"the service did not become ready; see {log}")
 
 
-async def run(every_s: float, duration_s: float | None) -> None:
+async def states(port: int) -> list[str]:
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/v1/destinations"
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                return states_table(await resp.json())
+    return ["(GET /v1/destinations did not answer)"]
+
+
+async def run(every_s: float, duration_s: float | None, gap_s: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     work = Path(tempfile.mkdtemp(prefix="trailspark-demo-"))
     secrets = work / "secrets"
     secrets.mkdir()
     with local_broker() as bootstrap:
         env = topic_env("demo")
         await create_input_topics(bootstrap, env)
-        sf = SalesforceSandbox(work)
-        hs = HubSpotSandbox(work)
-        at = AirtableSandbox(work)
+        sf, hs, at = SalesforceSandbox(work), HubSpotSandbox(work), AirtableSandbox(work)
         async with sf, hs, at:
             seed_sandboxes(sf, hs)
-            for name, sandbox in (("salesforce", sf), ("hubspot", hs), ("airtable", at)):
-                (secrets / f"{ORG}-{name}.json").write_bytes(orjson.dumps(sandbox.credentials()))
+            credentials = {
+                "salesforce": sf.credentials(),
+                "hubspot": hs.credentials(),
+                "airtable": at.credentials(),
+            }
+            configs = []
+            for org, names in ORG_DESTINATIONS.items():
+                configs += demo_configs(org, names)
+                for name in names:
+                    (secrets / f"{org}-{name}.json").write_bytes(orjson.dumps(credentials[name]))
             config_file = work / "configs.json"
-            config_file.write_bytes(orjson.dumps(demo_configs(ORG)))
+            config_file.write_bytes(orjson.dumps(configs))
             port = free_port()
             log = work / "service.log"
             service_env = {
@@ -138,41 +104,58 @@ async def run(every_s: float, duration_s: float | None) -> None:
                 "KAFKA_SESSION_TIMEOUT_MS": "3000",
             }
             with log.open("wb") as out:
-                # Popen only forks; it does not wait, so it does not block the loop.
+                # Its own process group: Ctrl-C reaches the demo only, which then
+                # stops the service in order. Popen only forks: the loop is not blocked.
                 proc = subprocess.Popen(  # noqa: ASYNC220
-                    [sys.executable, "-m", "service"], env=service_env, stderr=out
+                    [sys.executable, "-m", "service"],
+                    env=service_env,
+                    stderr=out,
+                    process_group=0,
                 )
             try:
-                await wait_ready(port, proc, log)
-                print(banner(bootstrap, port, log, sf, hs, at, work), flush=True)
-                await feed(bootstrap, env, every_s, duration_s)
+                if await wait_ready(port, proc, log, stop):
+                    print(banner(bootstrap, port, log, sf, hs, at, work), flush=True)
+                    if duration_s:
+                        loop.call_later(duration_s, stop.set)
+                    feed = Feed(bootstrap, env, log)
+                    await play(bootstrap, env, hs, feed, every_s, gap_s, stop)
+                    print("\n".join(["", *feed.summary(), *await states(port)]), flush=True)
             finally:
                 proc.send_signal(signal.SIGTERM)
                 code = await asyncio.to_thread(proc.wait, 30)
-                print(f"service stopped (exit {code}); its log: {log}", flush=True)
+                print(f"stopped: the service (exit {code}; its log: {log})", flush=True)
+        print("stopped: the sandboxes", flush=True)
+    print("stopped: the broker", flush=True)
+
+
+async def play(
+    bootstrap: str,
+    env: dict[str, str],
+    hs: HubSpotSandbox,
+    feed: Feed,
+    every_s: float,
+    gap_s: float,
+    stop: asyncio.Event,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        scenario = Scenario(producer, env["TOPIC_EVALUATIONS"], hs, stop)
+        tasks = [
+            asyncio.create_task(feed.run(stop)),
+            asyncio.create_task(scenario.steady(every_s)),
+            asyncio.create_task(scenario.scenes(gap_s)),
+        ]
+        await stop.wait()
+        await asyncio.gather(*tasks)
+    finally:
+        await producer.stop()
 
 
 def seed_sandboxes(sf: SalesforceSandbox, hs: HubSpotSandbox) -> None:
     """Some records exist already, so the feed shows updates as well as creates."""
     sf.seed("Account", {"Name": "Analytical Engines Ltd", "Website": "analytical.example"})
     hs.seed("companies", name="Analytical Engines Ltd", domain="analytical.example")
-
-
-async def feed(
-    bootstrap: str, env: dict[str, str], every_s: float, duration_s: float | None
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    if duration_s:
-        loop.call_later(duration_s, stop.set)
-    tasks = [
-        asyncio.create_task(produce(bootstrap, env["TOPIC_EVALUATIONS"], every_s, stop)),
-        asyncio.create_task(print_statuses(bootstrap, env["TOPIC_STATUS"], stop)),
-    ]
-    await stop.wait()
-    await asyncio.gather(*tasks)
 
 
 def banner(bootstrap: str, port: int, log: Path, *sandboxes: Any) -> str:
@@ -183,18 +166,19 @@ def banner(bootstrap: str, port: int, log: Path, *sandboxes: Any) -> str:
     )
     return (
         f"TrailSpark Destinations demo: broker {bootstrap}, service http://127.0.0.1:{port}"
-        f" (/metrics /readyz), log {log}\nrecords in the sandboxes:\n{see}\n"
-        f"files in {work}. Ctrl-C stops everything.\n"
-        "time      destination status    lead           records / reason"
+        f" (/metrics /readyz /v1/destinations), log {log}\nrecords in the sandboxes:\n{see}\n"
+        f"files in {work}. Ctrl-C prints a summary and stops everything.\n"
+        "time      destination status    org/lead                 records / reason"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the whole service locally.")
     parser.add_argument("--every", type=float, default=1.0, help="seconds between evaluations")
+    parser.add_argument("--gap", type=float, default=4.0, help="seconds between scenes")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
     args = parser.parse_args()
-    asyncio.run(run(args.every, args.duration))
+    asyncio.run(run(args.every, args.duration, args.gap))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Sample leads and destination configs for `make run` (one org, three CRMs)."""
+"""Sample leads and destination configs for `make run` (two orgs, three CRMs)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,41 @@ LEADS: list[dict[str, str]] = [
         "domain": "clu.example",
     },
 ]
+ACME_LEADS: list[dict[str, str]] = [
+    {
+        "lead_id": "lead_margaret",
+        "email": "margaret@apollo.example",
+        "first_name": "Margaret",
+        "last_name": "Hamilton",
+        "company": "Apollo Guidance",
+        "domain": "apollo.example",
+    },
+    {
+        "lead_id": "lead_katherine",
+        "email": "katherine@orbits.example",
+        "first_name": "Katherine",
+        "last_name": "Johnson",
+        "company": "Orbit Computations",
+        "domain": "orbits.example",
+    },
+]
+
+
+def burst_leads(n: int) -> list[dict[str, str]]:
+    """`n` distinct new leads of one company (records get created)."""
+    return [
+        {
+            "lead_id": f"lead_burst_{i:03d}",
+            "email": f"burst{i:03d}@rockets.example",
+            "first_name": "Test",
+            "last_name": f"Pilot {i}",
+            "company": "Rockets Inc",
+            "domain": "rockets.example",
+        }
+        for i in range(n)
+    ]
+
+
 REASONS = [
     "Visited pricing 4x this week; ICP match: fintech, 200 staff.",
     "Opened three onboarding emails; company hiring data engineers.",
@@ -75,7 +110,9 @@ def _config(
     }
 
 
-def demo_configs(org: str) -> list[dict[str, Any]]:
+def demo_configs(
+    org: str, destinations: tuple[str, ...] = ("salesforce", "hubspot", "airtable")
+) -> list[dict[str, Any]]:
     salesforce = _config(
         org,
         "salesforce",
@@ -141,4 +178,5 @@ def demo_configs(org: str) -> list[dict[str, Any]]:
         ],
         None,
     )
-    return [salesforce, hubspot, airtable]
+    made = {"salesforce": salesforce, "hubspot": hubspot, "airtable": airtable}
+    return [made[name] for name in destinations]

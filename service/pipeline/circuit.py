@@ -16,6 +16,7 @@ from enum import StrEnum
 from time import monotonic
 
 from service.metrics import Metrics
+from service.models import DestinationConfig
 
 log = logging.getLogger(__name__)
 THRESHOLD = 3
@@ -102,6 +103,13 @@ class Circuits:
         if circuit is None:
             circuit = self._circuits[key] = Circuit(f"{destination} ({credentials_ref})")
         return circuit
+
+    def state_of(self, config: DestinationConfig) -> str:
+        """closed, open or half_open (a probe is out), for the status endpoint."""
+        circuit = self._circuits.get((config.destination, config.integration.credentials_ref))
+        if circuit is None or not circuit.is_open:
+            return "closed"
+        return "half_open" if circuit.probing else "open"
 
     def open_count(self, destination: str) -> int:
         return sum(

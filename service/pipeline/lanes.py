@@ -99,6 +99,11 @@ class Lanes:
     def pending(self) -> int:
         return sum(lane.pending for lane in self._lanes.values())
 
+    def depth(self, org_id: str, destination: str) -> int:
+        """One lane's deliveries queued or being written (the status endpoint)."""
+        lane = self._lanes.get((org_id, destination))
+        return lane.pending if lane is not None else 0
+
     def pending_for(self, destination: str) -> int:
         """inflight_deliveries{destination}: queued or being written."""
         return sum(lane.pending for (_, name), lane in self._lanes.items() if name == destination)

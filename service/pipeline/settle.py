@@ -30,13 +30,19 @@ BAD_RESPONSE_ATTEMPTS = 3  # an unreadable answer is retried a few times, then f
 
 class Settler:
     def __init__(
-        self, settings: Settings, metrics: Metrics, outbox: Sink, watermarks: Watermarks
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        outbox: Sink,
+        watermarks: Watermarks,
+        on_outcome: Callable[[Delivery, Outcome, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.outbox = outbox
         self.watermarks = watermarks
         self.tiers = tier_topics(settings.topic_retry)
+        self.on_outcome = on_outcome  # the status endpoint's last outcomes
 
     async def settle(self, pairs: Sequence[tuple[Delivery, Outcome]]) -> None:
         """Statuses, watermarks and retries (each spends an attempt) for these
@@ -53,6 +59,8 @@ class Settler:
                 latency_s = self._terminal(delivery, outcome, out, now, now_text)
                 latencies.setdefault(delivery.destination, []).append(latency_s)
                 counts[(delivery.destination, outcome.state, outcome.reason)] += 1
+            if self.on_outcome is not None:
+                self.on_outcome(delivery, outcome, now_text)
         for destination, values in latencies.items():
             self.metrics.delivery_latency.observe_many(destination, values)
         for (destination, state, reason), count in counts.items():
