@@ -71,10 +71,13 @@ bench: bench-quick ## Every benchmark under bench/ (throughput, then SDK vs aioh
 	$(BIN)/python -m bench.hubspot_client
 	$(BIN)/python -m bench.airtable_client
 
+prometheusrule: $(STAMP) ## Regenerate the k8s PrometheusRule from deploy/prometheus/rules.yml
+	$(BIN)/python deploy/prometheus/wrap_rules.py
+
 schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 	$(BIN)/python -m service.models --write schemas
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test tools prometheus kubectl lint image bench bench-quick schemas clean
+.PHONY: help install run test tools prometheus kubectl lint image prometheusrule bench bench-quick schemas clean
