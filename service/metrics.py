@@ -8,15 +8,58 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from importlib.metadata import PackageNotFoundError, version
 from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from service.models import DeliveryState, DestinationId
+
 PREFIX = "trailspark_destinations_"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+# Known label values, exported at zero from the start so that rate() and the alerts in
+# deploy/prometheus/ see a series from the first scrape, not only after the first failure.
+DESTINATIONS = tuple(d.value for d in DestinationId)
+STATUSES = tuple(s.value for s in DeliveryState)
+REQUEST_OUTCOMES = (  # service/http.py: outcome_label() and the network failures
+    "ok",
+    "client_error",
+    "server_error",
+    "rate_limited",
+    "timeout",
+    "connection_error",
+    "cancelled",
+)
+DLQ_STAGES = ("deserialize", "validate")
+INVALID_REASONS = (  # service/pipeline/decode.py and router.py
+    "null_value",
+    "event_too_large",
+    "invalid_utf8",
+    "invalid_json",
+    "invalid_field",
+    "missing_field",
+    "unsupported_schema_version",
+    "invalid_retry_record",
+)
+
+
+def package_version() -> str:
+    try:
+        return version("trailspark-destinations")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 class Metrics:
@@ -96,6 +139,38 @@ class Metrics:
             ("destination",),
         )
         self.ready = gauge("ready", "1 when /readyz answers ready")
+        self.build_info = gauge("build_info", "Always 1; the running version", ("version",))
+        self.build_info.labels(package_version()).set(1)
+        # process_* (CPU, memory, fds, start time) and python_info, on this registry.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self._prime()
+
+    def _prime(self) -> None:
+        """Create every series with a known label set, at zero."""
+        for destination in DESTINATIONS:
+            for status in STATUSES:
+                self.deliveries.labels(destination, status)
+            for outcome in REQUEST_OUTCOMES:
+                self.destination_requests.labels(destination, outcome)
+            for family in (self.rate_limited, self.retries, self.inflight, self.circuit_open):
+                family.labels(destination)
+            self.delivery_latency.observe_many(destination, ())
+        for stage in DLQ_STAGES:
+            self.dlq.labels(stage)
+        for reason in INVALID_REASONS:
+            self.events_invalid.labels(reason)
+
+    def partition_assigned(self, partitions: Iterable[int]) -> None:
+        """Show lag for newly assigned evaluation partitions before their first fetch."""
+        for partition in partitions:
+            self.consumer_lag.labels(str(partition))  # 0 until the consumer reports it
+
+    def partition_revoked(self, partitions: Iterable[int]) -> None:
+        """Drop lag series of partitions this replica no longer owns (no stale lag)."""
+        for partition in partitions:
+            with suppress(KeyError):  # never assigned here, or already removed
+                self.consumer_lag.remove(str(partition))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,29 +96,39 @@ def _contract_env_vars() -> frozenset[str]:
 
 
 def _kubectl() -> str:
-    exe = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    # `make kubectl` (a dependency of `make test`) puts one in the venv when PATH has none.
+    venv_kubectl = Path(sys.executable).parent / "kubectl"
+    exe = (
+        os.environ.get("KUBECTL")
+        or shutil.which("kubectl")
+        or (str(venv_kubectl) if venv_kubectl.is_file() else None)
+    )
     if exe is None:
         pytest.fail(
             "kubectl not found on PATH: tests/test_deploy.py renders deploy/k8s/base with "
-            "`kubectl kustomize` (install kubectl, or set KUBECTL=/path/to/kubectl)",
+            "`kubectl kustomize` (run `make kubectl`, or set KUBECTL=/path/to/kubectl)",
             pytrace=False,
         )
     return exe
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
+def render(path: Path) -> list[dict[str, Any]]:
     proc = subprocess.run(
-        [_kubectl(), "kustomize", str(BASE)],
+        [_kubectl(), "kustomize", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert proc.returncode == 0, f"kubectl kustomize {BASE} failed:\n{proc.stderr}"
+    assert proc.returncode == 0, f"kubectl kustomize {path} failed:\n{proc.stderr}"
     docs = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
     assert docs, "kubectl kustomize rendered nothing"
     return docs
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    return render(BASE)
 
 
 def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -157,6 +168,20 @@ def test_base_renders_the_expected_objects(rendered: list[dict[str, Any]]) -> No
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == APP
 
 
+def schema_errors(docs: list[dict[str, Any]], version: str) -> list[str]:
+    errors = []
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(part) for part in exc.path)
+            errors.append(f"{name}: {path}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            errors.append(f"{name}: {exc.message}")
+    return errors
+
+
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_document_is_valid_against_kubernetes_schemas(
     rendered: list[dict[str, Any]], version: str
@@ -167,16 +192,7 @@ def test_every_document_is_valid_against_kubernetes_schemas(
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
         if doc
     ]
-    errors = []
-    for doc in [*rendered, *examples]:
-        name = f"{doc['kind']}/{doc['metadata']['name']}"
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            path = ".".join(str(part) for part in exc.path)
-            errors.append(f"{name}: {path}: {exc.message}")
-        except kubernetes_validate.SchemaNotFoundError as exc:
-            errors.append(f"{name}: {exc.message}")
+    errors = schema_errors([*rendered, *examples], version)
     assert not errors, f"invalid for Kubernetes {version}:\n" + "\n".join(errors)
 
 
@@ -226,6 +242,16 @@ def test_credentials_secret_is_mounted_read_only_at_secrets_dir(
     # The non-root user reads the files through its group (fsGroup + group-read mode).
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
     assert volume["secret"]["defaultMode"] & 0o040
+
+
+def test_state_dir_is_a_writable_emptydir(pod: dict[str, Any], container: dict[str, Any]) -> None:
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    state_dir = env["STATE_DIR"]
+    assert state_dir == "/var/lib/trailspark/state"
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == state_dir]
+    assert not mount.get("readOnly", False)
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume and volume["emptyDir"]["sizeLimit"]
 
 
 def test_grace_period_outlasts_the_shutdown_timeout(

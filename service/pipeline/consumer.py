@@ -138,6 +138,8 @@ class Consumer:
 
     def _took(self, assigned: set[TopicPartition]) -> None:
         self.paused &= self.kafka.assignment()
+        lead = self.settings.topic_evaluations
+        self.metrics.partition_assigned(tp.partition for tp in assigned if tp.topic == lead)
 
     async def hand_back(self, tps: set[TopicPartition], timeout_s: float) -> bool:
         """Revoke or stop: drop what is queued from `tps` (never written here, left
@@ -155,6 +157,8 @@ class Consumer:
         await self.commit(tps)
         self.offsets.forget(tps)
         self.gate.forget(tps)
+        lead = self.settings.topic_evaluations
+        self.metrics.partition_revoked(tp.partition for tp in tps if tp.topic == lead)
         log.info(
             "handed back %d partitions (%d queued deliveries dropped, in-flight finished: %s)",
             len(tps),
@@ -178,7 +182,7 @@ class Consumer:
         for tp in self.kafka.assignment():
             high = self.kafka.highwater(tp)
             part = self.offsets.partitions.get(tp)
-            point = part.commit_point() if part else None
+            point = part.position if part else None
             if high is None or point is None:
                 continue
             if tp.topic == self.settings.topic_evaluations:

@@ -32,6 +32,11 @@ class PartitionOffsets:
     def pending(self) -> int:
         return len(self._open)
 
+    @property
+    def position(self) -> int | None:
+        """The lowest offset not finished yet (or the next one), committed or not."""
+        return self._open[0] if self._open else self._next
+
     def commit_point(self) -> int | None:
         """Offset to commit now, or None when nothing new is safe to commit."""
         point = self._open[0] if self._open else self._next
