@@ -82,6 +82,21 @@ class Metrics:
         self.api_usage = gauge(
             "api_usage_ratio", "Share of the destination's API quota used", ("destination",)
         )
+        self.record_cache = counter(
+            "record_cache",
+            "Record-id cache lookups (hit, miss) and entries dropped for a gone record",
+            ("destination", "outcome"),
+        )
+        self.quota_budget_exhausted = counter(
+            "quota_budget_exhausted",
+            "Deliveries deferred because the org's max_daily_api_share is spent",
+            ("destination",),
+        )
+        self.token_refreshes = counter(
+            "token_refreshes",
+            "OAuth refresh-token grants, by outcome (ok, failed)",
+            ("destination", "outcome"),
+        )
         self.retry_pending = gauge("retry_pending", "Retry records waiting for their time")
         self.ready = gauge("ready", "1 when /readyz answers ready")
 

@@ -90,9 +90,20 @@ class RestClient:
         self.limit_retry_s = limit_retry_s
 
     async def _call(
-        self, creds: Credentials, method: str, url: str, *, json: Any = None, params: Any = None
+        self,
+        creds: Credentials,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        extra: Mapping[str, str] | None = None,
     ) -> Response:
-        headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {creds.access_token}",
+            "Accept": "application/json",
+            **(extra or {}),
+        }
         resp = await send(
             self.session, method, url, destination=NAME, metrics=self.metrics,
             headers=headers, json=json, params=params,
@@ -123,13 +134,24 @@ class RestClient:
             resp = await self._call(creds, "GET", creds.instance_url + next_url)
 
     async def collection(
-        self, creds: Credentials, method: str, records: list[dict[str, Any]]
+        self,
+        creds: Credentials,
+        method: str,
+        records: list[dict[str, Any]],
+        *,
+        auto_assign: bool = False,
     ) -> list[dict[str, Any]]:
-        """One sObject Collections call; SaveResults in request order."""
+        """One sObject Collections call; SaveResults in request order.
+
+        `Sforce-Auto-Assign` defaults to TRUE when absent, which would let the org's
+        assignment rules reassign every Lead (and Account) we touch: always say it.
+        """
         if not 0 < len(records) <= COLLECTION_LIMIT:
             raise ValueError(f"a collection takes 1..{COLLECTION_LIMIT} records")
         body = {"allOrNone": False, "records": records}
-        resp = await self._call(creds, method, f"{creds.data_url}/composite/sobjects", json=body)
+        assign = {"Sforce-Auto-Assign": "TRUE" if auto_assign else "FALSE"}
+        url = f"{creds.data_url}/composite/sobjects"
+        resp = await self._call(creds, method, url, json=body, extra=assign)
         results = resp.body
         if not isinstance(results, list) or len(results) != len(records):
             raise TransientError(

@@ -8,12 +8,14 @@ One `write` = one SOQL query per (object, match field) for the whole batch, then
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 
 from service.destinations.base import Batch, Outcome
+from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache, cache_key
 from service.destinations.salesforce import plan as planning
 from service.destinations.salesforce.client import (
     COLLECTION_LIMIT,
@@ -23,10 +25,17 @@ from service.destinations.salesforce.client import (
     is_batch_error,
 )
 from service.destinations.salesforce.mapping import DEFAULT_TEXT_LIMIT
-from service.destinations.salesforce.outcomes import Result, check_names, fold, saved
-from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, in_queries
+from service.destinations.salesforce.outcomes import (
+    ItemResult,
+    Result,
+    check_names,
+    fold,
+    saved,
+)
+from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, OPEN_ONLY, in_queries
 from service.errors import DeliveryError
 from service.http import new_session
+from service.mapping import crm_id, lead_value
 from service.metrics import Metrics
 from service.models import DestinationConfig, RecordRef
 from service.settings import Settings
@@ -49,6 +58,7 @@ class SalesforceDestination:
         quota_retry_s: float = 300.0,
         limit_retry_s: float = 10.0,
         concurrency: int = 4,
+        cache_size: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -61,6 +71,7 @@ class SalesforceDestination:
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
         self._client: RestClient | None = None
+        self.cache = RecordCache(NAME, metrics, cache_size)
 
     async def setup(self) -> None:
         if self._session is None:
@@ -82,19 +93,131 @@ class SalesforceDestination:
         await self.setup()
         assert self._client is not None
         creds = Credentials.parse(batch.credentials)
-        check_names(batch.config)
+        config = batch.config
+        check_names(config)
         events = [item.event for item in batch.items]
-        lookups = await self._lookups(self._client, creds, batch.config, events)
+        views = [self._view(config, event) for event in events]
+        items = await self._round(self._client, creds, config, events, views)
+        moved = [n for n, item in enumerate(items) if item.moved]
+        if moved:  # records that moved: match by field again, within this delivery
+            again = await self._moved_views(self._client, creds, config, events, items, moved)
+            redo = [n for n in moved if again[n] is not None]
+            second = await self._round(
+                self._client, creds, config, [events[n] for n in redo], [again[n] for n in redo]
+            )
+            for n, item in zip(redo, second, strict=True):
+                items[n].absorb(item)
+        return [item.outcome() for item in items]
+
+    # --- the record cache: (org, salesforce, object, match value) -> id ----------------
+    def _view(self, config: DestinationConfig, event: Any) -> planning.View:
+        """Ids the item knows before any lookup: crm_ids, else the cache.
+
+        A target's crm id is learned (it names the lead's own record); a propensity
+        account's is not, since one account serves every lead of its domain.
+        """
+        view = planning.View()
+        targets = {t.object for t in config.targets}
+        for obj, match in planning.pairs(config, event):
+            value = lead_value(event, match.event_field) if match is not None else None
+            known = crm_id(event, NAME, obj)
+            if value is None:
+                continue
+            key = cache_key(event.org_id, NAME, obj, value)
+            if known:
+                if obj in targets:
+                    self.cache.put(key, known)
+            elif (hit := self.cache.get(key)) is not None:
+                view.ids[obj] = hit
+        return view
+
+    def _learn(self, org: str, plan: planning.Plan, results: list[Result]) -> None:
+        """Ids of records found or created; a value that matched duplicates is not
+        learned (every duplicate gets the score, so each is looked up again)."""
+        seen = Counter((w.object, w.match.casefold()) for w in plan.writes if w.match)
+        for write, result in zip(plan.writes, results, strict=True):
+            if not write.match or seen[(write.object, write.match.casefold())] > 1:
+                continue
+            if isinstance(result, RecordRef):
+                self.cache.put(cache_key(org, NAME, write.object, write.match), result.id)
+
+    async def _round(
+        self,
+        client: RestClient,
+        creds: Credentials,
+        config: DestinationConfig,
+        events: list[Any],
+        views: Sequence[planning.View | None],
+    ) -> list[ItemResult]:
+        lookups = await self._lookups(client, creds, config, events, views)
         truncations = self.metrics.truncations
         plan = planning.build(
-            batch.config, events, lookups,
+            config, events, lookups,
             default_limit=self.default_text_limit,
             on_truncate=lambda key: truncations.labels(NAME, key).inc(),
+            views=views,
         )  # fmt: skip
         if plan.propensity_misses:
             self.metrics.propensity_unmatched.labels(NAME).inc(plan.propensity_misses)
-        results = await self._execute(self._client, creds, plan)
+        results = await self._execute(client, creds, plan)
+        if events:
+            self._learn(events[0].org_id, plan, results)
         return fold(plan, results)
+
+    async def _moved_views(
+        self,
+        client: RestClient,
+        creds: Credentials,
+        config: DestinationConfig,
+        events: list[Any],
+        items: list[ItemResult],
+        moved: list[int],
+    ) -> list[planning.View | None]:
+        """Per moved item, what a second round writes: gone records are matched by field;
+        a converted Lead is followed to its Contact when a Contact target is mapped."""
+        org = events[0].org_id
+        converted = {
+            i.moved["Lead"][1] for i in items if i.moved.get("Lead", ("",))[0] == "converted"
+        }
+        contacts = await self._converted_contacts(client, creds, converted) if converted else {}
+        has_contact = any(t.object == "Contact" for t in config.targets)
+        views: list[planning.View | None] = [None] * len(events)
+        for n in moved:
+            item, view = items[n], planning.View(objects=set())
+            for obj, (kind, old) in item.moved.items():
+                self.cache.drop_id(org, NAME, obj, old)
+                if kind == "gone":
+                    view.ids[obj] = None  # ignore crm_ids and the cache: look it up
+                    assert view.objects is not None
+                    view.objects.add(obj)
+                    continue
+                contact = contacts.get(old[:15])
+                wrote_contact = any(r.object == "Contact" for r in item.targets)
+                if has_contact and contact and not wrote_contact:
+                    view.ids["Contact"] = contact
+                    assert view.objects is not None
+                    view.objects.add("Contact")
+                elif not (has_contact and wrote_contact):
+                    item.converted = True
+            views[n] = view if view.objects else None
+        return views
+
+    async def _converted_contacts(
+        self, client: RestClient, creds: Credentials, lead_ids: set[str]
+    ) -> dict[str, str]:
+        """15-character Lead id -> the ConvertedContactId of that converted Lead."""
+        out: dict[str, str] = {}
+        queries = in_queries(
+            "Lead", "Id", sorted(lead_ids), budget=self.uri_budget, also=["ConvertedContactId"]
+        )
+        for answer in await self._gather([client.query(creds, q) for q in queries]):
+            if isinstance(answer, BaseException):
+                raise answer
+            for record in answer:
+                rid, contact = record.get("Id"), record.get("ConvertedContactId")
+                if isinstance(rid, str) and isinstance(contact, str) and contact:
+                    out[rid[:15]] = contact
+        return out
 
     async def _gather(self, calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -106,13 +229,19 @@ class SalesforceDestination:
         return await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
 
     async def _lookups(
-        self, client: RestClient, creds: Credentials, config: DestinationConfig, events: list[Any]
+        self,
+        client: RestClient,
+        creds: Credentials,
+        config: DestinationConfig,
+        events: list[Any],
+        views: Sequence[planning.View | None],
     ) -> planning.Lookups:
         """One IN query per (object, field); nothing is written yet, so failures raise."""
         keys: list[planning.LookupKey] = []
         calls = []
-        for (obj, field), values in planning.needed_lookups(config, events).items():
-            for soql in in_queries(obj, field, values, budget=self.uri_budget):
+        for (obj, field), values in planning.needed_lookups(config, events, views).items():
+            where = OPEN_ONLY.get(obj)  # never a converted Lead
+            for soql in in_queries(obj, field, values, budget=self.uri_budget, where=where):
                 keys.append((obj, field))
                 calls.append(client.query(creds, soql))
         found: dict[planning.LookupKey, dict[str, list[str]] | DeliveryError] = {}
@@ -138,11 +267,13 @@ class SalesforceDestination:
         """Every planned write's result; a request's failure is its records' failure."""
         chunks = list(planning.requests(plan, self.collection_size))
         calls = [
-            client.collection(creds, method, [plan.writes[i].body() for i in idx])
-            for method, idx in chunks
+            client.collection(
+                creds, method, [plan.writes[i].body() for i in idx], auto_assign=assign
+            )
+            for method, assign, idx in chunks
         ]
         results: list[Result | None] = [None] * len(plan.writes)
-        for (_method, idx), answer in zip(chunks, await self._gather(calls), strict=True):
+        for (_method, _assign, idx), answer in zip(chunks, await self._gather(calls), strict=True):
             if isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
                 raise answer
             for n, i in enumerate(idx):

@@ -144,7 +144,11 @@ class SalesforceSandbox(HttpsSandbox):
         finally:
             self.calls.append(
                 Call(
-                    request.method, request.path, request.query.get("q"), request.get(N_RECORDS, 0)
+                    request.method,
+                    request.path,
+                    request.query.get("q"),
+                    request.get(N_RECORDS, 0),
+                    request.headers.get("Sforce-Auto-Assign"),
                 )
             )
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
