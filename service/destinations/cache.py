@@ -17,8 +17,9 @@ DEFAULT_MAX_ENTRIES = 100_000  # about 20 MB at ~200 bytes an entry
 CacheKey = tuple[str, str, str, str]  # org, destination, object, case-folded match value
 
 
-def cache_key(org: str, destination: str, obj: str, value: str) -> CacheKey:
-    return (org, destination, obj, value.casefold())
+def cache_key(org: str, destination: str, obj: str, value: str, *, fold: bool = True) -> CacheKey:
+    """`fold=False` where the CRM matches case-sensitively (Airtable formulas)."""
+    return (org, destination, obj, value.casefold() if fold else value)
 
 
 class RecordCache:
