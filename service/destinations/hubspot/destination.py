@@ -7,7 +7,6 @@ inputs a call, within the token's budget -> one Outcome per item.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ import aiohttp
 
 from service.destinations.base import Batch, DestinationContext, Outcome
 from service.destinations.cache import RecordCache
-from service.destinations.hubspot.client import HubSpotClient, credentials_of, gather_all
+from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.matching import lookup_key, resolve
 from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
@@ -29,6 +28,7 @@ from service.destinations.hubspot.plan import (
     record_key,
 )
 from service.destinations.hubspot.responses import Done, Result
+from service.destinations.oauth import TokenSource
 from service.http import new_session
 
 
@@ -42,6 +42,8 @@ class HubSpotDestination:
         self._session: aiohttp.ClientSession | None = None
         self._limits: dict[str, TokenLimits] = {}
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
+        # HubSpot's answer says expires_in (30 minutes); the default is never needed.
+        self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
 
     async def setup(self) -> None:
         if self._session is None:
@@ -55,9 +57,8 @@ class HubSpotDestination:
             self._session = None
 
     def limits_for(self, credentials: Mapping[str, Any]) -> tuple[str, TokenLimits]:
-        """One budget per token (hashed: the key never holds the secret)."""
-        token, base = credentials_of(credentials)
-        key = hashlib.sha256(f"{base}\0{token}".encode()).hexdigest()[:16]
+        """One budget per credentials file (hashed: the key never holds the secret)."""
+        key = parse_credentials(credentials).key
         if key not in self._limits:
             self._limits[key] = TokenLimits(self.options)
         return key, self._limits[key]
@@ -70,7 +71,8 @@ class HubSpotDestination:
         assert self._session is not None
         _, limits = self.limits_for(batch.credentials)
         limits.check_daily()  # spent for today: no request at all
-        client = HubSpotClient(self._session, batch.credentials, limits, self.metrics)
+        creds = parse_credentials(batch.credentials)
+        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens)
         org = batch.config.org_id
         writes = [
             w

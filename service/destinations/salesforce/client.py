@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
 from service.errors import CredentialsUnavailable, DeliveryError, TransientError
 from service.http import Response, send
@@ -29,15 +30,17 @@ _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 @dataclass(frozen=True)
 class Credentials:
-    """The secret file (contract §4): instance_url, access_token, api_version."""
+    """The secret file (contract §4): instance_url, api_version, and an access_token
+    and/or refresh_token, client_id, client_secret (token_url optional)."""
 
     instance_url: str
-    access_token: str = field(repr=False)
+    access_token: str | None = field(repr=False)
     api_version: str = "62.0"
+    refresh: RefreshSpec | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Credentials:
-        url, token = data.get("instance_url"), data.get("access_token")
+        url, token = data.get("instance_url"), secret_text(data.get("access_token"))
         version = str(data.get("api_version") or "62.0").removeprefix("v")
         if (
             not isinstance(url, str)
@@ -45,11 +48,14 @@ class Credentials:
             or not urlsplit(url).hostname
         ):
             raise CredentialsUnavailable("salesforce secret needs an https instance_url")
-        if not isinstance(token, str) or not token:
-            raise CredentialsUnavailable("salesforce secret has no access_token")
+        url = url.rstrip("/")
+        token_url = data.get("token_url") or f"{url}/services/oauth2/token"
+        refresh = RefreshSpec.parse(data, str(token_url), NAME)
+        if token is None and refresh is None:
+            raise CredentialsUnavailable("salesforce secret has no access_token or refresh_token")
         if not _VERSION.fullmatch(version):
             raise CredentialsUnavailable(f"salesforce api_version {version!r} is not like 62.0")
-        return cls(url.rstrip("/"), token, version)
+        return cls(url, token, version, refresh)
 
     @property
     def data_url(self) -> str:
@@ -82,10 +88,13 @@ class RestClient:
         *,
         quota_retry_s: float,
         limit_retry_s: float,
+        token_lifetime_s: float = 3600.0,
     ) -> None:
         self.session = session
         self.metrics = metrics
         self.usage = UsageGauge(metrics)
+        # Salesforce's token answer has no expires_in: assume the session lasts this long.
+        self.tokens = TokenSource(NAME, metrics, default_lifetime_s=token_lifetime_s)
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
 
@@ -99,15 +108,18 @@ class RestClient:
         params: Any = None,
         extra: Mapping[str, str] | None = None,
     ) -> Response:
-        headers = {
-            "Authorization": f"Bearer {creds.access_token}",
-            "Accept": "application/json",
-            **(extra or {}),
-        }
+        token = await self._token(creds)
+        headers = {"Accept": "application/json", **(extra or {})}
         resp = await send(
             self.session, method, url, destination=NAME, metrics=self.metrics,
-            headers=headers, json=json, params=params,
+            headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
         )  # fmt: skip
+        if resp.status == 401 and creds.refresh is not None:  # expired: refresh once, retry
+            token = await self.tokens.after_401(self.session, creds.refresh, token)
+            resp = await send(
+                self.session, method, url, destination=NAME, metrics=self.metrics,
+                headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
+            )  # fmt: skip
         self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
         if resp.ok:
             return resp
@@ -120,6 +132,12 @@ class RestClient:
         if error.code == "request_limit_exceeded":  # Salesforce says 403, not 429
             self.metrics.rate_limited.labels(NAME).inc()
         raise error
+
+    async def _token(self, creds: Credentials) -> str:
+        if creds.refresh is None:
+            assert creds.access_token is not None  # parse() guarantees one of the two
+            return creds.access_token
+        return await self.tokens.token(self.session, creds.refresh, creds.access_token)
 
     async def query(self, creds: Credentials, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following `nextRecordsUrl` pages."""
@@ -162,4 +180,10 @@ class RestClient:
 
 def is_batch_error(error: DeliveryError) -> bool:
     """Errors that concern the whole org, not the records of one request."""
-    return error.code in ("auth_failed", "request_limit_exceeded", "quota_exhausted")
+    return error.code in (
+        "auth_failed",
+        "token_refresh_failed",
+        "request_limit_exceeded",
+        "quota_exhausted",
+        "quota_budget_exhausted",
+    )

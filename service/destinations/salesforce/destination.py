@@ -59,6 +59,7 @@ class SalesforceDestination:
         limit_retry_s: float = 10.0,
         concurrency: int = 4,
         cache_size: int = DEFAULT_MAX_ENTRIES,
+        token_lifetime_s: float = 3600.0,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -69,6 +70,7 @@ class SalesforceDestination:
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
         self.concurrency = concurrency
+        self.token_lifetime_s = token_lifetime_s
         self._session: aiohttp.ClientSession | None = None
         self._client: RestClient | None = None
         self.cache = RecordCache(NAME, metrics, cache_size)
@@ -82,6 +84,7 @@ class SalesforceDestination:
                 self.metrics,
                 quota_retry_s=self.quota_retry_s,
                 limit_retry_s=self.limit_retry_s,
+                token_lifetime_s=self.token_lifetime_s,
             )
 
     async def close(self) -> None:
