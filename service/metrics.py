@@ -89,7 +89,7 @@ class Metrics:
         )
         self.quota_budget_exhausted = counter(
             "quota_budget_exhausted",
-            "Deliveries deferred because the org's max_daily_api_share is spent",
+            "Requests refused (their deliveries deferred) as max_daily_api_share is spent",
             ("destination",),
         )
         self.token_refreshes = counter(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from service.destinations.budget import DailyBudget
 from service.destinations.hubspot.limits import TokenLimits
 from service.destinations.hubspot.responses import (
     Input,
@@ -107,9 +108,11 @@ class HubSpotClient:
         limits: TokenLimits,
         metrics: Metrics,
         tokens: TokenSource,
+        budget: DailyBudget | None = None,
     ) -> None:
         self.creds, self.base_url = credentials, credentials.base_url
         self.session, self.limits, self.metrics, self.tokens = session, limits, metrics, tokens
+        self.budget = budget
 
     async def _token(self) -> str:
         if self.creds.refresh is None:
@@ -133,12 +136,22 @@ class HubSpotClient:
         """One request within the token's budget; 401 and 429 are raised for the batch.
         With a refresh token, a 401 gets one refresh and one more try."""
         self.limits.check_daily()
+        if self.budget is not None:
+            self.budget.check(self.creds.key)
         token = await self._token()
         resp = await self._send(path, body, search, token)
         if resp.status == 401 and self.creds.refresh is not None:
             token = await self.tokens.after_401(self.session, self.creds.refresh, token)
             resp = await self._send(path, body, search, token)
         usage = self.limits.observe(resp.headers)
+        if self.budget is not None:
+            daily = resp.headers.get("X-HubSpot-RateLimit-Daily", "")
+            left = resp.headers.get("X-HubSpot-RateLimit-Daily-Remaining", "")
+            self.budget.spend(
+                self.creds.key,
+                int(daily) if daily.isdigit() else None,
+                int(left) if left.isdigit() else None,
+            )
         if usage is not None:
             self.metrics.api_usage.labels(NAME).set(usage)
         if resp.status == 401:

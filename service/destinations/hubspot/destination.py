@@ -13,9 +13,10 @@ from typing import Any
 import aiohttp
 
 from service.destinations.base import Batch, DestinationContext, Outcome
+from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
 from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
+from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
 from service.destinations.hubspot.matching import lookup_key, resolve
 from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
 from service.destinations.hubspot.plan import (
@@ -44,6 +45,9 @@ class HubSpotDestination:
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
         # HubSpot's answer says expires_in (30 minutes); the default is never needed.
         self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
+        # HubSpot's day resets at the account's midnight: probe at each full UTC hour.
+        retry_s = self.options.daily_retry_s
+        self.budget = DailyBudget(NAME, ctx.metrics, probe=lambda: daily_wait(retry_s))
 
     async def setup(self) -> None:
         if self._session is None:
@@ -72,7 +76,9 @@ class HubSpotDestination:
         _, limits = self.limits_for(batch.credentials)
         limits.check_daily()  # spent for today: no request at all
         creds = parse_credentials(batch.credentials)
-        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens)
+        self.budget.configure(creds.key, batch.config.max_daily_api_share)
+        self.budget.check(creds.key)  # this service's share is spent: no request at all
+        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens, self.budget)
         org = batch.config.org_id
         writes = [
             w

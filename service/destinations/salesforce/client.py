@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from service.destinations.budget import DailyBudget
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
 from service.errors import CredentialsUnavailable, DeliveryError, TransientError
@@ -72,12 +73,14 @@ class UsageGauge:
         self._gauge = metrics.api_usage.labels(NAME)
         self._ratios: dict[str, float] = {}
 
-    def observe(self, instance_url: str, header: str | None) -> None:
+    def observe(self, instance_url: str, header: str | None) -> int | None:
+        """Record the org's usage; its daily limit, when the header says it."""
         match = _USAGE.search(header or "")
         if not match or int(match.group(2)) <= 0:
-            return
+            return None
         self._ratios[instance_url] = int(match.group(1)) / int(match.group(2))
         self._gauge.set(max(self._ratios.values()))
+        return int(match.group(2))
 
 
 class RestClient:
@@ -95,6 +98,7 @@ class RestClient:
         self.usage = UsageGauge(metrics)
         # Salesforce's token answer has no expires_in: assume the session lasts this long.
         self.tokens = TokenSource(NAME, metrics, default_lifetime_s=token_lifetime_s)
+        self.budget = DailyBudget(NAME, metrics)  # keyed by instance_url: one per org
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
 
@@ -108,6 +112,7 @@ class RestClient:
         params: Any = None,
         extra: Mapping[str, str] | None = None,
     ) -> Response:
+        self.budget.check(creds.instance_url)
         token = await self._token(creds)
         headers = {"Accept": "application/json", **(extra or {})}
         resp = await send(
@@ -120,7 +125,8 @@ class RestClient:
                 self.session, method, url, destination=NAME, metrics=self.metrics,
                 headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
             )  # fmt: skip
-        self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
+        limit = self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
+        self.budget.spend(creds.instance_url, limit)
         if resp.ok:
             return resp
         error = request_error(

@@ -98,6 +98,8 @@ class SalesforceDestination:
         creds = Credentials.parse(batch.credentials)
         config = batch.config
         check_names(config)
+        self._client.budget.configure(creds.instance_url, config.max_daily_api_share)
+        self._client.budget.check(creds.instance_url)  # spent: no request at all
         events = [item.event for item in batch.items]
         views = [self._view(config, event) for event in events]
         items = await self._round(self._client, creds, config, events, views)
