@@ -1,6 +1,7 @@
 """`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
+`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from service.app import Service
 from service.destinations.base import Destination
@@ -40,7 +42,19 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
     run.result()
 
 
+def _preview(argv: list[str]) -> int:
+    from service.preview import main as preview  # tools load only when asked for
+
+    return preview(argv)
+
+
+# Subcommands: name -> main(argv) -> exit code. Without one, the service runs.
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"preview": _preview}
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
