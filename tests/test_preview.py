@@ -98,7 +98,7 @@ async def test_lookup_finds_the_records_with_read_only_calls(tmp_path: Path) -> 
                     "match": {"crm_field": "domain", "event_field": "lead.domain"},
                     "field": "ts_propensity",
                 },
-            ),  # fmt: skip
+            ),
             make_config("airtable"),
         ]
         code, out, err = await preview(
