@@ -30,6 +30,9 @@ class RecordCache:
             raise ValueError("record cache size must be >= 0")
         self.max_entries = max_entries
         self._ids: OrderedDict[CacheKey, str] = OrderedDict()
+        # (org, destination, object, id) -> the keys pointing at it, so a gone record
+        # is forgotten without walking the whole cache on the event loop.
+        self._by_id: dict[CacheKey, set[CacheKey]] = {}
         self._hits = metrics.record_cache.labels(destination, "hit")
         self._misses = metrics.record_cache.labels(destination, "miss")
         self._dropped = metrics.record_cache.labels(destination, "dropped")
