@@ -204,3 +204,14 @@ async def test_re_evaluations_come_from_the_cache_until_the_record_goes(
     replacement = lead(sandbox, "ada@example.com")
     [out, _] = await evaluate()  # the cached record is gone: looked up again, same delivery
     assert refs(out) == {("Lead", replacement, "updated")}
+
+
+async def test_a_converted_lead_with_no_contact_left_is_lead_converted(
+    sandbox: SalesforceSandbox, dest: SalesforceDestination
+) -> None:
+    old = lead(sandbox, "ada@example.com")
+    sandbox.store.convert(old)
+    sandbox.store.records["Lead"][old]["ConvertedContactId"] = None  # converted to an Account only
+    event = make_event(email="nobody@example.com", crm_ids={"salesforce": {"Lead": old}})
+    [out] = await write(dest, sandbox, config(target("Lead"), target("Contact")), event)
+    assert (out.state, out.reason) == (DeliveryState.SKIPPED, "lead_converted")

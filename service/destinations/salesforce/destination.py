@@ -8,14 +8,14 @@ One `write` = one SOQL query per (object, match field) for the whole batch, then
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 
 from service.destinations.base import Batch, Outcome
-from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache, cache_key
+from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
+from service.destinations.salesforce import known
 from service.destinations.salesforce import plan as planning
 from service.destinations.salesforce.client import (
     COLLECTION_LIMIT,
@@ -35,7 +35,6 @@ from service.destinations.salesforce.outcomes import (
 from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, OPEN_ONLY, in_queries
 from service.errors import DeliveryError
 from service.http import new_session
-from service.mapping import crm_id, lead_value
 from service.metrics import Metrics
 from service.models import DestinationConfig, RecordRef
 from service.settings import Settings
@@ -101,50 +100,19 @@ class SalesforceDestination:
         self._client.budget.configure(creds.instance_url, config.max_daily_api_share)
         self._client.budget.check(creds.instance_url)  # spent: no request at all
         events = [item.event for item in batch.items]
-        views = [self._view(config, event) for event in events]
+        views = [known.view_of(config, event, self.cache) for event in events]
         items = await self._round(self._client, creds, config, events, views)
-        moved = [n for n, item in enumerate(items) if item.moved]
-        if moved:  # records that moved: match by field again, within this delivery
-            again = await self._moved_views(self._client, creds, config, events, items, moved)
-            redo = [n for n in moved if again[n] is not None]
+        if any(item.moved for item in items):  # match by field again, in this delivery
+            leads = known.converted_leads(items)
+            contacts = await self._converted_contacts(self._client, creds, leads) if leads else {}
+            again = known.second_round(config, events[0].org_id, items, contacts, self.cache)
+            redo = [n for n, view in enumerate(again) if view is not None]
             second = await self._round(
                 self._client, creds, config, [events[n] for n in redo], [again[n] for n in redo]
             )
             for n, item in zip(redo, second, strict=True):
                 items[n].absorb(item)
         return [item.outcome() for item in items]
-
-    # --- the record cache: (org, salesforce, object, match value) -> id ----------------
-    def _view(self, config: DestinationConfig, event: Any) -> planning.View:
-        """Ids the item knows before any lookup: crm_ids, else the cache.
-
-        A target's crm id is learned (it names the lead's own record); a propensity
-        account's is not, since one account serves every lead of its domain.
-        """
-        view = planning.View()
-        targets = {t.object for t in config.targets}
-        for obj, match in planning.pairs(config, event):
-            value = lead_value(event, match.event_field) if match is not None else None
-            known = crm_id(event, NAME, obj)
-            if value is None:
-                continue
-            key = cache_key(event.org_id, NAME, obj, value)
-            if known:
-                if obj in targets:
-                    self.cache.put(key, known)
-            elif (hit := self.cache.get(key)) is not None:
-                view.ids[obj] = hit
-        return view
-
-    def _learn(self, org: str, plan: planning.Plan, results: list[Result]) -> None:
-        """Ids of records found or created; a value that matched duplicates is not
-        learned (every duplicate gets the score, so each is looked up again)."""
-        seen = Counter((w.object, w.match.casefold()) for w in plan.writes if w.match)
-        for write, result in zip(plan.writes, results, strict=True):
-            if not write.match or seen[(write.object, write.match.casefold())] > 1:
-                continue
-            if isinstance(result, RecordRef):
-                self.cache.put(cache_key(org, NAME, write.object, write.match), result.id)
 
     async def _round(
         self,
@@ -166,46 +134,8 @@ class SalesforceDestination:
             self.metrics.propensity_unmatched.labels(NAME).inc(plan.propensity_misses)
         results = await self._execute(client, creds, plan)
         if events:
-            self._learn(events[0].org_id, plan, results)
+            known.learn(self.cache, events[0].org_id, plan, results)
         return fold(plan, results)
-
-    async def _moved_views(
-        self,
-        client: RestClient,
-        creds: Credentials,
-        config: DestinationConfig,
-        events: list[Any],
-        items: list[ItemResult],
-        moved: list[int],
-    ) -> list[planning.View | None]:
-        """Per moved item, what a second round writes: gone records are matched by field;
-        a converted Lead is followed to its Contact when a Contact target is mapped."""
-        org = events[0].org_id
-        converted = {
-            i.moved["Lead"][1] for i in items if i.moved.get("Lead", ("",))[0] == "converted"
-        }
-        contacts = await self._converted_contacts(client, creds, converted) if converted else {}
-        has_contact = any(t.object == "Contact" for t in config.targets)
-        views: list[planning.View | None] = [None] * len(events)
-        for n in moved:
-            item, view = items[n], planning.View(objects=set())
-            for obj, (kind, old) in item.moved.items():
-                self.cache.drop_id(org, NAME, obj, old)
-                if kind == "gone":
-                    view.ids[obj] = None  # ignore crm_ids and the cache: look it up
-                    assert view.objects is not None
-                    view.objects.add(obj)
-                    continue
-                contact = contacts.get(old[:15])
-                wrote_contact = any(r.object == "Contact" for r in item.targets)
-                if has_contact and contact and not wrote_contact:
-                    view.ids["Contact"] = contact
-                    assert view.objects is not None
-                    view.objects.add("Contact")
-                elif not (has_contact and wrote_contact):
-                    item.converted = True
-            views[n] = view if view.objects else None
-        return views
 
     async def _converted_contacts(
         self, client: RestClient, creds: Credentials, lead_ids: set[str]
