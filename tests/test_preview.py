@@ -124,3 +124,12 @@ async def test_lookup_finds_the_records_with_read_only_calls(tmp_path: Path) -> 
         "/crm/v3/objects/contacts/batch/read",
         "/crm/v3/objects/companies/search",
     }
+
+
+async def test_a_lookup_without_credentials_is_exit_1(tmp_path: Path) -> None:
+    empty = tmp_path / "secrets"
+    empty.mkdir()
+    code, out, err = await preview(
+        tmp_path, make_config("salesforce"), make_event(), "--lookup", SECRETS_DIR=str(empty)
+    )
+    assert (code, out) == (1, "") and "org_1-salesforce' is not mounted" in err
