@@ -33,10 +33,11 @@ from hubspot.crm.contacts import (
 
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
-from service.destinations.hubspot.client import HubSpotClient
+from service.destinations.hubspot.client import HubSpotClient, parse_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.responses import Done, Input
 from service.destinations.hubspot.sdk import close_apis, sdk_client
+from service.destinations.oauth import TokenSource
 from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
@@ -99,7 +100,14 @@ async def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-hubspot-"))
     proc, creds, ca = start_sandbox(folder)
     session = new_session(ca, 30.0)  # closed in the finally below
-    fast = HubSpotClient(session, creds, TokenLimits(HubSpotOptions(**UNLIMITED)), Metrics())
+    metrics = Metrics()
+    fast = HubSpotClient(
+        session,
+        parse_credentials(creds),
+        TokenLimits(HubSpotOptions(**UNLIMITED)),
+        metrics,
+        TokenSource("hubspot", metrics, default_lifetime_s=1800.0),
+    )
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=16))  # a thread per lane
     sdk = sdk_client(creds, ca, folder, connection_pool_maxsize=16)

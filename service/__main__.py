@@ -1,7 +1,7 @@
 """`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
-`python -m service replay-dlq ...` replays the DLQ instead (service/replay_cli.py).
+`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from service import replay_cli
 from service.app import Service
@@ -42,9 +43,22 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
     run.result()
 
 
+def _preview(argv: list[str]) -> int:
+    from service.preview import main as preview  # tools load only when asked for
+
+    return preview(argv)
+
+
+# Subcommands: name -> main(argv) -> exit code. Without one, the service runs.
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "preview": _preview,
+    "replay-dlq": replay_cli.main,
+}
+
+
 def main() -> None:
-    if sys.argv[1:2] == ["replay-dlq"]:
-        sys.exit(replay_cli.main(sys.argv[2:]))
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -44,7 +44,11 @@ def mapped_values(
     default_limit: int,
     on_truncate: OnTruncate | None = None,
 ) -> dict[str, Any]:
-    """Destination field name -> value for the TrailSpark fields the target maps."""
+    """Destination field name -> value for the TrailSpark fields the target maps.
+
+    An empty text (a reasoning of "") is left out, not written: the event does not
+    carry that value, and writing "" would blank what the field holds.
+    """
     ev = event.evaluation
     values: dict[FieldKey, Any] = {"score": ev.score.value, "reasoning": ev.reasoning}
     if target.field_types.get("evaluated_at") == "date":
@@ -54,6 +58,8 @@ def mapped_values(
     out: dict[str, Any] = {}
     for key, crm_field in target.fields.items():
         value = values[key]
+        if value == "":
+            continue
         if isinstance(value, str):
             value, cut = truncate(value, target.max_lengths.get(key, default_limit))
             if cut and on_truncate is not None:

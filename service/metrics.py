@@ -125,6 +125,21 @@ class Metrics:
         self.api_usage = gauge(
             "api_usage_ratio", "Share of the destination's API quota used", ("destination",)
         )
+        self.record_cache = counter(
+            "record_cache",
+            "Record-id cache lookups (hit, miss) and entries dropped for a gone record",
+            ("destination", "outcome"),
+        )
+        self.quota_budget_exhausted = counter(
+            "quota_budget_exhausted",
+            "Requests refused (their deliveries deferred) as max_daily_api_share is spent",
+            ("destination",),
+        )
+        self.token_refreshes = counter(
+            "token_refreshes",
+            "OAuth refresh-token grants, by outcome (ok, failed)",
+            ("destination", "outcome"),
+        )
         self.credentials_unavailable = counter(
             "credentials_unavailable",
             "Credentials refused or missing at read time (other_org, outside_secrets_dir, ...)",

@@ -145,6 +145,9 @@ class Target(_In):
     field_types: dict[FieldKey, Literal["datetime", "date"]] = Field(default_factory=dict)
     max_lengths: dict[FieldKey, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
     create_fields: dict[str, NonEmpty] = Field(default_factory=dict)
+    # Salesforce only: let the org's Lead/Account assignment rules run when a record is
+    # created (`Sforce-Auto-Assign: TRUE`); updates never reassign (docs/salesforce.md).
+    assign_on_create: bool = False
 
 
 class PropensityMapping(_In):
@@ -175,6 +178,9 @@ class DestinationConfig(_In):
     targets: list[Target] = Field(default_factory=list)
     propensity: PropensityMapping | None = None
     updated_by: UpdatedBy
+    # Extension (optional): the most of the org's daily API allocation this service
+    # may spend, as a share (0.25 = a quarter); unset means no budget of our own.
+    max_daily_api_share: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @property
     def key(self) -> str:

@@ -117,7 +117,7 @@ async def test_without_create_records_are_looked_up_and_misses_are_skipped(
     assert [h.method for h in sandbox.hits] == ["GET", "PATCH"]  # one lookup, one update
 
 
-async def test_crm_id_updates_by_id_and_a_deleted_record_fails(
+async def test_crm_id_updates_by_id_and_a_deleted_record_falls_back_to_the_email(
     destination: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     [rec] = sandbox.seed("Contacts", [{"Email": "someone-else@example.com"}])
@@ -126,9 +126,11 @@ async def test_crm_id_updates_by_id_and_a_deleted_record_fails(
     outcomes = await write(destination, sandbox, [by_id, gone])
     assert [(r.id, r.action) for r in outcomes[0].records] == [(rec, "updated")]
     assert sandbox.table("Contacts")[0]["fields"]["Email"] == "someone-else@example.com"
-    assert outcomes[1].state is DeliveryState.FAILED
-    assert outcomes[1].error is not None and outcomes[1].error.code == "record_deleted"
-    assert len(sandbox.table("Contacts")) == 1
+    # The crm id's record is gone: matched on the Email column (create on: upserted).
+    [made] = [r for r in sandbox.table("Contacts") if r["id"] != rec]
+    assert made["fields"]["Email"] == "y@example.com"
+    assert outcomes[1].state is DeliveryState.DELIVERED
+    assert [(r.id, r.action) for r in outcomes[1].records] == [(made["id"], "created")]
 
 
 async def test_formula_escaping_finds_an_email_with_quote_and_brace(

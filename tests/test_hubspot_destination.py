@@ -150,9 +150,11 @@ async def test_crm_id_update_and_a_deleted_record(hs: HubSpotSandbox, dest) -> N
     ]
     ok, gone = await dest.write(batch(hs, hubspot_config(propensity=False), events))
     assert ok.records[0].id == alive and ok.records[0].action == "updated"
-    assert gone.state == "failed" and gone.error.code == "record_deleted"
-    assert not gone.error.retryable
-    assert hs.count("/contacts/batch/update") == 1
+    # The crm id no longer resolves: matched by email instead (create is on: upserted).
+    made = hs.find("contacts", "email", events[1]["lead"]["email"])
+    assert made is not None and gone.state == "delivered"
+    assert [(r.id, r.action) for r in gone.records] == [(made.id, "created")]
+    assert hs.count("/contacts/batch/update") == 1 and hs.count("/contacts/batch/upsert") == 1
 
 
 async def test_truncated_reasoning_is_written_and_counted(hs: HubSpotSandbox) -> None:

@@ -3,11 +3,12 @@ merging, collection chunks, and the per-item outcome rules."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.destinations.salesforce.outcomes import fold
-from service.destinations.salesforce.plan import Plan, build, needed_lookups, requests
+from service.destinations.salesforce.plan import Plan, Write, build, needed_lookups, requests
 from service.errors import PermanentError, TransientError
 from service.models import (
     EVENT,
@@ -159,15 +160,23 @@ def test_requests_group_objects_and_respect_the_size() -> None:
     accounts = {f"d{i}.example": [f"001{i:012d}AAA"] for i in range(7)}
     plan = plan_for(cfg, events, {("Lead", "Email"): found, ("Account", "Website"): accounts})
     chunks = list(requests(plan, 200))
-    assert [(m, len(idx)) for m, idx in chunks] == [("PATCH", 200), ("PATCH", 107), ("POST", 150)]
-    for _, idx in chunks:
+    assert [(m, a, len(idx)) for m, a, idx in chunks] == [
+        ("PATCH", False, 200),
+        ("PATCH", False, 107),
+        ("POST", False, 150),
+    ]
+    for _, _, idx in chunks:
         objects = [plan.writes[i].object for i in idx]
         assert objects == sorted(objects)  # at most one type switch per request
-    assert sorted(i for _, idx in chunks for i in idx) == list(range(len(plan.writes)))
+    assert sorted(i for _, _, idx in chunks for i in idx) == list(range(len(plan.writes)))
 
 
 def test_fold_applies_the_precedence_rules() -> None:
-    plan = Plan(uses=[[0, 1], [0, 2], [3], [], [0]], errors=[[], [], [], [], []])
+    uses = [[0, 1], [0, 2], [3], [], [0]]
+    plan = Plan(uses=uses, targets=[set(u) for u in uses], errors=[[], [], [], [], []])
+    stamp = datetime(2026, 11, 22, tzinfo=UTC)
+    plan.writes = [Write("Lead", f"00Q{n}", {}, stamp) for n in range(3)]
+    plan.writes.append(Write("Account", "001A", {}, stamp))
     ref = RecordRef(object="Lead", id="00QA", action="updated")
     results = [
         ref,
@@ -176,7 +185,7 @@ def test_fold_applies_the_precedence_rules() -> None:
         RecordRef(object="Account", id="001A", action="updated"),
     ]
     plan.errors[4].append(TransientError("lookup", code="x"))
-    out = fold(plan, results)
+    out = [item.outcome() for item in fold(plan, results)]
     assert [o.state for o in out] == [
         DeliveryState.FAILED,
         DeliveryState.RETRYING,

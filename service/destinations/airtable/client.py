@@ -89,7 +89,13 @@ class AirtableClient:
         return f"{self._root}/{quote(table, safe='')}"
 
     async def _call(
-        self, method: str, table: str, *, json: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        table: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        record: str | None = None,
     ) -> Any:
         if (wait := self._pacer.blocked_for) > 0:
             raise RateLimited("Airtable base is in its rate-limit penalty", retry_after=wait)
@@ -97,7 +103,7 @@ class AirtableClient:
             response = await send(
                 self._session,
                 method,
-                self._url(table),
+                self._url(table) + (f"/{quote(record, safe='')}" if record else ""),
                 destination=DESTINATION,
                 metrics=self._metrics,
                 headers=self._headers,
@@ -123,6 +129,11 @@ class AirtableClient:
         answer = await self._call("PATCH", table, json=body)
         created = answer.get("createdRecords") if isinstance(answer, dict) else None
         return records_of(answer), {str(i) for i in created or ()}
+
+    async def get(self, table: str, record_id: str) -> dict[str, Any]:
+        """GET one record (the preview's read-only check of a crm id)."""
+        body = await self._call("GET", table, record=record_id)
+        return body if isinstance(body, dict) else {}
 
     async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
         """Record ids whose `column` equals each value (one OR formula, every page)."""

@@ -25,6 +25,7 @@ from service.destinations.airtable.plan import DESTINATION
 from service.destinations.airtable.sdk import SdkClient, sdk_api
 from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
 from service.destinations.base import Batch, DestinationContext, Outcome
+from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
 from service.http import new_session
 from service.ratelimit import WindowPool
@@ -39,6 +40,7 @@ class AirtableOptions:
     penalty_s: float = 30.0  # Airtable's lock-out after a 429, when no Retry-After says otherwise
     max_batch_size: int = 200  # 20 requests of 10 records
     client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
+    cache_size: int = DEFAULT_MAX_ENTRIES  # record-id cache entries
 
     def __post_init__(self) -> None:
         if self.requests_per_second < 1 or self.window_s <= 0 or self.max_batch_size < 1:
@@ -81,6 +83,7 @@ class AirtableDestination:
         self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[Secret, Api] = {}
+        self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)
 
     async def setup(self) -> None:
         if self._session is None:
@@ -118,7 +121,7 @@ class AirtableDestination:
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]
         for target in batch.config.targets:  # propensity: never on Airtable (config validation)
-            writer = TargetWriter(client, target, len(events))
+            writer = TargetWriter(client, target, len(events), self.cache, batch.config.org_id)
             try:
                 await writer.run(events, self._count_truncation)
             except BaseExceptionGroup as group:

@@ -65,14 +65,22 @@ def create_values(
 
 
 def plan_target(
-    target: Target, events: Sequence[EvaluationCompleted], on_truncate: OnTruncate
+    target: Target,
+    events: Sequence[EvaluationCompleted],
+    on_truncate: OnTruncate,
+    ids: Sequence[str | None] | None = None,
+    only: set[int] | None = None,
 ) -> TargetPlan:
+    """`ids`: per item, the record id to update (crm_ids or the record cache), replacing
+    crm_ids; `only`: plan these items alone (a second pass for records that went)."""
     plan = TargetPlan()
     for index, event in enumerate(events):
+        if only is not None and index not in only:
+            continue
         fields = mapped_values(
             target, event, default_limit=LONG_TEXT_LIMIT, on_truncate=on_truncate
         )
-        record_id = crm_id(event, DESTINATION, target.object)
+        record_id = ids[index] if ids is not None else crm_id(event, DESTINATION, target.object)
         if record_id is not None:
             plan.by_id.append(RecordWrite(index, record_id, {"id": record_id, "fields": fields}))
             continue

@@ -8,12 +8,14 @@ the difference.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 
-from service.credentials import reveal
+from service.destinations.budget import DailyBudget
 from service.destinations.hubspot.limits import TokenLimits
 from service.destinations.hubspot.responses import (
     Input,
@@ -24,6 +26,7 @@ from service.destinations.hubspot.responses import (
     per_input,
     permanent,
 )
+from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.errors import (
     AuthFailed,
     CredentialsUnavailable,
@@ -39,13 +42,39 @@ T = TypeVar("T")
 SPLITTABLE = (400, 409, 422)  # the batch as a whole was refused: find the bad input
 
 
-def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
-    token, base = reveal(credentials.get("access_token")), credentials.get("base_url")
-    if token is None:
-        raise CredentialsUnavailable("HubSpot secret has no access_token")
+@dataclass(frozen=True)
+class HubSpotCredentials:
+    """The secret file: base_url, and an access_token and/or refresh_token, client_id,
+    client_secret (refreshed at {base_url}/oauth/v1/token)."""
+
+    base_url: str
+    access_token: str | None = field(repr=False)
+    refresh: RefreshSpec | None = None
+
+    @property
+    def key(self) -> str:
+        """One budget and one token per file; the key holds no secret."""
+        who = self.refresh.key if self.refresh is not None else str(self.access_token)
+        return hashlib.sha256(f"{self.base_url}\0{who}".encode()).hexdigest()[:16]
+
+
+def parse_credentials(credentials: Mapping[str, Any]) -> HubSpotCredentials:
+    token, base = secret_text(credentials.get("access_token")), credentials.get("base_url")
     if not isinstance(base, str) or not base.startswith("https://"):
         raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")
-    return token, base.rstrip("/")
+    base = base.rstrip("/")
+    refresh = RefreshSpec.parse(credentials, f"{base}/oauth/v1/token", NAME)
+    if token is None and refresh is None:
+        raise CredentialsUnavailable("HubSpot secret has no access_token or refresh_token")
+    return HubSpotCredentials(base, token, refresh)
+
+
+def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
+    """(access token, base URL) of a file with a static token (the SDK builder)."""
+    creds = parse_credentials(credentials)
+    if creds.access_token is None:
+        raise CredentialsUnavailable("HubSpot secret has no access_token")
+    return creds.access_token, creds.base_url
 
 
 async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -75,28 +104,54 @@ class HubSpotClient:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        credentials: Mapping[str, Any],
+        credentials: HubSpotCredentials,
         limits: TokenLimits,
         metrics: Metrics,
+        tokens: TokenSource,
+        budget: DailyBudget | None = None,
     ) -> None:
-        token, self.base_url = credentials_of(credentials)
-        self._auth = {"Authorization": f"Bearer {token}"}
-        self.session, self.limits, self.metrics = session, limits, metrics
+        self.creds, self.base_url = credentials, credentials.base_url
+        self.session, self.limits, self.metrics, self.tokens = session, limits, metrics, tokens
+        self.budget = budget
 
-    async def post(self, path: str, body: Any, *, search: bool = False) -> Response:
-        """One request within the token's budget; 401 and 429 are raised for the batch."""
-        self.limits.check_daily()
+    async def _token(self) -> str:
+        if self.creds.refresh is None:
+            assert self.creds.access_token is not None
+            return self.creds.access_token
+        return await self.tokens.token(self.session, self.creds.refresh, self.creds.access_token)
+
+    async def _send(self, path: str, body: Any, search: bool, token: str) -> Response:
         async with self.limits.slot(search):
-            resp = await send(
+            return await send(
                 self.session,
                 "POST",
                 self.base_url + path,
                 destination=NAME,
                 metrics=self.metrics,
-                headers=self._auth,
+                headers={"Authorization": f"Bearer {token}"},
                 json=body,
             )
+
+    async def post(self, path: str, body: Any, *, search: bool = False) -> Response:
+        """One request within the token's budget; 401 and 429 are raised for the batch.
+        With a refresh token, a 401 gets one refresh and one more try."""
+        self.limits.check_daily()
+        if self.budget is not None:
+            self.budget.check(self.creds.key)
+        token = await self._token()
+        resp = await self._send(path, body, search, token)
+        if resp.status == 401 and self.creds.refresh is not None:
+            token = await self.tokens.after_401(self.session, self.creds.refresh, token)
+            resp = await self._send(path, body, search, token)
         usage = self.limits.observe(resp.headers)
+        if self.budget is not None:
+            daily = resp.headers.get("X-HubSpot-RateLimit-Daily", "")
+            left = resp.headers.get("X-HubSpot-RateLimit-Daily-Remaining", "")
+            self.budget.spend(
+                self.creds.key,
+                int(daily) if daily.isdigit() else None,
+                int(left) if left.isdigit() else None,
+            )
         if usage is not None:
             self.metrics.api_usage.labels(NAME).set(usage)
         if resp.status == 401:

@@ -7,19 +7,29 @@ inputs a call, within the token's budget -> one Outcome per item.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from service.destinations.base import Batch, DestinationContext, Outcome
-from service.destinations.hubspot.client import HubSpotClient, credentials_of, gather_all
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
-from service.destinations.hubspot.matching import RecentCreates, resolve
-from service.destinations.hubspot.outcomes import ItemState, fold, operations
-from service.destinations.hubspot.plan import NAME, Record, merge, plan_item, record_key
+from service.destinations.budget import DailyBudget
+from service.destinations.cache import RecordCache
+from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
+from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
+from service.destinations.hubspot.matching import lookup_key, resolve
+from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
+from service.destinations.hubspot.plan import (
+    NAME,
+    Record,
+    Write,
+    fall_back,
+    merge,
+    plan_item,
+    record_key,
+)
 from service.destinations.hubspot.responses import Done, Result
+from service.destinations.oauth import TokenSource
 from service.http import new_session
 
 
@@ -32,7 +42,12 @@ class HubSpotDestination:
         self.max_batch_size = self.options.max_batch_size
         self._session: aiohttp.ClientSession | None = None
         self._limits: dict[str, TokenLimits] = {}
-        self._recent = RecentCreates(self.options.created_cache_s)
+        self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
+        # HubSpot's answer says expires_in (30 minutes); the default is never needed.
+        self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
+        # HubSpot's day resets at the account's midnight: probe at each full UTC hour.
+        retry_s = self.options.daily_retry_s
+        self.budget = DailyBudget(NAME, ctx.metrics, probe=lambda: daily_wait(retry_s))
 
     async def setup(self) -> None:
         if self._session is None:
@@ -46,9 +61,8 @@ class HubSpotDestination:
             self._session = None
 
     def limits_for(self, credentials: Mapping[str, Any]) -> tuple[str, TokenLimits]:
-        """One budget per token (hashed: the key never holds the secret)."""
-        token, base = credentials_of(credentials)
-        key = hashlib.sha256(f"{base}\0{token}".encode()).hexdigest()[:16]
+        """One budget per credentials file (hashed: the key never holds the secret)."""
+        key = parse_credentials(credentials).key
         if key not in self._limits:
             self._limits[key] = TokenLimits(self.options)
         return key, self._limits[key]
@@ -59,16 +73,38 @@ class HubSpotDestination:
     async def write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._session is not None
-        key, limits = self.limits_for(batch.credentials)
+        _, limits = self.limits_for(batch.credentials)
         limits.check_daily()  # spent for today: no request at all
-        client = HubSpotClient(self._session, batch.credentials, limits, self.metrics)
+        creds = parse_credentials(batch.credentials)
+        self.budget.configure(creds.key, batch.config.max_daily_api_share)
+        self.budget.check(creds.key)  # this service's share is spent: no request at all
+        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens, self.budget)
+        org = batch.config.org_id
         writes = [
             w
             for n, item in enumerate(batch.items)
             for w in plan_item(batch.config, item.event, n, self._truncated)
         ]
-        await resolve(client, writes, key, self._recent, self.options.search_page_size)
+        self._learn_crm_ids(org, writes)
         states = [ItemState() for _ in batch.items]
+        gone = await self._round(client, org, writes, states)
+        if gone:  # crm ids (or cached ids) of records deleted or merged: match by field
+            await self._round(client, org, [fall_back(w) for w in gone], states)
+        return [s.outcome() for s in states]
+
+    def _learn_crm_ids(self, org: str, writes: list[Write]) -> None:
+        """A target's crm id names the lead's own record (not a shared propensity company)."""
+        for w in writes:
+            if w.record_id and w.fallback is not None and not w.propensity:
+                self.cache.put(lookup_key(org, w.fallback), w.record_id)
+
+    async def _round(
+        self, client: HubSpotClient, org: str, writes: list[Write], states: list[ItemState]
+    ) -> list[Write]:
+        """Resolve, merge and send `writes`, folding results into `states`; returns the
+        writes whose record (named by id) HubSpot no longer has."""
+        page_size = self.options.search_page_size
+        await resolve(client, writes, org, self.cache, page_size)
         for w in writes:
             if w.error is not None:
                 states[w.item].errors.append(w.error)
@@ -78,12 +114,23 @@ class HubSpotDestination:
                 states[w.item].not_found = True
         records = merge([w for w in writes if w.error is None])
         results = await self._send(client, records)
+        gone: list[Write] = []
         for n, rec in enumerate(records):
             result = results[str(n)]
+            if moved(rec, result):
+                for w in rec.writes:
+                    if w.lookup is not None and w.found_id:
+                        self.cache.drop(lookup_key(org, w.lookup))
+                    if w.fallback is not None:
+                        self.cache.drop(lookup_key(org, w.fallback))
+                gone += rec.writes
+                continue
             fold(rec, result, states)
             if rec.mode == "create" and isinstance(result, Done):
-                self._recent.put((key, rec.object, rec.match, rec.key), result.id)
-        return [s.outcome() for s in states]
+                for w in rec.writes:
+                    if w.lookup is not None:
+                        self.cache.put(lookup_key(org, w.lookup), result.id)
+        return gone
 
     async def _send(self, client: HubSpotClient, records: list[Record]) -> dict[str, Result]:
         size = self.options.inputs_per_request

@@ -31,7 +31,8 @@ class HubSpotOptions:
     max_batch_size: int = 1000  # items per write(): 10 full upserts
     search_page_size: int = 200  # HubSpot's search page cap
     daily_retry_s: float | None = None  # None: probe at the next full UTC hour
-    created_cache_s: float = 300.0  # search lags behind creates; remember our own
+    created_cache_s: float = 300.0  # unused since the record cache (kept: option maps load)
+    cache_size: int = 100_000  # record-id cache entries (service/destinations/cache.py)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> HubSpotOptions:

@@ -2,18 +2,19 @@
 domain is not unique): POST /crm/v3/objects/{object}/search with an IN filter.
 
 Search is eventually consistent: a company created a moment ago may not be
-found yet, so the ids of records we created are remembered for a while.
+found yet, and re-evaluated leads would search again every time, so the ids of
+records found and created are kept in the record cache (service/destinations/cache.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from time import monotonic
 from typing import Any
 
+from service.destinations.cache import CacheKey, RecordCache, cache_key
 from service.destinations.hubspot.client import HubSpotClient, gather_all
-from service.destinations.hubspot.plan import Write
+from service.destinations.hubspot.plan import NAME, Lookup, Write
 from service.destinations.hubspot.responses import message_of
 from service.errors import DeliveryError, RateLimited, TransientError
 from service.http import error_for_status
@@ -86,34 +87,16 @@ async def find_ids(
     return out
 
 
-class RecentCreates:
-    """(token, object, property, value) -> id of a record we created, for `ttl_s`."""
-
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self._ids: dict[tuple[str, str, str, str], tuple[str, float]] = {}
-
-    def get(self, key: tuple[str, str, str, str]) -> str | None:
-        hit = self._ids.get(key)
-        if hit is None or hit[1] < monotonic():
-            self._ids.pop(key, None)
-            return None
-        return hit[0]
-
-    def put(self, key: tuple[str, str, str, str], rid: str) -> None:
-        if len(self._ids) > 100_000:  # bounded: drop what has expired, else everything
-            now = monotonic()
-            self._ids = {k: v for k, v in self._ids.items() if v[1] >= now}
-            if len(self._ids) > 100_000:
-                self._ids.clear()
-        self._ids[key] = (rid, monotonic() + self.ttl_s)
+def lookup_key(org: str, lookup: Lookup) -> CacheKey:
+    """The property is part of the value: two match fields never share an entry."""
+    return cache_key(org, NAME, lookup.object, f"{lookup.prop}\0{lookup.value}")
 
 
 async def resolve(
     client: HubSpotClient,
     writes: Sequence[Write],
-    token: str,
-    recent: RecentCreates,
+    org: str,
+    cache: RecordCache,
     page_size: int,
 ) -> None:
     """Fill `found_id` (or `error`) of writes that need a search to find their record."""
@@ -121,7 +104,7 @@ async def resolve(
     for w in writes:
         if w.record_id is None and w.lookup is not None and not w.lookup.by_email:
             lk = w.lookup
-            w.found_id = recent.get((token, lk.object, lk.prop, lk.value.lower()))
+            w.found_id = cache.get(lookup_key(org, lk))
             if w.found_id is None:
                 wanted[(lk.object, lk.prop)].append(w)
     groups = list(wanted.items())
@@ -136,3 +119,5 @@ async def resolve(
                 w.error = hit
             else:
                 w.found_id = hit
+                if hit is not None and w.lookup is not None:
+                    cache.put(lookup_key(org, w.lookup), hit)

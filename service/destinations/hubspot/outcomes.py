@@ -1,9 +1,10 @@
 """Pure: merged records -> batch inputs, and record results -> one Outcome per item.
 
 An item with several records: any permanent failure -> failed; else any
-transient one -> retry; else any record written -> delivered; else skipped
-(`record_not_found`, or `stale_evaluation` when newer evaluations in the same
-batch took every value it would have written).
+transient one -> retry; else a target record written -> delivered (the status
+follows the targets, contract §4); else skipped (`record_not_found`, with the
+company that got the propensity in `records`, or `stale_evaluation` when newer
+evaluations in the same batch took every value it would have written).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Literal
 from service.destinations.base import Outcome
 from service.destinations.hubspot.plan import Record
 from service.destinations.hubspot.responses import Done, Input, Missing, Result
-from service.errors import DeliveryError, PermanentError, TransientError
-from service.models import RecordRef
+from service.errors import DeliveryError, TransientError
+from service.models import DeliveryState, RecordRef
 
 OpKey = tuple[str, str, str]  # (object, batch operation, idProperty or "")
 
@@ -46,7 +47,8 @@ def operations(records: Sequence[Record]) -> dict[OpKey, list[Input]]:
 
 @dataclass
 class ItemState:
-    records: dict[tuple[str, str], RecordRef] = field(default_factory=dict)
+    records: dict[tuple[str, str], RecordRef] = field(default_factory=dict)  # targets
+    accounts: dict[tuple[str, str], RecordRef] = field(default_factory=dict)  # propensity only
     errors: list[DeliveryError] = field(default_factory=list)
     not_found: bool = False
     superseded: bool = False
@@ -57,23 +59,18 @@ class ItemState:
                 return Outcome.from_error(error)
         if self.errors:
             return Outcome.from_error(self.errors[0])
+        accounts = [r for k, r in self.accounts.items() if k not in self.records]
         if self.records:
-            return Outcome.delivered(list(self.records.values()))
-        if self.superseded and not self.not_found:
+            return Outcome.delivered([*self.records.values(), *accounts])
+        if self.superseded and not self.not_found and not accounts:
             return Outcome.skipped("stale_evaluation")
-        return Outcome.skipped("record_not_found")
+        return Outcome(DeliveryState.SKIPPED, records=tuple(accounts), reason="record_not_found")
 
 
-def missing_error(rec: Record) -> DeliveryError:
-    if rec.known:  # the lead's crm id points at a record HubSpot no longer has
-        return PermanentError(
-            f"HubSpot {rec.object} record {rec.key} does not exist (deleted or merged)",
-            code="record_deleted",
-            http_status=404,
-        )
-    return TransientError(  # found a moment ago; look it up again on retry
-        f"HubSpot {rec.object} record changed while writing", code="record_changed"
-    )
+def moved(rec: Record, result: Result) -> bool:
+    """A record named by id (crm id, the cache, a search) that HubSpot no longer has
+    (deleted, or merged into another): its writes are matched by field again."""
+    return rec.mode == "id" and isinstance(result, Missing)
 
 
 def fold(rec: Record, result: Result, states: Sequence[ItemState]) -> None:
@@ -84,12 +81,17 @@ def fold(rec: Record, result: Result, states: Sequence[ItemState]) -> None:
         if isinstance(result, Done):
             action: Literal["created", "updated"] = "created" if result.created else "updated"
             key = (rec.object, result.id)
-            if key not in state.records or action == "created":
-                state.records[key] = RecordRef(object=rec.object, id=result.id, action=action)
+            bucket = state.records if item in rec.targets else state.accounts
+            if key not in bucket or action == "created":
+                bucket[key] = RecordRef(object=rec.object, id=result.id, action=action)
         elif isinstance(result, Missing):
             if rec.mode == "email" and not rec.upsert:
                 state.not_found = True
-            else:
-                state.errors.append(missing_error(rec))
+            else:  # a create or upsert that HubSpot left out of its answer
+                state.errors.append(
+                    TransientError(
+                        f"HubSpot {rec.object} record changed while writing", code="record_changed"
+                    )
+                )
         else:
             state.errors.append(result)

@@ -57,7 +57,9 @@ class Write:
     lookup: Lookup | None = None
     create: dict[str, Any] | None = None  # set when the record may be created
     propensity: bool = False
-    found_id: str | None = None  # filled in by matching
+    fallback: Lookup | None = None  # how to find the record if the crm id no longer resolves
+    fallback_create: dict[str, Any] | None = None
+    found_id: str | None = None  # filled in by matching (a search, or the record cache)
     error: DeliveryError | None = None  # matching failed (search refused, timed out)
     known: bool = field(init=False)
 
@@ -85,15 +87,20 @@ def plan_item(
     for target in config.targets:
         props = mapped_values(target, event, default_limit=TEXT_LIMIT, on_truncate=on_truncate)
         write = Write(item, target.object, props, when, crm_id(event, NAME, target.object))
-        if write.record_id is None and target.match is not None:
+        if target.match is not None:
             value = lead_value(event, target.match.event_field)
             if value is not None:  # no key, no match: creating would duplicate every time
-                write.lookup = Lookup(target.object, target.match.crm_field, value)
+                lookup = Lookup(target.object, target.match.crm_field, value)
+                create = None
                 if target.create_if_missing:
-                    write.create = {
+                    create = {
                         **lead_fields(event, target.object, on_truncate),
                         target.match.crm_field: value,
                     }
+                if write.record_id is None:
+                    write.lookup, write.create = lookup, create
+                else:  # the crm id wins; the match field is the way back if it moved
+                    write.fallback, write.fallback_create = lookup, create
         writes.append(write)
     prop = config.propensity
     if prop is not None and prop.enabled and event.evaluation.propensity is not None:
@@ -106,10 +113,27 @@ def plan_item(
             propensity=True,
         )
         value = lead_value(event, prop.match.event_field)
-        if write.record_id is None and value is not None:
-            write.lookup = Lookup(prop.object, prop.match.crm_field, value)
+        if value is not None:
+            lookup = Lookup(prop.object, prop.match.crm_field, value)
+            if write.record_id is None:
+                write.lookup = lookup
+            else:
+                write.fallback = lookup
         writes.append(write)
     return writes
+
+
+def fall_back(write: Write) -> Write:
+    """The same write, matched by field: its record (crm id, cache) is gone or merged."""
+    return Write(
+        write.item,
+        write.object,
+        write.properties,
+        write.evaluated_at,
+        lookup=write.fallback or write.lookup,
+        create=write.fallback_create if write.fallback is not None else write.create,
+        propensity=write.propensity,
+    )
 
 
 @dataclass
@@ -122,6 +146,8 @@ class Record:
     properties: dict[str, Any] = field(default_factory=dict)
     create: dict[str, Any] = field(default_factory=dict)
     writers: set[int] = field(default_factory=set)  # items that own a property here
+    targets: set[int] = field(default_factory=set)  # items whose target (not propensity) it is
+    writes: list[Write] = field(default_factory=list)  # every write that landed here
     superseded: set[int] = field(default_factory=set)  # items whose values all lost
     known: bool = False  # some write named this record by crm id
     email: str | None = None  # the email as the newest evaluation spelled it
@@ -162,6 +188,9 @@ def merge(writes: Sequence[Write]) -> list[Record]:
             rec.email = write.lookup.value
             rec.upsert = rec.upsert or write.create is not None
         wanted.setdefault(key, []).append(write)
+        rec.writes.append(write)
+        if not write.propensity:
+            rec.targets.add(write.item)
     for key, rec in records.items():
         for write in wanted[key]:
             kept = all(rec.properties.get(k) == v for k, v in write.properties.items())

@@ -2,7 +2,8 @@
 
 `create(ctx)` reads its knobs from `ctx.options["salesforce"]` (all optional):
 max_batch_size, collection_size, default_text_limit, uri_budget,
-quota_retry_s, limit_retry_s, concurrency.
+quota_retry_s, limit_retry_s, concurrency, cache_size,
+token_lifetime_s.
 """
 
 from __future__ import annotations

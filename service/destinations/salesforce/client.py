@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import SecretStr
 
-from service.credentials import reveal
+from service.destinations.budget import DailyBudget
+from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
 from service.errors import CredentialsUnavailable, DeliveryError, TransientError
 from service.http import Response, send
@@ -31,15 +31,17 @@ _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 @dataclass(frozen=True)
 class Credentials:
-    """The secret file (contract §4): instance_url, access_token, api_version."""
+    """The secret file (contract §4): instance_url, api_version, and an access_token
+    and/or refresh_token, client_id, client_secret (token_url optional)."""
 
     instance_url: str
-    access_token: SecretStr = field(repr=False)
+    access_token: str | None = field(repr=False)
     api_version: str = "62.0"
+    refresh: RefreshSpec | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> Credentials:
-        url, token = data.get("instance_url"), reveal(data.get("access_token"))
+        url, token = data.get("instance_url"), secret_text(data.get("access_token"))
         version = str(data.get("api_version") or "62.0").removeprefix("v")
         if (
             not isinstance(url, str)
@@ -47,11 +49,14 @@ class Credentials:
             or not urlsplit(url).hostname
         ):
             raise CredentialsUnavailable("salesforce secret needs an https instance_url")
-        if token is None:
-            raise CredentialsUnavailable("salesforce secret has no access_token")
+        url = url.rstrip("/")
+        token_url = data.get("token_url") or f"{url}/services/oauth2/token"
+        refresh = RefreshSpec.parse(data, str(token_url), NAME)
+        if token is None and refresh is None:
+            raise CredentialsUnavailable("salesforce secret has no access_token or refresh_token")
         if not _VERSION.fullmatch(version):
             raise CredentialsUnavailable(f"salesforce api_version {version!r} is not like 62.0")
-        return cls(url.rstrip("/"), SecretStr(token), version)
+        return cls(url, token, version, refresh)
 
     @property
     def data_url(self) -> str:
@@ -68,12 +73,14 @@ class UsageGauge:
         self._gauge = metrics.api_usage.labels(NAME)
         self._ratios: dict[str, float] = {}
 
-    def observe(self, instance_url: str, header: str | None) -> None:
+    def observe(self, instance_url: str, header: str | None) -> int | None:
+        """Record the org's usage; its daily limit, when the header says it."""
         match = _USAGE.search(header or "")
         if not match or int(match.group(2)) <= 0:
-            return
+            return None
         self._ratios[instance_url] = int(match.group(1)) / int(match.group(2))
         self._gauge.set(max(self._ratios.values()))
+        return int(match.group(2))
 
 
 class RestClient:
@@ -84,23 +91,42 @@ class RestClient:
         *,
         quota_retry_s: float,
         limit_retry_s: float,
+        token_lifetime_s: float = 3600.0,
     ) -> None:
         self.session = session
         self.metrics = metrics
         self.usage = UsageGauge(metrics)
+        # Salesforce's token answer has no expires_in: assume the session lasts this long.
+        self.tokens = TokenSource(NAME, metrics, default_lifetime_s=token_lifetime_s)
+        self.budget = DailyBudget(NAME, metrics)  # keyed by instance_url: one per org
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
 
     async def _call(
-        self, creds: Credentials, method: str, url: str, *, json: Any = None, params: Any = None
+        self,
+        creds: Credentials,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        extra: Mapping[str, str] | None = None,
     ) -> Response:
-        token = creds.access_token.get_secret_value()
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self.budget.check(creds.instance_url)
+        token = await self._token(creds)
+        headers = {"Accept": "application/json", **(extra or {})}
         resp = await send(
             self.session, method, url, destination=NAME, metrics=self.metrics,
-            headers=headers, json=json, params=params,
+            headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
         )  # fmt: skip
-        self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
+        if resp.status == 401 and creds.refresh is not None:  # expired: refresh once, retry
+            token = await self.tokens.after_401(self.session, creds.refresh, token)
+            resp = await send(
+                self.session, method, url, destination=NAME, metrics=self.metrics,
+                headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
+            )  # fmt: skip
+        limit = self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
+        self.budget.spend(creds.instance_url, limit)
         if resp.ok:
             return resp
         error = request_error(
@@ -112,6 +138,12 @@ class RestClient:
         if error.code == "request_limit_exceeded":  # Salesforce says 403, not 429
             self.metrics.rate_limited.labels(NAME).inc()
         raise error
+
+    async def _token(self, creds: Credentials) -> str:
+        if creds.refresh is None:
+            assert creds.access_token is not None  # parse() guarantees one of the two
+            return creds.access_token
+        return await self.tokens.token(self.session, creds.refresh, creds.access_token)
 
     async def query(self, creds: Credentials, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following `nextRecordsUrl` pages."""
@@ -126,13 +158,24 @@ class RestClient:
             resp = await self._call(creds, "GET", creds.instance_url + next_url)
 
     async def collection(
-        self, creds: Credentials, method: str, records: list[dict[str, Any]]
+        self,
+        creds: Credentials,
+        method: str,
+        records: list[dict[str, Any]],
+        *,
+        auto_assign: bool = False,
     ) -> list[dict[str, Any]]:
-        """One sObject Collections call; SaveResults in request order."""
+        """One sObject Collections call; SaveResults in request order.
+
+        `Sforce-Auto-Assign` defaults to TRUE when absent, which would let the org's
+        assignment rules reassign every Lead (and Account) we touch: always say it.
+        """
         if not 0 < len(records) <= COLLECTION_LIMIT:
             raise ValueError(f"a collection takes 1..{COLLECTION_LIMIT} records")
         body = {"allOrNone": False, "records": records}
-        resp = await self._call(creds, method, f"{creds.data_url}/composite/sobjects", json=body)
+        assign = {"Sforce-Auto-Assign": "TRUE" if auto_assign else "FALSE"}
+        url = f"{creds.data_url}/composite/sobjects"
+        resp = await self._call(creds, method, url, json=body, extra=assign)
         results = resp.body
         if not isinstance(results, list) or len(results) != len(records):
             raise TransientError(
@@ -143,4 +186,10 @@ class RestClient:
 
 def is_batch_error(error: DeliveryError) -> bool:
     """Errors that concern the whole org, not the records of one request."""
-    return error.code in ("auth_failed", "request_limit_exceeded", "quota_exhausted")
+    return error.code in (
+        "auth_failed",
+        "token_refresh_failed",
+        "request_limit_exceeded",
+        "quota_exhausted",
+        "quota_budget_exhausted",
+    )

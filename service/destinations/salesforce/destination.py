@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import aiohttp
 
 from service.destinations.base import Batch, Outcome
+from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
+from service.destinations.salesforce import known
 from service.destinations.salesforce import plan as planning
 from service.destinations.salesforce.client import (
     COLLECTION_LIMIT,
@@ -23,8 +25,14 @@ from service.destinations.salesforce.client import (
     is_batch_error,
 )
 from service.destinations.salesforce.mapping import DEFAULT_TEXT_LIMIT
-from service.destinations.salesforce.outcomes import Result, check_names, fold, saved
-from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, in_queries
+from service.destinations.salesforce.outcomes import (
+    ItemResult,
+    Result,
+    check_names,
+    fold,
+    saved,
+)
+from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, OPEN_ONLY, in_queries
 from service.errors import DeliveryError
 from service.http import new_session
 from service.metrics import Metrics
@@ -49,6 +57,8 @@ class SalesforceDestination:
         quota_retry_s: float = 300.0,
         limit_retry_s: float = 10.0,
         concurrency: int = 4,
+        cache_size: int = DEFAULT_MAX_ENTRIES,
+        token_lifetime_s: float = 3600.0,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -59,8 +69,10 @@ class SalesforceDestination:
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
         self.concurrency = concurrency
+        self.token_lifetime_s = token_lifetime_s
         self._session: aiohttp.ClientSession | None = None
         self._client: RestClient | None = None
+        self.cache = RecordCache(NAME, metrics, cache_size)
 
     async def setup(self) -> None:
         if self._session is None:
@@ -71,6 +83,7 @@ class SalesforceDestination:
                 self.metrics,
                 quota_retry_s=self.quota_retry_s,
                 limit_retry_s=self.limit_retry_s,
+                token_lifetime_s=self.token_lifetime_s,
             )
 
     async def close(self) -> None:
@@ -82,19 +95,64 @@ class SalesforceDestination:
         await self.setup()
         assert self._client is not None
         creds = Credentials.parse(batch.credentials)
-        check_names(batch.config)
+        config = batch.config
+        check_names(config)
+        self._client.budget.configure(creds.instance_url, config.max_daily_api_share)
+        self._client.budget.check(creds.instance_url)  # spent: no request at all
         events = [item.event for item in batch.items]
-        lookups = await self._lookups(self._client, creds, batch.config, events)
+        views = [known.view_of(config, event, self.cache) for event in events]
+        items = await self._round(self._client, creds, config, events, views)
+        if any(item.moved for item in items):  # match by field again, in this delivery
+            leads = known.converted_leads(items)
+            contacts = await self._converted_contacts(self._client, creds, leads) if leads else {}
+            again = known.second_round(config, events[0].org_id, items, contacts, self.cache)
+            redo = [n for n, view in enumerate(again) if view is not None]
+            second = await self._round(
+                self._client, creds, config, [events[n] for n in redo], [again[n] for n in redo]
+            )
+            for n, item in zip(redo, second, strict=True):
+                items[n].absorb(item)
+        return [item.outcome() for item in items]
+
+    async def _round(
+        self,
+        client: RestClient,
+        creds: Credentials,
+        config: DestinationConfig,
+        events: list[Any],
+        views: Sequence[planning.View | None],
+    ) -> list[ItemResult]:
+        lookups = await self._lookups(client, creds, config, events, views)
         truncations = self.metrics.truncations
         plan = planning.build(
-            batch.config, events, lookups,
+            config, events, lookups,
             default_limit=self.default_text_limit,
             on_truncate=lambda key: truncations.labels(NAME, key).inc(),
+            views=views,
         )  # fmt: skip
         if plan.propensity_misses:
             self.metrics.propensity_unmatched.labels(NAME).inc(plan.propensity_misses)
-        results = await self._execute(self._client, creds, plan)
+        results = await self._execute(client, creds, plan)
+        if events:
+            known.learn(self.cache, events[0].org_id, plan, results)
         return fold(plan, results)
+
+    async def _converted_contacts(
+        self, client: RestClient, creds: Credentials, lead_ids: set[str]
+    ) -> dict[str, str]:
+        """15-character Lead id -> the ConvertedContactId of that converted Lead."""
+        out: dict[str, str] = {}
+        queries = in_queries(
+            "Lead", "Id", sorted(lead_ids), budget=self.uri_budget, also=["ConvertedContactId"]
+        )
+        for answer in await self._gather([client.query(creds, q) for q in queries]):
+            if isinstance(answer, BaseException):
+                raise answer
+            for record in answer:
+                rid, contact = record.get("Id"), record.get("ConvertedContactId")
+                if isinstance(rid, str) and isinstance(contact, str) and contact:
+                    out[rid[:15]] = contact
+        return out
 
     async def _gather(self, calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
         gate = asyncio.Semaphore(self.concurrency)
@@ -106,13 +164,19 @@ class SalesforceDestination:
         return await asyncio.gather(*(bounded(c) for c in calls), return_exceptions=True)
 
     async def _lookups(
-        self, client: RestClient, creds: Credentials, config: DestinationConfig, events: list[Any]
+        self,
+        client: RestClient,
+        creds: Credentials,
+        config: DestinationConfig,
+        events: list[Any],
+        views: Sequence[planning.View | None],
     ) -> planning.Lookups:
         """One IN query per (object, field); nothing is written yet, so failures raise."""
         keys: list[planning.LookupKey] = []
         calls = []
-        for (obj, field), values in planning.needed_lookups(config, events).items():
-            for soql in in_queries(obj, field, values, budget=self.uri_budget):
+        for (obj, field), values in planning.needed_lookups(config, events, views).items():
+            where = OPEN_ONLY.get(obj)  # never a converted Lead
+            for soql in in_queries(obj, field, values, budget=self.uri_budget, where=where):
                 keys.append((obj, field))
                 calls.append(client.query(creds, soql))
         found: dict[planning.LookupKey, dict[str, list[str]] | DeliveryError] = {}
@@ -138,11 +202,13 @@ class SalesforceDestination:
         """Every planned write's result; a request's failure is its records' failure."""
         chunks = list(planning.requests(plan, self.collection_size))
         calls = [
-            client.collection(creds, method, [plan.writes[i].body() for i in idx])
-            for method, idx in chunks
+            client.collection(
+                creds, method, [plan.writes[i].body() for i in idx], auto_assign=assign
+            )
+            for method, assign, idx in chunks
         ]
         results: list[Result | None] = [None] * len(plan.writes)
-        for (_method, idx), answer in zip(chunks, await self._gather(calls), strict=True):
+        for (_method, _assign, idx), answer in zip(chunks, await self._gather(calls), strict=True):
             if isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
                 raise answer
             for n, i in enumerate(idx):

@@ -55,7 +55,7 @@ def create_values(
     """A new record: the lead's standard fields, the match field, the mapped fields."""
     out: dict[str, Any] = {}
     for name, value in _standard(target.object, event).items():
-        if value is None:
+        if not value:  # absent from the lead: leave the field alone, never write ""
             continue
         if name in STANDARD_LIMITS:
             value, cut = truncate(value, STANDARD_LIMITS[name])

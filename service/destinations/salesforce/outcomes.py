@@ -1,8 +1,15 @@
-"""Per-record results -> one Outcome per item, and the config-name guard."""
+"""Per-record results -> per-item results -> one Outcome per item, and the config-name guard.
+
+The status follows the targets (contract §4): an item is `delivered` when a
+target record (the one carrying the score) was written; propensity written to
+the account alone leaves it `skipped` (`record_not_found`, or `lead_converted`),
+with the account in `records`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from service.destinations.base import Outcome
@@ -10,9 +17,12 @@ from service.destinations.salesforce.errors import record_error
 from service.destinations.salesforce.plan import Plan, Write
 from service.destinations.salesforce.soql import check_name
 from service.errors import DeliveryError, PermanentError
-from service.models import DestinationConfig, RecordRef
+from service.models import DeliveryState, DestinationConfig, RecordRef
 
 Result = RecordRef | DeliveryError
+# A known id (crm_ids, cache) whose record is no longer there: match by field instead.
+GONE = frozenset({"entity_is_deleted", "invalid_cross_reference_key", "not_found"})
+CONVERTED = "cannot_update_converted_lead"
 
 
 def saved(write: Write, result: Any) -> Result:
@@ -43,19 +53,48 @@ def check_names(config: DestinationConfig) -> None:
             raise PermanentError(f"salesforce config: {exc}", code="invalid_field") from None
 
 
-def fold(plan: Plan, results: Sequence[Result]) -> list[Outcome]:
-    """Per item: any permanent error -> failed; any transient -> retry; else delivered/skipped."""
-    outcomes: list[Outcome] = []
-    for uses, planned_errors in zip(plan.uses, plan.errors, strict=True):
-        mine = [results[i] for i in uses]
-        errors = planned_errors + [r for r in mine if isinstance(r, DeliveryError)]
-        refs = list(dict.fromkeys(r for r in mine if isinstance(r, RecordRef)))
-        permanent = next((e for e in errors if not e.retryable), None)
-        transient = next((e for e in errors if e.retryable), None)
-        if permanent is not None or transient is not None:
-            outcomes.append(Outcome.from_error(permanent or transient))  # type: ignore[arg-type]
-        elif refs:
-            outcomes.append(Outcome.delivered(refs))
-        else:
-            outcomes.append(Outcome.skipped("record_not_found"))
-    return outcomes
+@dataclass
+class ItemResult:
+    targets: list[RecordRef] = field(default_factory=list)
+    accounts: list[RecordRef] = field(default_factory=list)
+    errors: list[DeliveryError] = field(default_factory=list)
+    moved: dict[str, tuple[str, str]] = field(default_factory=dict)  # obj -> (kind, old id)
+    converted: bool = False  # a converted Lead that had no Contact to follow to
+
+    def absorb(self, other: ItemResult) -> None:
+        """A later round's results for the records that moved."""
+        self.targets += [r for r in other.targets if r not in self.targets]
+        self.accounts += [r for r in other.accounts if r not in self.accounts]
+        self.errors += other.errors
+        self.converted = self.converted or other.converted
+
+    def outcome(self) -> Outcome:
+        """Any permanent error -> failed; any transient -> retry; a target -> delivered."""
+        permanent = next((e for e in self.errors if not e.retryable), None)
+        if permanent is not None or self.errors:
+            return Outcome.from_error(permanent or self.errors[0])
+        accounts = [r for r in self.accounts if r not in self.targets]
+        if self.targets:
+            return Outcome.delivered(self.targets + accounts)
+        reason = "lead_converted" if self.converted else "record_not_found"
+        return Outcome(DeliveryState.SKIPPED, records=tuple(accounts), reason=reason)
+
+
+def fold(plan: Plan, results: Sequence[Result]) -> list[ItemResult]:
+    items: list[ItemResult] = []
+    for uses, targets, planned in zip(plan.uses, plan.targets, plan.errors, strict=True):
+        item = ItemResult(errors=list(planned))
+        for i in uses:
+            result, write = results[i], plan.writes[i]
+            if isinstance(result, RecordRef):
+                bucket = item.targets if i in targets else item.accounts
+                if result not in bucket:
+                    bucket.append(result)
+            elif write.known and write.record_id and result.code in GONE:
+                item.moved[write.object] = ("gone", write.record_id)
+            elif write.known and write.record_id and result.code == CONVERTED:
+                item.moved[write.object] = ("converted", write.record_id)
+            else:
+                item.errors.append(result)
+        items.append(item)
+    return items

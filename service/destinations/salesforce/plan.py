@@ -1,9 +1,10 @@
 """Pure planning: which records a batch writes, merged and cut into collection calls.
 
-Matching order (contract §4): `crm_ids.salesforce.<Object>` first, then the
-records whose `match.crm_field` equals the lead's `match.event_field` (SOQL
-compares strings case-insensitively, so keys are case-folded). Two items that
-touch the same record become one write, the newest evaluation's values winning.
+Matching order (contract §4): `crm_ids.salesforce.<Object>` (or an id the record
+cache or an earlier round learned, see `View`) first, then the records whose
+`match.crm_field` equals the lead's `match.event_field` (SOQL compares strings
+case-insensitively, so keys are case-folded). Two items that touch the same
+record become one write, the newest evaluation's values winning.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Write:
     record_id: str | None  # None: create
     fields: dict[str, Any]
     stamp: datetime  # evaluated_at of the newest evaluation merged in
+    assign: bool = False  # a create the target lets assignment rules run on
+    known: bool = False  # the id came from crm_ids or the cache: the record may have moved
+    match: str | None = None  # the match value, to learn the id of a record found or created
 
     def merge(self, fields: dict[str, Any], stamp: datetime) -> None:
         if stamp >= self.stamp:
@@ -47,64 +51,98 @@ class Write:
 
 
 @dataclass
+class View:
+    """What one item already knows before any lookup (or learned in an earlier round).
+
+    `ids`: object -> record id (crm_ids, the cache, a converted Lead's Contact), or
+    None to ignore crm_ids and match by field. `objects`: only these objects (a
+    second round for records that moved); None: every target and propensity.
+    """
+
+    ids: dict[str, str | None] = field(default_factory=dict)
+    objects: set[str] | None = None
+
+    def wants(self, obj: str) -> bool:
+        return self.objects is None or obj in self.objects
+
+
+@dataclass
 class Plan:
     writes: list[Write] = field(default_factory=list)
     uses: list[list[int]] = field(default_factory=list)  # per item: indices into writes
+    targets: list[set[int]] = field(default_factory=list)  # per item: writes that carry the score
     errors: list[list[DeliveryError]] = field(default_factory=list)  # per item
     propensity_misses: int = 0
     _index: dict[tuple[str, ...], int] = field(default_factory=dict)
 
-    def add(self, item: int, key: tuple[str, ...], write: Write) -> None:
+    def add(self, item: int, key: tuple[str, ...], write: Write, *, target: bool = True) -> None:
         at = self._index.get(key)
         if at is None:
             at = self._index[key] = len(self.writes)
             self.writes.append(write)
         else:
             self.writes[at].merge(write.fields, write.stamp)
+            self.writes[at].known = self.writes[at].known or write.known
         if at not in self.uses[item]:
             self.uses[item].append(at)
+        if target:
+            self.targets[item].add(at)
 
 
-def _wants_lookup(event: EvaluationCompleted, obj: str, match: Match | None) -> str | None:
-    if match is None or crm_id(event, NAME, obj):
+def known_id(event: EvaluationCompleted, view: View | None, obj: str) -> str | None:
+    if view is not None and obj in view.ids:
+        return view.ids[obj]
+    return crm_id(event, NAME, obj)
+
+
+def _wants_lookup(
+    event: EvaluationCompleted, obj: str, match: Match | None, view: View | None
+) -> str | None:
+    if match is None or known_id(event, view, obj):
         return None
     return lead_value(event, match.event_field)
 
 
+def pairs(config: DestinationConfig, event: EvaluationCompleted) -> list[tuple[str, Match | None]]:
+    pairs: list[tuple[str, Match | None]] = [(t.object, t.match) for t in config.targets]
+    prop = config.propensity
+    if prop and prop.enabled and event.evaluation.propensity:
+        pairs.append((prop.object, prop.match))
+    return pairs
+
+
 def needed_lookups(
-    config: DestinationConfig, events: Sequence[EvaluationCompleted]
+    config: DestinationConfig,
+    events: Sequence[EvaluationCompleted],
+    views: Sequence[View | None] | None = None,
 ) -> dict[LookupKey, list[str]]:
     """(object, field) -> the values to look up, for one batched query each."""
     wanted: dict[LookupKey, dict[str, None]] = {}
-    pairs: list[tuple[str, Match | None]] = [(t.object, t.match) for t in config.targets]
-    prop = config.propensity
-    for event in events:
-        extra = (
-            [(prop.object, prop.match)]
-            if prop and prop.enabled and event.evaluation.propensity
-            else []
-        )
-        for obj, match in pairs + extra:
-            value = _wants_lookup(event, obj, match)
+    for n, event in enumerate(events):
+        view = views[n] if views is not None else None
+        for obj, match in pairs(config, event):
+            if view is not None and not view.wants(obj):
+                continue
+            value = _wants_lookup(event, obj, match, view)
             if value is not None and match is not None:
                 wanted.setdefault((obj, match.crm_field), {})[value] = None
     return {key: list(values) for key, values in wanted.items()}
 
 
 def _resolve(
-    event: EvaluationCompleted, obj: str, match: Match | None, lookups: Lookups
-) -> tuple[list[str], DeliveryError | None, str | None]:
-    """(record ids, lookup error, match value) for one object of one event."""
-    known = crm_id(event, NAME, obj)
+    event: EvaluationCompleted, obj: str, match: Match | None, lookups: Lookups, view: View | None
+) -> tuple[list[str], DeliveryError | None, str | None, bool]:
+    """(record ids, lookup error, match value, ids known beforehand) for one object."""
+    value = lead_value(event, match.event_field) if match is not None else None
+    known = known_id(event, view, obj)
     if known:
-        return [known], None, None
-    value = _wants_lookup(event, obj, match)
+        return [known], None, value, True
     if value is None or match is None:
-        return [], None, None
+        return [], None, None, False
     found = lookups.get((obj, match.crm_field), {})
     if isinstance(found, DeliveryError):
-        return [], found, value
-    return list(found.get(value.casefold(), [])), None, value
+        return [], found, value, False
+    return list(found.get(value.casefold(), [])), None, value, False
 
 
 def build(
@@ -114,13 +152,19 @@ def build(
     *,
     default_limit: int,
     on_truncate: OnTruncate,
+    views: Sequence[View | None] | None = None,
 ) -> Plan:
-    plan = Plan(uses=[[] for _ in events], errors=[[] for _ in events])
-    order = sorted(range(len(events)), key=lambda i: events[i].evaluation.evaluated_at)
+    n = len(events)
+    plan = Plan(uses=[[] for _ in range(n)], targets=[set() for _ in range(n)])
+    plan.errors = [[] for _ in range(n)]
+    order = sorted(range(n), key=lambda i: events[i].evaluation.evaluated_at)
     for i in order:  # oldest first, so the newest evaluation's values win a merge
         event, stamp = events[i], events[i].evaluation.evaluated_at
+        view = views[i] if views is not None else None
         for target in config.targets:
-            ids, error, value = _resolve(event, target.object, target.match, lookups)
+            if view is not None and not view.wants(target.object):
+                continue
+            ids, error, value, known = _resolve(event, target.object, target.match, lookups, view)
             if error is not None:
                 plan.errors[i].append(error)
                 continue
@@ -129,9 +173,8 @@ def build(
                     target, event, default_limit=default_limit, on_truncate=on_truncate
                 )
                 for rid in ids:  # every matching record: duplicates in the CRM all get the score
-                    plan.add(
-                        i, (target.object, rid[:15]), Write(target.object, rid, dict(values), stamp)
-                    )
+                    write = Write(target.object, rid, dict(values), stamp, known=known, match=value)
+                    plan.add(i, (target.object, rid[:15]), write)
             elif target.create_if_missing:
                 fields = create_values(
                     target, event, value, default_limit=default_limit, on_truncate=on_truncate
@@ -141,28 +184,39 @@ def build(
                     if value
                     else ("new", event.event_id, target.object)
                 )
-                plan.add(i, key, Write(target.object, None, fields, stamp))
+                write = Write(
+                    target.object, None, fields, stamp, assign=target.assign_on_create, match=value
+                )
+                plan.add(i, key, write)
         prop, level = config.propensity, event.evaluation.propensity
         if prop is None or not prop.enabled or level is None:
+            continue  # no propensity in the event: never write the field empty
+        if view is not None and not view.wants(prop.object):
             continue
-        ids, error, _ = _resolve(event, prop.object, prop.match, lookups)
+        ids, error, value, known = _resolve(event, prop.object, prop.match, lookups, view)
         if error is not None:
             plan.errors[i].append(error)
         elif not ids:  # never create an account for propensity; count the miss
             plan.propensity_misses += 1
         for rid in ids:
-            plan.add(
-                i,
-                (prop.object, rid[:15]),
-                Write(prop.object, rid, {prop.field: level.value}, stamp),
+            write = Write(
+                prop.object, rid, {prop.field: level.value}, stamp, known=known, match=value
             )
+            plan.add(i, (prop.object, rid[:15]), write, target=False)
     return plan
 
 
-def requests(plan: Plan, size: int) -> Iterator[tuple[str, list[int]]]:
-    """(method, write indices): PATCH updates, POST creates, objects grouped, <= size each."""
-    for method, want_id in (("PATCH", True), ("POST", False)):
-        picked = [i for i, w in enumerate(plan.writes) if (w.record_id is not None) == want_id]
+def requests(plan: Plan, size: int) -> Iterator[tuple[str, bool, list[int]]]:
+    """(method, auto-assign, write indices): PATCH updates, POST creates, objects grouped,
+    <= size each. Creates whose target lets assignment rules run go in their own POSTs,
+    since `Sforce-Auto-Assign` applies to every record of a request."""
+    groups = (("PATCH", True, False), ("POST", False, False), ("POST", False, True))
+    for method, want_id, assign in groups:
+        picked = [
+            i
+            for i, w in enumerate(plan.writes)
+            if (w.record_id is not None) == want_id and (w.assign and not want_id) == assign
+        ]
         picked.sort(key=lambda i: plan.writes[i].object)  # fewer type chunks per request
         for start in range(0, len(picked), size):
-            yield method, picked[start : start + size]
+            yield method, assign, picked[start : start + size]

@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 
 from service.destinations.salesforce.client import Credentials
+from service.errors import CredentialsUnavailable
 from service.http import ssl_context
 
 
@@ -50,9 +51,11 @@ def sdk_session(ca_file: Path | None) -> requests.Session:
 def sdk_client(credentials: Mapping[str, Any], ca_file: Path | None) -> Salesforce:
     """A direct-session client (no login): instance_url, access_token, api_version."""
     creds = Credentials.parse(credentials)
+    if creds.access_token is None:
+        raise CredentialsUnavailable("the SDK builder needs an access_token in the secret")
     return Salesforce(
         instance_url=creds.instance_url,
-        session_id=creds.access_token.get_secret_value(),
+        session_id=creds.access_token,
         version=creds.api_version,
         session=sdk_session(ca_file),
     )

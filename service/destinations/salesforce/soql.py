@@ -48,20 +48,32 @@ def _encoded_len(text: str) -> int:
     return len(url_quote(text, safe=""))
 
 
+# Converted Leads are read-only (CANNOT_UPDATE_CONVERTED_LEAD): never match one by field.
+OPEN_ONLY = {"Lead": "IsConverted = false"}
+
+
 def in_queries(
-    obj: str, field: str, values: Iterable[str], *, budget: int = DEFAULT_URI_BUDGET
+    obj: str,
+    field: str,
+    values: Iterable[str],
+    *,
+    budget: int = DEFAULT_URI_BUDGET,
+    also: Iterable[str] = (),
+    where: str | None = None,
 ) -> list[str]:
     """`SELECT Id, field FROM obj WHERE field IN (...)`, split so each URL fits `budget`.
 
     Normally one query per batch; a second only when the encoded IN list would
     not fit in one request line. Values longer than SOQL allows cannot match and
-    are left out.
+    are left out. `also` selects more fields; `where` (a fixed condition, never
+    user text) is ANDed to the IN list.
     """
     check_name(obj)
     check_name(field)
-    select = "Id" if field == "Id" else f"Id, {field}"
-    head = f"SELECT {select} FROM {obj} WHERE {field} IN ("
-    room = budget - _encoded_len(head) - _encoded_len(")")
+    names = dict.fromkeys(["Id", field, *(check_name(n) for n in also)])
+    head = f"SELECT {', '.join(names)} FROM {obj} WHERE {field} IN ("
+    tail = f") AND {where}" if where else ")"
+    room = budget - _encoded_len(head) - _encoded_len(tail)
     queries: list[str] = []
     chunk: list[str] = []
     used = 0
@@ -71,11 +83,11 @@ def in_queries(
         literal = quote(value)
         size = _encoded_len(literal) + (_encoded_len(",") if chunk else 0)
         if chunk and used + size > room:
-            queries.append(head + ",".join(chunk) + ")")
+            queries.append(head + ",".join(chunk) + tail)
             chunk, used = [], 0
             size = _encoded_len(literal)
         chunk.append(literal)
         used += size
     if chunk:
-        queries.append(head + ",".join(chunk) + ")")
+        queries.append(head + ",".join(chunk) + tail)
     return queries

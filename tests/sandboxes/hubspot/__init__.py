@@ -31,6 +31,7 @@ from tests.sandboxes.hubspot.objects import object_routes
 from tests.sandboxes.hubspot.search import search
 from tests.sandboxes.hubspot.store import OBJECTS, Rec, Store, error_body
 from tests.sandboxes.hubspot.wire import object_of, read_body, reply
+from tests.sandboxes.oauth import TokenIssuer
 from tests.sandboxes.tls import HttpsSandbox
 
 DEFAULT_TOKEN = "pat-na1-sandbox-0000-1111-2222-333344445555"
@@ -73,6 +74,7 @@ class HubSpotSandbox(HttpsSandbox):
     calls: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.oauth = TokenIssuer("hubspot-sandbox", lifetime_s=1800.0)  # HubSpot: 30 minutes
         self.store = Store(self.properties)
         self.budget = Budget(self.max_requests, self.window_s, self.search_per_s, self.daily_limit)
         self._faults: list[Fault] = []
@@ -80,6 +82,7 @@ class HubSpotSandbox(HttpsSandbox):
     # -- lifecycle -------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate], client_max_size=64 * 1024**2)
+        app.router.add_post("/oauth/v1/token", self._token)
         app.router.add_get("/_sandbox/records", self._records)
         app.router.add_post("/_sandbox/config", self._configure)
         app.router.add_post("/crm/v3/objects/{obj}/search", self._search)
@@ -89,6 +92,10 @@ class HubSpotSandbox(HttpsSandbox):
 
     def credentials(self) -> dict[str, str]:
         return {"access_token": self.token, "base_url": self.base_url}
+
+    def refresh_credentials(self) -> dict[str, str]:
+        """A secret file with a refresh token and no access token (contract §4)."""
+        return {"base_url": self.base_url, **self.oauth.credentials()}
 
     # -- test helpers ------------------------------------------------------------
     def seed(self, obj: str, **properties: Any) -> str:
@@ -156,7 +163,8 @@ class HubSpotSandbox(HttpsSandbox):
         if fault is not None:
             await asyncio.sleep(fault.delay_s)
             return reply(fault.status, fault.body, fault.headers)
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not (presented == self.token or self.oauth.valid(presented)):
             return reply(
                 401,
                 error_body(
@@ -196,6 +204,13 @@ class HubSpotSandbox(HttpsSandbox):
             )
         status, answer = search(self.store, obj, body, self.search_lag_s)
         return reply(status, answer)
+
+    async def _token(self, request: web.Request) -> web.Response:
+        status, body = await self.oauth.grant(request)
+        if status != 200:
+            body = error_body("missing or invalid refresh token", "BAD_REFRESH_TOKEN")
+            body["status"] = "BAD_REFRESH_TOKEN"
+        return reply(status, body)
 
     async def _configure(self, request: web.Request) -> web.Response:
         """Local control for demos and benchmarks: {"latency_s": 0.05}."""

@@ -61,7 +61,7 @@ def object_routes(store: Store) -> list[web.RouteDef]:
 
     async def read(request: web.Request) -> web.Response:
         obj, key = object_of(request), request.match_info["id"]
-        rec = store.get(obj, key, request.query.get("idProperty"))
+        rec = store.get(obj, key, request.query.get("idProperty"), follow=True)
         return reply(200, rec.json(props_param(request))) if rec else not_found(key)
 
     async def update(request: web.Request) -> web.Response:

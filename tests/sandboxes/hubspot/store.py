@@ -134,6 +134,7 @@ class Store:
         self.reject: Reject | None = None  # tests: refuse some values (fault injection)
         self._next = 100
         self._by_value: dict[tuple[str, str, str], set[str]] = {}
+        self.merged: dict[str, str] = {}  # id merged away -> the id it was merged into
 
     def _coerce(self, obj: str, name: str, value: Any) -> tuple[str | None, Issue | None]:
         kind = self.schema[obj].get(name)
@@ -192,9 +193,22 @@ class Store:
         if rec is not None:
             self._unindex(obj, rec)
 
-    def get(self, obj: str, key: str, id_property: str | None = None) -> Rec | None:
+    def merge(self, obj: str, primary: str, secondary: str) -> None:
+        """POST /crm/v3/objects/{obj}/merge: the secondary record is gone, its id now
+        leads to the primary (single reads follow it; batch writes do not, see
+        docs/hubspot.md), and the primary lists it in hs_merged_object_ids."""
+        rec = self.records[obj][primary]
+        self.remove(obj, secondary)
+        self.merged[secondary] = primary
+        ids = [i for i in rec.properties.get("hs_merged_object_ids", "").split(";") if i]
+        rec.properties["hs_merged_object_ids"] = ";".join([*ids, secondary])
+
+    def get(
+        self, obj: str, key: str, id_property: str | None = None, *, follow: bool = False
+    ) -> Rec | None:
         if not id_property or id_property == "hs_object_id":
-            return self.records[obj].get(str(key))
+            key = self.merged.get(str(key), str(key)) if follow else str(key)
+            return self.records[obj].get(key)
         ids = self._by_value.get((obj, id_property, str(key).lower()))
         return self.records[obj][min(ids, key=int)] if ids else None
 

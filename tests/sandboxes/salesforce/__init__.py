@@ -3,6 +3,7 @@
     /services/data/vXX.X/query?q=SOQL            (+ /query/{locator} pages)
     /services/data/vXX.X/sobjects[/{Obj}[/{id}|/describe|/{extIdField}/{value}]]
     /services/data/vXX.X/composite/sobjects      POST create, PATCH update, <= 200
+    POST /services/oauth2/token                  refresh-token grant (tests/sandboxes/oauth.py)
     GET /_sandbox/records                        every stored record, as JSON
     POST|DELETE /_sandbox/faults                 inject or clear failures
     POST /_sandbox/latency {"seconds": 0.05}     delay every API answer
@@ -25,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.sandboxes.oauth import TokenIssuer
 from tests.sandboxes.salesforce.api import N_RECORDS, Api, Call, Fault, json
 from tests.sandboxes.salesforce.store import SfError, Store
 from tests.sandboxes.tls import HttpsSandbox
@@ -63,6 +65,8 @@ class SalesforceSandbox(HttpsSandbox):
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.api = Api(self.store, page_size)
+        # Salesforce's token answer has no expires_in; the session timeout is `lifetime_s`.
+        self.oauth = TokenIssuer("00DSANDBOX!sf", send_expires_in=False)
 
     # --- what tests and the demo use -------------------------------------------------
     def credentials(self) -> dict[str, Any]:
@@ -72,6 +76,11 @@ class SalesforceSandbox(HttpsSandbox):
             "access_token": self.token,
             "api_version": API_VERSION,
         }
+
+    def refresh_credentials(self) -> dict[str, Any]:
+        """A secret file with a refresh token and no access token (contract §4)."""
+        return {"instance_url": self.base_url, "api_version": API_VERSION,
+                **self.oauth.credentials()}  # fmt: skip
 
     def seed(self, obj: str, *records: dict[str, Any]) -> list[str]:
         """Pre-create records (bypassing the API); returns their ids."""
@@ -123,7 +132,7 @@ class SalesforceSandbox(HttpsSandbox):
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith("/_sandbox"):
+        if request.path.startswith(("/_sandbox", "/services/oauth2/")):
             return await handler(request)  # type: ignore[no-any-return]
         fault = self._fault(request.path)  # decided on arrival, not after the delay
         if self.latency_s:
@@ -134,7 +143,8 @@ class SalesforceSandbox(HttpsSandbox):
         try:
             if fault is not None:
                 raise SfError(fault.status, fault.code, fault.message)
-            if scheme.lower() not in ("bearer", "oauth") or presented != self.token:
+            accepted = presented == self.token or self.oauth.valid(presented)
+            if scheme.lower() not in ("bearer", "oauth") or not accepted:
                 raise SfError(401, *FAULT_BODIES[401])
             if self.api_used > self.api_limit:
                 raise SfError(403, *FAULT_BODIES[403])
@@ -144,11 +154,19 @@ class SalesforceSandbox(HttpsSandbox):
         finally:
             self.calls.append(
                 Call(
-                    request.method, request.path, request.query.get("q"), request.get(N_RECORDS, 0)
+                    request.method,
+                    request.path,
+                    request.query.get("q"),
+                    request.get(N_RECORDS, 0),
+                    request.headers.get("Sforce-Auto-Assign"),
                 )
             )
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"
         return response  # type: ignore[no-any-return]
+
+    async def _token(self, request: web.Request) -> web.Response:
+        status, body = await self.oauth.grant(request)
+        return json(body, status)
 
     async def _records(self, request: web.Request) -> web.Response:
         wanted = request.query.get("object")
@@ -176,6 +194,7 @@ class SalesforceSandbox(HttpsSandbox):
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/services/data/{version}/{tail:.*}", self.api.dispatch)
+        app.router.add_post("/services/oauth2/token", self._token)
         app.router.add_get("/_sandbox/records", self._records)
         app.router.add_post("/_sandbox/faults", self._add_fault)
         app.router.add_delete("/_sandbox/faults", self._clear)

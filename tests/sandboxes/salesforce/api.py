@@ -31,6 +31,7 @@ class Call:
     path: str
     soql: str | None
     records: int  # records in a collection call
+    auto_assign: str | None = None  # the Sforce-Auto-Assign header as sent
 
 
 @dataclass
@@ -54,6 +55,12 @@ async def _body(request: web.Request) -> Any:
         raise SfError(
             400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON"
         ) from None
+
+
+def _assigns(request: web.Request) -> bool:
+    """Assignment rules run unless the request says `Sforce-Auto-Assign: FALSE`
+    (the header defaults to TRUE; TRUE and FALSE are not case-sensitive)."""
+    return request.headers.get("Sforce-Auto-Assign", "TRUE").upper() != "FALSE"
 
 
 class Api:
@@ -140,6 +147,7 @@ class Api:
                 raise SfError(400, "INVALID_TYPE", "Must send a concrete entity type.")
             self.store.check_names(obj, [k for k in rec if k != "attributes" and k.lower() != "id"])
         before = copy.deepcopy(self.store.records) if body.get("allOrNone") else None
+        assign = _assigns(request)
         results: list[dict[str, Any]] = []
         for rec in records:
             obj = rec["attributes"]["type"]
@@ -154,6 +162,8 @@ class Api:
                             400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
                         )
                     rid = self.store.update(obj, str(rid), values)
+                if assign:
+                    self.store.assign(obj, rid)
                 results.append({"id": rid, "success": True, "errors": []})
             except SfError as exc:
                 results.append({"success": False, "errors": [exc.save_error()]})
@@ -174,7 +184,10 @@ class Api:
         if not rest and method == "POST":
             values = await _body(request)
             store.check_names(obj, list(values))
-            return json({"id": store.create(obj, values), "success": True, "errors": []}, 201)
+            rid = store.create(obj, values)
+            if _assigns(request):
+                store.assign(obj, rid)
+            return json({"id": rid, "success": True, "errors": []}, 201)
         if rest == ["describe"] and method == "GET":
             return json(
                 {"name": obj, "fields": [self._describe(obj, f, n) for f, n in fields.items()]}
@@ -216,6 +229,8 @@ class Api:
             values = await _body(request)
             self.store.check_names(obj, list(values))
             self.store.update(obj, rid, values)
+            if _assigns(request):
+                self.store.assign(obj, rid)
             return web.Response(status=204)
         if request.method == "DELETE":
             self.store.records[obj].pop(rid)

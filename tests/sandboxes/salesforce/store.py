@@ -29,6 +29,10 @@ FIELDS: dict[str, dict[str, int | None]] = {
         "Company": 255,
         "Website": 255,
         "Status": 40,
+        "OwnerId": 18,
+        "IsConverted": None,
+        "ConvertedContactId": 18,
+        "ConvertedAccountId": 18,
         "TS_Propensity__c": 255,
         **_TS,
     },
@@ -37,7 +41,12 @@ FIELDS: dict[str, dict[str, int | None]] = {
 }
 FIELDS["Account"]["TS_Propensity__c"] = 255
 SYSTEM = ("CreatedDate", "LastModifiedDate")
-READ_ONLY = {"Lead": {"Id", "Name"}, "Contact": {"Id", "Name"}, "Account": {"Id"}}
+READ_ONLY = {
+    "Lead": {"Id", "Name", "IsConverted", "ConvertedContactId", "ConvertedAccountId"},
+    "Contact": {"Id", "Name"},
+    "Account": {"Id"},
+}
+CONVERTED = "cannot reference converted lead"
 REQUIRED = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
 EXTERNAL_IDS = {
     "Lead": {"TS_Lead_Id__c"},
@@ -78,6 +87,8 @@ class Store:
     deleted: set[str] = field(default_factory=set)
     locked: set[str] = field(default_factory=set)  # ids answering UNABLE_TO_LOCK_ROW
     rules: list[Rule] = field(default_factory=list)
+    # The org's active Lead assignment rule: the owner it assigns, None when there is none.
+    assignment_owner: str | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def object_fields(self, obj: str) -> dict[str, int | None]:
@@ -138,11 +149,36 @@ class Store:
         self._validate(obj, values, {})
         rid = f"{PREFIX[obj]}5g0000{next(self._ids):06d}AAA"
         stamp = _now()
-        self.records[obj][rid] = {**values, "CreatedDate": stamp, "LastModifiedDate": stamp}
+        extra = {"IsConverted": False} if obj == "Lead" else {}
+        self.records[obj][rid] = {
+            **extra,
+            **values,
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+        }
         return rid
+
+    def assign(self, obj: str, rid: str) -> None:
+        """What an active assignment rule does to a Lead it is applied to."""
+        if obj == "Lead" and self.assignment_owner is not None:
+            self.records[obj][rid]["OwnerId"] = self.assignment_owner
+
+    def convert(self, lead_id: str) -> str:
+        """Convert a Lead (as Database.convertLead does): a new Contact and Account; the
+        Lead becomes read-only with IsConverted and the Converted*Id fields set."""
+        lead = self.records["Lead"][self.resolve("Lead", lead_id)]
+        contact = self.create(
+            "Contact",
+            {k: lead[k] for k in ("FirstName", "LastName", "Email") if lead.get(k)},
+        )
+        account = self.create("Account", {"Name": lead.get("Company") or "Unknown"})
+        lead.update(IsConverted=True, ConvertedContactId=contact, ConvertedAccountId=account)
+        return contact
 
     def update(self, obj: str, rid: str, values: Mapping[str, Any]) -> str:
         rid = self.resolve(obj, rid)
+        if obj == "Lead" and self.records[obj][rid].get("IsConverted"):
+            raise SfError(400, "CANNOT_UPDATE_CONVERTED_LEAD", CONVERTED, [])
         if rid in self.locked:
             message = f"unable to obtain exclusive access to this record or 1 records: {rid}"
             raise SfError(400, "UNABLE_TO_LOCK_ROW", message)
