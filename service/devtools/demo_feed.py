@@ -22,8 +22,8 @@ STATUSES = ("delivered", "skipped", "failed", "retrying")
 # Service log lines shown in the feed (text format: the message follows the level).
 LOG_MARKERS = (
     "rate limited; lane waits",
-    # CIRCUIT BREAKER: add the breaker's open / half-open / close log messages here
-    # once the lead's circuit breaker has landed (see demo_scenario.outage).
+    "circuit opened for",
+    "circuit closed for",
 )
 
 

@@ -75,11 +75,11 @@ class Scenario:
             await self.pause(every_s)
 
     async def scenes(self, gap_s: float) -> None:
-        for scene in (self.second_org, self.burst, self.rate_limit, self.stale, self.bad_event):
+        scenes = (self.second_org, self.burst, self.rate_limit, self.stale, self.bad_event)
+        for scene in (*scenes, self.outage):
             if await self.pause(gap_s):
                 return
             await scene()
-        # CIRCUIT BREAKER: `await self.outage()` goes here once it exists.
         say("all scenes played; the steady flow goes on until Ctrl-C")
         self.played.set()
 
@@ -118,11 +118,12 @@ class Scenario:
         )
 
     async def outage(self) -> None:
-        """CIRCUIT BREAKER (not built yet: it depends on the lead's circuit breaker).
-
-        To show: `sf.fail(503, seconds=20)`; the feed then shows the circuit of
-        org_demo's Salesforce credential opening (service log line, add its marker
-        to demo_feed.LOG_MARKERS, and `circuit` in GET /v1/destinations), probes
-        instead of hammering, other destinations unaffected, and the circuit
-        closing with the deferred deliveries `delivered` once the 503s stop."""
-        raise NotImplementedError("the circuit breaker has not landed yet")
+        """HubSpot answers 503 for a while: three failed writes open its circuit,
+        the work waits in Kafka while one-record probes test HubSpot, and the
+        circuit closes once a probe gets through; Salesforce and Airtable go on."""
+        say("HubSpot goes down (503): its circuit opens after 3 failed writes, then probes")
+        self.hubspot.inject(503, path="/crm/v3/objects/", times=5)
+        for lead in LEADS[:3]:
+            await self.send(ORG, lead)
+            if await self.pause(1.5):
+                return
