@@ -22,23 +22,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from service.devtools.broker import free_port, partitions_of
-from tests.factories import make_config
+from tests.factories import DEFAULT_TARGETS, make_config
 from tests.harness import create_input_topics, topic_env
 from tests.sandboxes.airtable import AirtableSandbox
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.salesforce import SalesforceSandbox
 
 DESTINATIONS = ("salesforce", "hubspot", "airtable")
-LEAD = {
-    "object": "Lead",
-    "match": {"crm_field": "Email", "event_field": "lead.email"},
-    "fields": {
-        "score": "TS_Score__c",
-        "reasoning": "TS_Reasoning__c",
-        "evaluated_at": "TS_Evaluated_At__c",
-    },
-    "create_if_missing": True,
-}
+LEAD = {**DEFAULT_TARGETS["salesforce"][0], "create_if_missing": True}
 
 
 def org_id(i: int) -> str:
