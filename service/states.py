@@ -11,18 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from service.config.store import ConfigStore
 from service.models import DestinationConfig
 from service.outcomes import LastOutcome, LastOutcomes
-
-
-class CircuitState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+from service.pipeline.circuit import CircuitState
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +55,7 @@ def no_lanes(_org: str, _destination: str) -> int:
 
 
 def no_breaker(_config: DestinationConfig) -> str:
-    """Used only while no circuit breaker exists: nothing ever opens."""
+    """Without a breaker (a states provider built on its own): always closed."""
     return CircuitState.CLOSED.value
 
 

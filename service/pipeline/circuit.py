@@ -24,6 +24,12 @@ FIRST_OPEN_S = 5.0
 MAX_OPEN_S = 60.0
 
 
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"  # a probe is out
+
+
 class Admit(StrEnum):
     SEND = "send"  # closed: write as usual
     PROBE = "probe"  # half-open: write one record to test the destination
@@ -37,7 +43,6 @@ class Circuit:
         self.open_s = 0.0  # 0 while closed
         self.probe_at = 0.0  # monotonic
         self.probing = False
-        self.last_error: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -64,7 +69,6 @@ class Circuit:
 
     def failed(self, code: str) -> bool:
         """Count a destination-wide failure; True when this opened the circuit."""
-        self.last_error = code
         if self.is_open:  # a failed probe: stay open, twice as long
             self.probing = False
             self.open_s = min(MAX_OPEN_S, self.open_s * 2)
@@ -105,11 +109,11 @@ class Circuits:
         return circuit
 
     def state_of(self, config: DestinationConfig) -> str:
-        """closed, open or half_open (a probe is out), for the status endpoint."""
+        """The state of the circuit of `config`'s credential, for the status endpoint."""
         circuit = self._circuits.get((config.destination, config.integration.credentials_ref))
         if circuit is None or not circuit.is_open:
-            return "closed"
-        return "half_open" if circuit.probing else "open"
+            return CircuitState.CLOSED.value
+        return (CircuitState.HALF_OPEN if circuit.probing else CircuitState.OPEN).value
 
     def open_count(self, destination: str) -> int:
         return sum(

@@ -43,9 +43,6 @@ class TierGate:
             del self.held[tp]
         return ready
 
-    def next_due(self) -> float | None:
-        return min(self.held.values(), default=None)
-
     def forget(self, tps: set[TopicPartition]) -> None:
         for tp in tps:
             self.held.pop(tp, None)

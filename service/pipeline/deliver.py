@@ -74,7 +74,6 @@ class Deliverer:
             result = await self._write(lane, work)
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
             lane.hold_until = time() + result.retry_after
-            lane.last_error = result.code
             if probe:
                 circuit.released()
             await self.settler.defer(
@@ -82,7 +81,6 @@ class Deliverer:
             )
             return
         if isinstance(result, TransientError):  # 5xx, timeout, connection, unreadable answer
-            lane.last_error = result.code
             circuit.failed(result.code)
             if probe:  # a failed probe spends nothing: the circuit is what failed
                 await self.settler.defer(
@@ -92,10 +90,8 @@ class Deliverer:
         else:
             circuit.succeeded()  # the destination answered, even if it said no
         if isinstance(result, DeliveryError):
-            lane.last_error = result.code
             await self.settler.settle([(d, Outcome.from_error(result)) for d in fresh])
             return
-        lane.last_delivered_at = time()
         await self.settler.settle(list(zip(fresh, result, strict=True)))
 
     async def _write(self, lane: Lane, work: Batch) -> list[Outcome] | DeliveryError:

@@ -51,8 +51,6 @@ class Lane:
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
         self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
-        self.last_error: str | None = None
-        self.last_delivered_at: float | None = None  # epoch s
         self._wakeup = asyncio.Event()
         self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
         self._oldest_at = 0.0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterator
 
 from aiokafka import TopicPartition
 
@@ -83,9 +82,6 @@ class Lanes:
             return
         self._lanes.pop(key, None)
         self._tasks.pop(key, None)
-
-    def __iter__(self) -> Iterator[tuple[Key, Lane]]:
-        return iter(list(self._lanes.items()))
 
     def drop(self, tps: set[TopicPartition]) -> int:
         """Forget everything queued from `tps` (revoked): never written here, and
