@@ -109,6 +109,12 @@ async def send(
             try:
                 body: Any = orjson.loads(raw) if raw else None
             except orjson.JSONDecodeError:
+                if 200 <= resp.status < 300:  # an answer we cannot read is never "no record"
+                    raise TransientError(
+                        f"{destination} answered HTTP {resp.status} with a body that is not JSON",
+                        code="bad_response",
+                        http_status=resp.status,
+                    ) from None
                 body = raw.decode("utf-8", "replace")
             return Response(resp.status, resp.headers, body)
     except TimeoutError:

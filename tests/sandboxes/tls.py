@@ -16,6 +16,8 @@ from typing import Self
 import trustme
 from aiohttp import web
 
+from tests.sandboxes.garble import Garbler
+
 
 @lru_cache(maxsize=1)
 def _ca() -> trustme.CA:
@@ -32,7 +34,7 @@ def sandbox_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
     return context, ca_file
 
 
-class HttpsSandbox:
+class HttpsSandbox(Garbler):
     """Lifecycle shared by the CRM sandboxes: serve `app()` over HTTPS on
     127.0.0.1 with the sandbox CA; `start`/`stop` or `async with`.
 
@@ -55,7 +57,10 @@ class HttpsSandbox:
 
     async def start(self) -> Self:
         ssl_context, _ = self._tls()
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        self.garbles = []
+        app = self.app()
+        app.middlewares.append(self._garble)  # innermost: the answer as the CRM wrote it
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=ssl_context)
         await site.start()

@@ -38,9 +38,15 @@ def search_body(prop: str, values: Sequence[str], limit: int, after: str | None)
 
 
 def pick(found: dict[str, str], results: Any, prop: str) -> str | None:
-    """Fold one page into value -> lowest (oldest) id; the next page's cursor."""
+    """Fold one page into value -> lowest (oldest) id; the next page's cursor.
+    A page that cannot be read raises `bad_response`: it is never "no record"."""
     body = results if isinstance(results, dict) else {}
-    for rec in body.get("results") or []:
+    page = body.get("results")
+    if not isinstance(page, list) or not all(isinstance(r, dict) and r.get("id") for r in page):
+        raise TransientError(
+            "HubSpot answered a search without results with ids", code="bad_response"
+        )
+    for rec in page:
         value = str((rec.get("properties") or {}).get(prop) or "").lower()
         rid = str(rec.get("id", ""))
         if (
@@ -62,6 +68,7 @@ async def find_ids(
     async def one(chunk: Sequence[str]) -> dict[str, str | DeliveryError]:
         found: dict[str, str] = {}
         after: str | None = None
+        listed = 0
         for _ in range(MAX_PAGES):
             try:
                 resp = await client.post(
@@ -74,7 +81,15 @@ async def find_ids(
             if not resp.ok:
                 text = message_of(resp.body, f"HubSpot search answered HTTP {resp.status}")
                 return dict.fromkeys(chunk, error_for_status(resp.status, text))
-            after = pick(found, resp.body, prop)
+            try:
+                after = pick(found, resp.body, prop)
+                listed += len(resp.body["results"])
+                if after is None and resp.body.get("total", listed) != listed:
+                    raise TransientError(
+                        "HubSpot search listed fewer results than its total", code="bad_response"
+                    )
+            except TransientError as exc:
+                return dict.fromkeys(chunk, exc)
             if after is None:
                 break
         return dict(found)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.errors import DeliveryError, PermanentError
+from service.errors import DeliveryError, PermanentError, TransientError
 from service.redact import redact
 
 _NAMED = re.compile(  # inside the message's JSON, escaped or not
@@ -116,8 +116,13 @@ def per_input(body: Any, inputs: Sequence[Input], *, created: bool) -> dict[str,
             trace = next((by_id[k.lower()] for k in keys if k and k.lower() in by_id), "")
         if trace in by_trace:
             out[trace] = Done(str(rec["id"]), bool(rec.get("new", created)))
+    # An input the answer neither wrote nor refused: unreadable, never "not found"
+    # (that would skip it as record_not_found, or match and create it again).
+    unanswered = TransientError(
+        "HubSpot's batch answer has no result for an input", code="bad_response"
+    )
     for trace in by_trace:
-        out.setdefault(trace, Missing())
+        out.setdefault(trace, unanswered)
     return out
 
 

@@ -150,10 +150,24 @@ class RestClient:
         resp = await self._call(creds, "GET", f"{creds.data_url}/query", params={"q": soql})
         records: list[dict[str, Any]] = []
         while True:
-            body = resp.body if isinstance(resp.body, dict) else {}
-            records.extend(r for r in body.get("records", []) if isinstance(r, dict))
+            body = resp.body
+            page = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(page, list) or not all(
+                isinstance(r, dict) and r.get("Id") for r in page
+            ):  # never read as "no record": that could create a duplicate
+                raise TransientError(
+                    "Salesforce answered a query without a records list with ids",
+                    code="bad_response",
+                )
+            records.extend(page)
             next_url = body.get("nextRecordsUrl")
             if body.get("done", True) or not isinstance(next_url, str):
+                total = body.get("totalSize")
+                if isinstance(total, int) and total != len(records):
+                    raise TransientError(
+                        f"Salesforce query said {total} records and listed {len(records)}",
+                        code="bad_response",
+                    )
                 return records
             resp = await self._call(creds, "GET", creds.instance_url + next_url)
 

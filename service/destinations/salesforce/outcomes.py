@@ -16,7 +16,7 @@ from service.destinations.base import Outcome
 from service.destinations.salesforce.errors import record_error
 from service.destinations.salesforce.plan import Plan, Write
 from service.destinations.salesforce.soql import check_name
-from service.errors import DeliveryError, PermanentError
+from service.errors import DeliveryError, PermanentError, TransientError
 from service.models import DeliveryState, DestinationConfig, RecordRef
 
 Result = RecordRef | DeliveryError
@@ -28,8 +28,10 @@ CONVERTED = "cannot_update_converted_lead"
 def saved(write: Write, result: Any) -> Result:
     if isinstance(result, dict) and result.get("success"):
         action: Literal["updated", "created"] = "updated" if write.record_id else "created"
-        rid = str(result.get("id") or write.record_id)
-        return RecordRef(object=write.object, id=rid, action=action)
+        rid = result.get("id") or write.record_id
+        if not rid:  # a create without its id: unreadable, and never created twice
+            return TransientError("Salesforce saved a record without its id", code="bad_response")
+        return RecordRef(object=write.object, id=str(rid), action=action)
     errors = result.get("errors", []) if isinstance(result, dict) else []
     return record_error(errors, write.object)
 

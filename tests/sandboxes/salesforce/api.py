@@ -67,7 +67,7 @@ class Api:
     def __init__(self, store: Store, page_size: int) -> None:
         self.store = store
         self.page_size = page_size
-        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self._locators = itertools.count(1)
 
     async def dispatch(self, request: web.Request) -> web.Response:
@@ -96,10 +96,11 @@ class Api:
     # --- query ---------------------------------------------------------------------
     def query(self, soql: str, version: str, locator: list[str]) -> dict[str, Any]:
         if locator:
-            rows = self._cursors.pop(locator[0], None)
-            if rows is None:
+            cursor = self._cursors.pop(locator[0], None)
+            if cursor is None:
                 raise SfError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-            return self._page(rows, version, len(rows))
+            rows, total = cursor
+            return self._page(rows, version, total)  # every page says the query's total
         try:
             query = parse(soql)
         except SoqlError as exc:
@@ -124,7 +125,7 @@ class Api:
         answer: dict[str, Any] = {"totalSize": total, "done": not rest, "records": page}
         if rest:
             locator = f"01gSANDBOX{next(self._locators):08d}-{self.page_size}"
-            self._cursors[locator] = rest
+            self._cursors[locator] = (rest, total)
             answer["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}"
         return answer
 
