@@ -293,3 +293,23 @@ async def test_deliverer_puts_the_lane_on_hold_for_a_spent_quota(tmp_path: Path)
     (progress,) = sink.values("status")  # the answer that put the lane on hold
     assert progress["status"] == "retrying" and progress["error"]["code"] == "quota_exhausted"
     assert lane.offer(delivery()) is not None  # on hold: new work is deferred too
+
+
+async def test_a_lookup_that_fails_on_every_record_counts_on_the_circuit(tmp_path: Path) -> None:
+    """HubSpot and Salesforce report a failed lookup (503) on each record, not for
+    the batch: that is the destination down too, and it opens the circuit."""
+    from service.destinations.base import Outcome
+
+    (tmp_path / "org_1-salesforce.json").write_text('{"access_token": "t"}')
+    dest = MemoryDestination(max_batch_size=10)
+    error = TransientError("503", code="server_error", http_status=503)
+
+    async def per_record(batch: Any) -> list[Any]:
+        return [Outcome.from_error(error) for _ in batch.items]
+
+    dest.write = per_record  # type: ignore[method-assign]
+    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), Watermarks(), _settler(ListSink()))
+    lane = _lane(dest, [])
+    for _ in range(3):
+        await deliverer(lane, [delivery(), delivery()], False)
+    assert lane.circuit_of(delivery()).is_open

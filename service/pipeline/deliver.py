@@ -15,6 +15,7 @@ from time import time
 from service.destinations.base import Batch, Outcome, WorkItem
 from service.errors import DeliveryError, QuotaExhausted, RateLimited, TransientError
 from service.metrics import Metrics
+from service.models import DeliveryState, ErrorInfo
 from service.pipeline.lane import Lane
 from service.pipeline.settle import Settler
 from service.pipeline.watermarks import Watermarks
@@ -80,12 +81,11 @@ class Deliverer:
                 [(d, lane.due(result.retry_after)) for d in fresh], result.info()
             )
             return
-        if isinstance(result, TransientError):  # 5xx, timeout, connection, unreadable answer
-            circuit.failed(result.code)
+        down = _destination_down(result)
+        if down is not None:
+            circuit.failed(down.code)
             if probe:  # a failed probe spends nothing: the circuit is what failed
-                await self.settler.defer(
-                    [(d, lane.due(circuit.wait_s())) for d in fresh], result.info()
-                )
+                await self.settler.defer([(d, lane.due(circuit.wait_s())) for d in fresh], down)
                 return
         else:
             circuit.succeeded()  # the destination answered, even if it said no
@@ -119,3 +119,21 @@ class Deliverer:
                     "destination returned a wrong number of results", code="bad_response"
                 )
             return outcomes
+
+
+# Transient codes that say the destination itself is failing, not one record.
+DOWN_CODES = frozenset({"server_error", "timeout", "connection_error", "bad_response"})
+
+
+def _destination_down(result: list[Outcome] | DeliveryError) -> ErrorInfo | None:
+    """What failed, when the whole batch failed transiently (5xx, timeout,
+    connection, unreadable answer): raised for the batch, or, as HubSpot's and
+    Salesforce's destinations report a failed lookup, on every record."""
+    if isinstance(result, TransientError) and not isinstance(result, RateLimited):
+        return result.info()
+    if isinstance(result, DeliveryError) or not result:
+        return None
+    errors = [o.error for o in result if o.state is DeliveryState.RETRYING]
+    if len(errors) == len(result) and all(e is not None and e.code in DOWN_CODES for e in errors):
+        return errors[0]
+    return None
