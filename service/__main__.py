@@ -23,7 +23,8 @@ from service.settings import Settings
 log = logging.getLogger("service")
 
 
-async def serve(settings: Settings, destinations: dict[str, Destination] | None = None) -> None:
+async def serve(settings: Settings, destinations: dict[str, Destination] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; the exit code (1 after BROKER_UNAVAILABLE_EXIT_S)."""
     service = Service(settings, destinations=destinations)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -40,7 +41,9 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
                 "shutdown took longer than SHUTDOWN_TIMEOUT_S; uncommitted work is redelivered"
             )
     stopping.cancel()
-    run.result()
+    if run.done():
+        run.result()
+    return service.exit_code
 
 
 def _preview(argv: list[str]) -> int:
@@ -67,7 +70,7 @@ def main() -> None:
     configure(settings.log_level, settings.log_format)
     tune_gc()
     log.info("starting (group %s, brokers %s)", settings.consumer_group, settings.bootstrap_servers)
-    asyncio.run(serve(settings))
+    sys.exit(asyncio.run(serve(settings)))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from service.destinations.base import Destination, DestinationContext
 from service.endpoints import HttpServer, make_app
 from service.metrics import Metrics
 from service.outcomes import LastOutcomes
+from service.pipeline.broker_watch import BrokerWatch
 from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
 from service.pipeline.delays import TierGate
@@ -33,8 +34,10 @@ from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
+from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
+from service.pipeline.state import StateStores
 from service.pipeline.table import TableReader
 from service.pipeline.topics import ensure_topics, wait_for_topic
 from service.pipeline.watermarks import Watermarks
@@ -59,11 +62,12 @@ class Service:
         self.destinations = destinations
         self.stopping = asyncio.Event()
         self.store = ConfigStore(self.metrics)
-        self.watermarks = Watermarks()
-        self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
-        self.marks = TableReader(
-            settings, settings.topic_watermarks, self.watermarks.apply_record, ownable=True
+        self.stores = StateStores(
+            settings.state_dir, settings.consumer_group, settings.topic_watermarks
         )
+        self.watermarks = Watermarks(self.stores)
+        self.restorer = Restorer(settings, self.stores)
+        self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
         self.producer = AIOKafkaProducer(
             **settings.kafka_client_args(),
             acks="all",
@@ -75,6 +79,8 @@ class Service:
         self.outbox = Outbox(self.producer, settings.topic_evaluations)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
+        self.watch: BrokerWatch | None = None
+        self.exit_code = 0
         self.lanes: Lanes | None = None
         self.circuits = Circuits(self.metrics, list(SPECS))
         self.outcomes = LastOutcomes()
@@ -96,10 +102,10 @@ class Service:
     def ready(self) -> tuple[bool, str]:
         checks = {
             "configs_caught_up": self.configs.caught_up.is_set(),
-            "watermarks_caught_up": self.marks.caught_up.is_set(),
             "assigned": self.consumer is not None and self.consumer.assigned,
             "running": not self.stopping.is_set(),
             "kafka_writable": self.outbox.failing_since is None,
+            "broker_reachable": self.watch is None or self.watch.reachable,
         }
         ok = all(checks.values())
         self.metrics.ready.set(1 if ok else 0)
@@ -112,6 +118,8 @@ class Service:
         log.info("http on :%d (/metrics /healthz /readyz /v1/destinations)", self.http.port)
         admin = AIOKafkaAdminClient(**s.kafka_client_args())
         await admin.start()
+        self.watch = BrokerWatch(admin, s.broker_unavailable_exit_s, self._give_up)
+        watching = asyncio.create_task(self.watch.run(), name="broker-watch")
         destinations = self.destinations
         if destinations is None:
             destinations = build_all(DestinationContext(settings=s, metrics=self.metrics))
@@ -126,14 +134,15 @@ class Service:
             if partitions is None:
                 return
             await ensure_topics(admin, s, partitions)
-            await self.marks.start(admin)
+            await self.restorer.start()
             for destination in destinations.values():
                 await destination.setup()
-            caught_up = asyncio.gather(self.configs.caught_up.wait(), self.marks.caught_up.wait())
-            if await self._until_stopped(caught_up) is None:
+            if await self._until_stopped(self.configs.caught_up.wait()) is None:
                 return
             await self._consume(destinations)
         finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
             await self._stop_all(destinations, admin)
 
     async def _consume(self, destinations: dict[str, Destination]) -> None:
@@ -155,7 +164,7 @@ class Service:
             s, self.metrics, self.store, lanes, settler, self.outbox, self.offsets, gate
         )
         self.consumer = Consumer(
-            s, self.metrics, router, self.offsets, lanes, self.outbox, self.marks
+            s, self.metrics, router, self.offsets, lanes, self.outbox, self.restorer
         )
         writer = asyncio.create_task(self.outbox.run(), name="outbox")
         try:
@@ -191,7 +200,8 @@ class Service:
             except Exception:
                 log.exception("closing %s failed", destination.name)
         await self.configs.stop()
-        await self.marks.stop()
+        await self.restorer.stop()
+        self.stores.close(set(self.stores.parts))
         await self.producer.stop()
         await admin.close()
         await self.http.stop()
@@ -199,3 +209,8 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _give_up(self, why: str) -> None:
+        """Stop, and make `python -m service` exit non-zero (§7)."""
+        self.exit_code = 1
+        self.stop()

@@ -66,9 +66,33 @@ class TextFormatter(logging.Formatter):
         return one_line(redact(super().format(record)))
 
 
+class Damper(logging.Filter):
+    """One record per logger and message template per minute: a broker that is
+    away makes aiokafka log the same connection error many times a second (1,400
+    ERROR lines in 10 s were measured); the service logs the outage itself."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = (record.name, str(record.msg))
+        last = self._last.get(key)
+        if last is not None and record.created - last < self.every_s:
+            return False
+        if len(self._last) > 1000:  # templates are few; never grow without bound
+            self._last.clear()
+        self._last[key] = record.created
+        return True
+
+
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(Damper())  # on the handler: aiokafka.* child loggers pass through it
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,17 @@ class _Env:
             raise SettingsError(name, f"{str(path)!r} must hold a list of configs")
         return tuple(data)
 
+    def writable_dir(self, name: str, default: Path) -> Path:
+        """A directory this process can write (created when missing)."""
+        path = Path(self.text(name) or str(default))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(name, f"cannot create {str(path)!r}: {exc.strerror}") from None
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise SettingsError(name, f"directory {str(path)!r} is not writable")
+        return path
+
     def readable_file(self, name: str) -> Path | None:
         raw = self.text(name)
         if raw is None:
@@ -114,6 +126,8 @@ class Settings:
     max_inflight: int = 20_000
     commit_interval_ms: int = 1_000
     destination_timeout_s: float = 30.0
+    state_dir: Path = Path(tempfile.gettempdir()) / "trailspark-destinations-state"
+    broker_unavailable_exit_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +166,10 @@ class Settings:
             max_inflight=e.number("MAX_INFLIGHT", 20_000, minimum=1),
             commit_interval_ms=e.number("COMMIT_INTERVAL_MS", 1_000, minimum=10),
             destination_timeout_s=e.number("DESTINATION_TIMEOUT_S", 30.0, kind=float, minimum=1),
+            state_dir=e.writable_dir("STATE_DIR", cls.state_dir),
+            broker_unavailable_exit_s=e.number(
+                "BROKER_UNAVAILABLE_EXIT_S", 300.0, kind=float, minimum=1
+            ),
         )
 
     def kafka_auth(self) -> KafkaAuth:

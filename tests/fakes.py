@@ -4,8 +4,10 @@ settler, and a Delivery builder. No Kafka involved."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,6 +16,8 @@ from aiokafka import TopicPartition
 from service.models import EVENT, DestinationConfig
 from service.pipeline.outbox import Done
 from service.pipeline.records import Outgoing
+from service.pipeline.state import StateStores
+from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
 from tests.factories import make_config, make_event
 
@@ -85,3 +89,11 @@ def delivery(
     return Delivery(
         EVENT.validate_json(raw), raw, config, job, attempt, first_attempt_at or datetime.now(UTC)
     )
+
+
+def watermarks(*partitions: int) -> Watermarks:
+    """Watermarks on real RocksDB stores in a temporary directory (partition 0 by default)."""
+    stores = StateStores(Path(tempfile.mkdtemp(prefix="marks-")), "group", "marks")
+    for partition in partitions or (0,):
+        stores.open(partition)
+    return Watermarks(stores)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 from service.__main__ import serve
 from service.destinations.memory import MemoryDestination
@@ -17,4 +18,4 @@ if __name__ == "__main__":
     configure(settings.log_level, settings.log_format)
     delay = float(os.environ.get("MEMORY_DELAY_S", "0"))
     memory = MemoryDestination(name="salesforce", delay_s=delay, max_batch_size=20)
-    asyncio.run(serve(settings, {"salesforce": memory}))
+    sys.exit(asyncio.run(serve(settings, {"salesforce": memory})))

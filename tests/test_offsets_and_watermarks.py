@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiokafka import TopicPartition
 
 from service.models import EVENT, DestinationConfig, epoch_us
 from service.pipeline.offsets import OffsetTracker
+from service.pipeline.restore import mark_bytes
+from service.pipeline.state import StateStores
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
 from tests.factories import make_config, make_event
+from tests.fakes import watermarks
 
 TP = TopicPartition("t", 0)
 
@@ -45,33 +49,41 @@ def delivery(event: dict[str, Any]) -> Delivery:
     return Delivery(EVENT.validate_python(event), b"", config, job)
 
 
-def test_older_than_delivered_and_older_in_batch_are_stale() -> None:
-    marks = Watermarks()
+def test_older_than_delivered_and_older_in_batch_are_stale_same_is_duplicate() -> None:
+    marks = watermarks()
     t0 = datetime(2026, 11, 22, 10, tzinfo=UTC)
     stamp = lambda dt: dt.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     old = delivery(make_event(lead_id="a", evaluated_at=stamp(t0)))
-    new = delivery(make_event(lead_id="a", evaluated_at=stamp(t0 + timedelta(minutes=1))))
+    new_event = make_event(lead_id="a", evaluated_at=stamp(t0 + timedelta(minutes=1)))
+    new = delivery(new_event)
     other = delivery(make_event(lead_id="b", evaluated_at=stamp(t0)))
-    fresh, stale = marks.split([new, old, other])
-    assert fresh == [new, other] and stale == [old]
-    assert marks.advance(new.lead_key, new.evaluated_at_us)
-    assert not marks.advance(old.lead_key, old.evaluated_at_us)
-    fresh, stale = marks.split([old])
-    assert stale == [old]
-    # Same evaluated_at again is a redelivery: written again, not stale.
-    assert marks.split([new]) == ([new], [])
+    assert marks.split([new, old, other]) == ([new, other], [old], [])
+    assert marks.advance(new)
+    assert not marks.advance(old)
+    assert marks.split([old]) == ([], [old], [])
+    # The same evaluation again is a redelivery: skipped as a duplicate, not written.
+    again = delivery({**new_event, "event_id": "redelivered"})
+    assert marks.split([again]) == ([], [], [again])
+    # The same instant but another evaluation is written.
+    other_eval = make_event(lead_id="a", evaluated_at=stamp(t0 + timedelta(minutes=1)))
+    assert marks.split([d := delivery(other_eval)]) == ([d], [], [])
 
 
-def test_watermarks_load_from_topic_records() -> None:
-    marks = Watermarks()
-    marks.apply_record(b"org_1:salesforce:a", b'{"evaluated_at": "2026-11-22T10:00:00Z"}')
-    marks.apply_record(b"org_1:salesforce:a", b'{"evaluated_at": "2026-11-22T09:00:00Z"}')
-    assert len(marks) == 1
-    d = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T09:30:00Z"))
-    assert marks.split([d]) == ([], [d])
-    # Offsets are instants: 12:30+02:00 is 10:30Z, newer than the held 10:00Z.
-    later = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T12:30:00+02:00"))
-    assert marks.split([later]) == ([later], [])
+def test_the_store_survives_a_restart_and_restores_from_changelog_values(tmp_path: Path) -> None:
+    stores = StateStores(tmp_path, "group", "marks")
+    store = stores.open(0)
+    value = b'{"evaluated_at": "2026-11-22T12:00:00+02:00", "evaluation_id": "eval_9"}'
+    store.apply([(b"org_1:salesforce:a", mark_bytes(value))], next_offset=41)
+    stores.close({0})
+    again = StateStores(tmp_path, "group", "marks")
+    assert again.open(0).offset == 41  # restore goes on from here
+    marks = Watermarks(again)
+    earlier = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T09:30:00Z"))
+    same_event = make_event(lead_id="a", evaluated_at="2026-11-22T10:00:00Z")
+    same_event["evaluation"]["evaluation_id"] = "eval_9"
+    same = delivery(same_event)
+    assert marks.split([earlier]) == ([], [earlier], [])
+    assert marks.split([same]) == ([], [], [same])
 
 
 def test_epoch_us_is_exact_and_offset_aware() -> None:

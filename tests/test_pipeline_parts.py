@@ -26,11 +26,10 @@ from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
 from service.pipeline.retry import tier_for, tier_topics
 from service.pipeline.settle import Settler
-from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
 from service.secrets import SecretStore
 from service.settings import Settings
-from tests.fakes import FakeProducer, ListSink, delivery
+from tests.fakes import FakeProducer, ListSink, delivery, watermarks
 
 SETTINGS = Settings(bootstrap_servers="unused:9092", max_attempts=3)
 
@@ -218,7 +217,7 @@ def test_revoked_partitions_queued_work_is_dropped() -> None:
 
 def _settler(sink: ListSink, **settings: Any) -> Settler:
     s = Settings(bootstrap_servers="unused:9092", **{"max_attempts": 3, **settings})
-    return Settler(s, Metrics(), sink, Watermarks())
+    return Settler(s, Metrics(), sink, watermarks())
 
 
 async def test_settler_retries_spend_attempts_then_fail() -> None:
@@ -262,7 +261,7 @@ async def test_deliverer_counts_batch_failures_on_the_circuit_and_defers_a_faile
         raise TransientError("503 Service Unavailable", code="server_error", http_status=503)
 
     dest.write = down  # type: ignore[method-assign]
-    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), Watermarks(), settler)
+    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), settler)
     lane = _lane(dest, [])
     for _ in range(3):
         await deliverer(lane, [delivery()], False)
@@ -285,7 +284,7 @@ async def test_deliverer_puts_the_lane_on_hold_for_a_spent_quota(tmp_path: Path)
 
     dest.write = spent  # type: ignore[method-assign]
     lane = _lane(dest, [])
-    await Deliverer(Metrics(), SecretStore(tmp_path), Watermarks(), _settler(sink))(
+    await Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(sink))(
         lane, [delivery()], False
     )
     assert lane.hold_until > time() + 3500
@@ -308,7 +307,7 @@ async def test_a_lookup_that_fails_on_every_record_counts_on_the_circuit(tmp_pat
         return [Outcome.from_error(error) for _ in batch.items]
 
     dest.write = per_record  # type: ignore[method-assign]
-    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), Watermarks(), _settler(ListSink()))
+    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(ListSink()))
     lane = _lane(dest, [])
     for _ in range(3):
         await deliverer(lane, [delivery(), delivery()], False)

@@ -23,8 +23,8 @@ from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
 from service.pipeline.rebalance import Rebalance
+from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
-from service.pipeline.table import TableReader
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Consumer:
         offsets: OffsetTracker,
         lanes: Lanes,
         outbox: Outbox,
-        marks: TableReader,
+        restorer: Restorer,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -67,7 +67,12 @@ class Consumer:
         self.paused: set[TopicPartition] = set()
         self._held_since: float | None = None  # monotonic; see _hold
         self.rebalance = Rebalance(
-            self.kafka, settings.topic_evaluations, marks, self.hand_back, self._took
+            self.kafka,
+            settings.topic_evaluations,
+            self.hand_back,
+            self._took,
+            restorer.restore,
+            restorer.stores.close,
         )
 
     @property

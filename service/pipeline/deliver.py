@@ -51,9 +51,11 @@ class Deliverer:
             await self.settler.settle([(d, Outcome.from_error(error)) for d in batch])
 
     async def _deliver(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
-        fresh, stale = self.watermarks.split(batch)
-        if stale:
-            await self.settler.settle([(d, Outcome.skipped("stale_evaluation")) for d in stale])
+        fresh, stale, duplicate = self.watermarks.split(batch)
+        skipped = [(d, Outcome.skipped("stale_evaluation")) for d in stale]
+        skipped += [(d, Outcome.skipped("duplicate")) for d in duplicate]
+        if skipped:
+            await self.settler.settle(skipped)
         circuit = lane.circuit_of(batch[0])
         if not fresh:
             if probe:

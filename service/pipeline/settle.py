@@ -154,9 +154,7 @@ class Settler:
                 outcome.error.code,
                 d.attempt,
             )
-        if outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(
-            d.lead_key, d.evaluated_at_us
-        ):
+        if outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(d):
             out.append(
                 records.watermark(
                     self.settings.topic_watermarks,

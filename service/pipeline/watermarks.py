@@ -1,61 +1,66 @@
-"""No stale overwrite (§6): the newest delivered evaluation per (org, destination, lead).
+"""No stale overwrite and no duplicate write (§6), per (org, destination, lead).
 
-Held in memory and persisted to the compacted watermarks topic, so the rule
-holds across restarts and replicas. Pure apart from the table callback. Instants
-are held as epoch microseconds: the table has an entry per lead, and a plain int
-costs the garbage collector nothing, where an aware datetime holds a tzinfo.
+The newest delivered evaluation (its `evaluated_at` and `evaluation_id`) is kept
+in the partition's state store (state.py). A delivery older than it is stale; one
+with the same `evaluated_at` and evaluation id was already delivered, so it is a
+duplicate (a redelivery after a crash or rebalance) and is not written again.
+Within a batch, the newest evaluation of a lead wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-import orjson
-
-from service.models import epoch_us
+from service.pipeline.state import StateStores
 from service.pipeline.work import Delivery
 
 
 class Watermarks:
-    def __init__(self) -> None:
-        self._newest: dict[str, int] = {}
+    def __init__(self, stores: StateStores) -> None:
+        self.stores = stores
 
-    def __len__(self) -> int:
-        return len(self._newest)
-
-    def apply_record(self, key: bytes | None, value: bytes | None) -> None:
-        """A record from the watermarks topic (ours, or another replica's)."""
-        if key is None:
-            return
-        if value is None:
-            self._newest.pop(key.decode(), None)
-            return
-        evaluated_at = datetime.fromisoformat(orjson.loads(value)["evaluated_at"])
-        self.advance(key.decode(), epoch_us(evaluated_at))
-
-    def advance(self, key: str, evaluated_at_us: int) -> bool:
-        """Record a delivered evaluation; True when it is the newest so far."""
-        held = self._newest.get(key)
-        if held is not None and held >= evaluated_at_us:
+    def advance(self, d: Delivery) -> bool:
+        """Record a delivered evaluation; True when it is newer than what was held."""
+        partition = d.job.tp.partition
+        held = self.stores.get(partition, d.lead_key)
+        if held is not None and held[0] >= d.evaluated_at_us:
             return False
-        self._newest[key] = evaluated_at_us
+        self.stores.put(
+            partition, d.lead_key, (d.evaluated_at_us, d.event.evaluation.evaluation_id)
+        )
         return True
 
-    def split(self, batch: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-        """(fresh, stale): stale = older than the newest delivered one, or than a
-        newer evaluation of the same lead in the same batch (the newest wins)."""
-        newest_in_batch: dict[str, Delivery] = {}
-        for delivery in batch:
-            held = newest_in_batch.get(delivery.lead_key)
-            if held is None or delivery.evaluated_at_us >= held.evaluated_at_us:
-                newest_in_batch[delivery.lead_key] = delivery
-        fresh, stale = [], []
-        for delivery in batch:
-            delivered = self._newest.get(delivery.lead_key)
-            older = delivered is not None and delivery.evaluated_at_us < delivered
-            if older or newest_in_batch[delivery.lead_key] is not delivery:
-                stale.append(delivery)
+    def split(
+        self, batch: Sequence[Delivery]
+    ) -> tuple[list[Delivery], list[Delivery], list[Delivery]]:
+        """(fresh, stale, duplicate)."""
+        newest: dict[str, Delivery] = {}
+        for d in batch:
+            held = newest.get(d.lead_key)
+            if held is None or d.evaluated_at_us >= held.evaluated_at_us:
+                newest[d.lead_key] = d
+        fresh: list[Delivery] = []
+        stale: list[Delivery] = []
+        duplicate: list[Delivery] = []
+        for d in batch:
+            mark = self.stores.get(d.job.tp.partition, d.lead_key)
+            winner = newest[d.lead_key]
+            if (mark is not None and d.evaluated_at_us < mark[0]) or (
+                d.evaluated_at_us < winner.evaluated_at_us
+            ):
+                stale.append(d)
+            elif (mark is not None and _same(d, mark)) or (
+                winner is not d
+                and d.event.evaluation.evaluation_id == winner.event.evaluation.evaluation_id
+            ):
+                duplicate.append(d)
+            elif winner is not d:  # same instant, another evaluation: the last one wins
+                stale.append(d)
             else:
-                fresh.append(delivery)
-        return fresh, stale
+                fresh.append(d)
+        return fresh, stale, duplicate
+
+
+def _same(d: Delivery, mark: tuple[int, str]) -> bool:
+    """Already delivered: same instant, and the same evaluation (or one unrecorded)."""
+    return d.evaluated_at_us == mark[0] and mark[1] in ("", d.event.evaluation.evaluation_id)
