@@ -106,6 +106,7 @@ class Service:
             "running": not self.stopping.is_set(),
             "kafka_writable": self.outbox.failing_since is None,
             "broker_reachable": self.watch is None or self.watch.reachable,
+            "state_restored": not self.restorer.busy,
         }
         ok = all(checks.values())
         self.metrics.ready.set(1 if ok else 0)

@@ -107,8 +107,10 @@ class Fleet:
             "DESTINATION_CA_FILE": str(self.sf.ca_file),
             "HTTP_PORT": str(self.port),
             "LOG_FORMAT": "json",
+            "STATE_DIR": str(self.tmp / "state"),  # kept across restarts, like an emptyDir
             **self.env,
         }
+        self.process_env = env
         self.process = _start(env, self.log)
         self._reader = asyncio.create_task(self._read_statuses())
         await self.wait_ready()
@@ -123,6 +125,14 @@ class Fleet:
             await asyncio.gather(self._reader, return_exceptions=True)
         for sandbox in self.sandboxes:
             await sandbox.stop()
+
+    async def kill_and_restart(self) -> None:
+        """kill -9, then the same process again (same STATE_DIR, group, port)."""
+        assert self.process is not None
+        self.process.kill()
+        await asyncio.to_thread(self.process.wait, 30)
+        self.process = _start(self.process_env, self.log)
+        await self.wait_ready()
 
     async def wait_ready(self, timeout: float = 90) -> None:
         deadline = monotonic() + timeout

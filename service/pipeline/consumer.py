@@ -30,6 +30,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 HOLD_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
 FETCH_MAX_WAIT_MS = 50
+FETCH_PARTITION_BYTES = 256 * 1024
 HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
 
 
@@ -58,7 +59,10 @@ class Consumer:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.session_timeout_ms // 4,
-            max_partition_fetch_bytes=max(1_048_576, settings.max_event_bytes * 2),
+            # Per partition and fetch: this consumer reads 7 topics' partitions (the
+            # evaluations and six tiers), and each buffers a fetch. A record larger
+            # than this still comes back whole (brokers return at least one batch).
+            max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             # aiokafka keeps one fetch in flight per broker; a fetch that covers
             # only quiet partitions is held by the broker this long (500 ms default).
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,

@@ -44,7 +44,7 @@ class Sink(Protocol):
 
 
 class Outbox:
-    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 20_000) -> None:
+    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 5_000) -> None:
         self.producer = producer
         self.lead_topic = lead_topic
         self.capacity = capacity

@@ -35,6 +35,7 @@ class Restorer:
         self.topic = settings.topic_watermarks
         self.stores = stores
         self.restored = 0  # changelog records applied since start
+        self.busy = False  # restoring: not ready
         self.consumer = AIOKafkaConsumer(
             **settings.kafka_client_args(),
             group_id=None,
@@ -51,6 +52,13 @@ class Restorer:
     async def restore(self, partitions: set[int]) -> None:
         if not partitions:
             return
+        self.busy = True
+        try:
+            await self._restore(partitions)
+        finally:
+            self.busy = False
+
+    async def _restore(self, partitions: set[int]) -> None:
         started, before = monotonic(), self.restored
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         stores = {p: self.stores.open(p) for p in partitions}
