@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -76,6 +77,7 @@ class Fleet:
         self.terminal: dict[tuple[str, str], dict[str, Any]] = {}  # (event, destination) -> status
         self.arrived: dict[tuple[str, str], float] = {}  # monotonic arrival of the terminal status
         self.statuses = 0
+        self.every: Counter[tuple[str, str | None]] = Counter()  # every terminal status
         self.sent_at: dict[str, float] = {}  # event id -> monotonic produce time
         self._reader: asyncio.Task[None] | None = None
 
@@ -201,6 +203,7 @@ class Fleet:
                         if status["status"] == "retrying":
                             continue
                         key = (status["event_id"], status["destination"])
+                        self.every[(status["status"], status["reason"])] += 1
                         if key not in self.terminal:
                             self.terminal[key] = status
                             self.arrived[key] = now
