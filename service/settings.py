@@ -122,7 +122,7 @@ class Settings:
     retry_backoff_base_s: float = 60.0
     retry_backoff_max_s: float = 3600.0
     batch_linger_ms: int = 50
-    lane_capacity: int = 5_000
+    lane_capacity: int = 20_000
     max_inflight: int = 20_000
     commit_interval_ms: int = 1_000
     destination_timeout_s: float = 30.0
@@ -162,7 +162,7 @@ class Settings:
             retry_backoff_base_s=e.number("RETRY_BACKOFF_BASE_S", 60.0, kind=float),
             retry_backoff_max_s=e.number("RETRY_BACKOFF_MAX_S", 3600.0, kind=float),
             batch_linger_ms=e.number("BATCH_LINGER_MS", 50),
-            lane_capacity=e.number("LANE_CAPACITY", 5_000, minimum=1),
+            lane_capacity=e.number("LANE_CAPACITY", 20_000, minimum=1),
             max_inflight=e.number("MAX_INFLIGHT", 20_000, minimum=1),
             commit_interval_ms=e.number("COMMIT_INTERVAL_MS", 1_000, minimum=10),
             destination_timeout_s=e.number("DESTINATION_TIMEOUT_S", 30.0, kind=float, minimum=1),

@@ -23,6 +23,7 @@ from service.pipeline.records import Outgoing
 
 log = logging.getLogger(__name__)
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0
+FLUSHES = 4  # in flight at once; more would queue in aiokafka's add_batch
 REMIND_EVERY_S = 60.0
 Done = Callable[[], None]
 
@@ -44,7 +45,7 @@ class Sink(Protocol):
 
 
 class Outbox:
-    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 5_000) -> None:
+    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 20_000) -> None:
         self.producer = producer
         self.lead_topic = lead_topic
         self.capacity = capacity
@@ -79,18 +80,45 @@ class Outbox:
         await acked
 
     async def run(self) -> None:
-        while True:
-            if not self._entries:
-                self._work.clear()
-                await self._work.wait()
-            entries, self._entries = self._entries, []
+        """Up to FLUSHES flushes in flight (a flush's acks take a round trip);
+        callbacks run in the order the records were put, so a barrier still means
+        "everything before it is acknowledged"."""
+        slots = asyncio.Semaphore(FLUSHES)
+        flushes: set[asyncio.Task[None]] = set()
+        previous: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if not self._entries:
+                    self._work.clear()
+                    await self._work.wait()
+                await slots.acquire()
+                entries, self._entries = self._entries, []
+                previous = asyncio.create_task(self._flush_in_order(entries, previous, slots))
+                flushes.add(previous)
+                previous.add_done_callback(flushes.discard)
+        finally:
+            for task in flushes:
+                task.cancel()
+            await asyncio.gather(*flushes, return_exceptions=True)
+
+    async def _flush_in_order(
+        self,
+        entries: list[tuple[Sequence[Outgoing], Done | None]],
+        previous: asyncio.Task[None] | None,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        try:
             await self._flush([r for records, _ in entries for r in records])
-            self.queued -= sum(len(records) for records, _ in entries)
-            if self.queued < self.capacity:
-                self._room.set()
-            for _, done in entries:
-                if done is not None:
-                    done()
+            if previous is not None:
+                await previous
+        finally:
+            slots.release()
+        self.queued -= sum(len(records) for records, _ in entries)
+        if self.queued < self.capacity:
+            self._room.set()
+        for _, done in entries:
+            if done is not None:
+                done()
 
     async def _flush(self, records: list[Outgoing]) -> None:
         """Send until every record is acknowledged, resending only failed partitions."""
