@@ -91,9 +91,11 @@ class Fleet:
         for i in range(self.orgs):
             org = org_id(i)
             hubspot = self.hs_own if i < self.own_hubspot else self.hs
+            token = f"{hubspot.token}-{org}"  # each org is an account of its own
+            hubspot.account_tokens.add(token)
             creds = {
                 "salesforce": self.sf.credentials(),
-                "hubspot": hubspot.credentials(),
+                "hubspot": {**hubspot.credentials(), "access_token": token},
                 "airtable": self.at.credentials(base_id=base_id(i)),
             }
             for name in self.destinations:

@@ -29,7 +29,7 @@ LANE_WAIT_MAX_S = 60.0
 # Concurrent writes per destination: each holds a request, its body and a TLS
 # connection's buffers, so a thousand lanes writing at once would hold a thousand
 # of them; beyond this many, lanes wait here, with only their queues in memory.
-WRITES_PER_DESTINATION = 64
+WRITES_PER_DESTINATION = 32
 
 
 class Deliverer:

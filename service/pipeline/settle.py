@@ -21,7 +21,7 @@ from service.pipeline.records import Outgoing
 from service.pipeline.retry import RetryRecord, backoff_s, due_at, tier_for, tier_topics
 from service.pipeline.status import status_record
 from service.pipeline.watermarks import Watermarks
-from service.pipeline.work import Delivery
+from service.pipeline.work import Delivery, Job
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Settler:
             self.metrics.deliveries.labels(destination, state.value).inc(count)
             if reason:
                 self.metrics.skipped.labels(destination, reason).inc(count)
-        await self.outbox.put(out, _counting_down([d for d, _ in pairs]))
+        await self.outbox.put(out, _counting_down([d.job for d, _ in pairs]))
 
     async def defer(
         self, pairs: Sequence[tuple[Delivery, float]], why: ErrorInfo | None = None
@@ -110,7 +110,7 @@ class Settler:
                 retryable=True,
             )
             await self.settle([(d, Outcome(DeliveryState.RETRYING, error=error)) for d in expired])
-        await self.outbox.put(out, _counting_down(waiting))
+        await self.outbox.put(out, _counting_down([d.job for d in waiting]))
 
     def _delayed(self, d: Delivery, value: bytes, wait_s: float) -> Outgoing:
         key = f"{d.event.org_id}:{d.event.lead.lead_id}".encode()
@@ -167,9 +167,11 @@ class Settler:
         return latency_s
 
 
-def _counting_down(deliveries: list[Delivery]) -> Callable[[], None]:
+def _counting_down(jobs: list[Job]) -> Callable[[], None]:
+    """Holds the jobs only: the events can be freed while their records wait for acks."""
+
     def done() -> None:
-        for delivery in deliveries:
-            delivery.job.count_down()
+        for job in jobs:
+            job.count_down()
 
     return done

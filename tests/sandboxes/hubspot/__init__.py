@@ -72,6 +72,9 @@ class HubSpotSandbox(HttpsSandbox):
     multi_status_updates: bool = False
     latency_s: float = 0.0  # added to every CRM answer (a real round trip)
     calls: list[Call] = field(default_factory=list)
+    # More accounts' tokens: each org of a load test is its own HubSpot account,
+    # with its own rate budget on the service's side.
+    account_tokens: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.oauth = TokenIssuer("hubspot-sandbox", lifetime_s=1800.0)  # HubSpot: 30 minutes
@@ -164,7 +167,8 @@ class HubSpotSandbox(HttpsSandbox):
             await asyncio.sleep(fault.delay_s)
             return reply(fault.status, fault.body, fault.headers)
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme != "Bearer" or not (presented == self.token or self.oauth.valid(presented)):
+        known = presented == self.token or presented in self.account_tokens
+        if scheme != "Bearer" or not (known or self.oauth.valid(presented)):
             return reply(
                 401,
                 error_body(
