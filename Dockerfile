@@ -24,7 +24,8 @@ RUN groupadd --system --gid 10001 trailspark \
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    STATE_DIR=/var/lib/trailspark/state
 # Owned by root and not writable by the service user: the working directory is read-only.
 WORKDIR /app
 USER 10001:10001

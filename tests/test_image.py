@@ -101,6 +101,10 @@ def test_the_wheel_runs_as_non_root_from_a_read_only_directory(
     secrets.mkdir(mode=0o755)
     workdir.mkdir()
     workdir.chmod(0o555)  # owned by the test user, read-only to the service's uid
+    state = root / "state"  # the pod's emptyDir at STATE_DIR: the service's own
+    state.mkdir()
+    if os.geteuid() == 0:
+        os.chown(state, UID, GID)
     as_user: list[str] = []
     if os.geteuid() == 0:  # drop to the image's uid; otherwise we already are non-root
         as_user = ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups"]
@@ -115,6 +119,7 @@ def test_the_wheel_runs_as_non_root_from_a_read_only_directory(
         **topics,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "SECRETS_DIR": str(secrets),
+        "STATE_DIR": str(state),
         "HTTP_PORT": str(port),
         "LOG_FORMAT": "json",
     }
