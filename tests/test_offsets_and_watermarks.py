@@ -86,6 +86,30 @@ def test_the_store_survives_a_restart_and_restores_from_changelog_values(tmp_pat
     assert marks.split([same]) == ([], [], [same])
 
 
+def test_a_surviving_store_keeps_marks_newer_than_its_changelog(tmp_path: Path) -> None:
+    """kill -9 after the CRM answered but before the watermark record reached Kafka:
+    the local mark is newer than anything the changelog replays, and must stay, or
+    the redelivered evaluation is written again."""
+    key = "org_1:salesforce:a"
+    at = "2026-11-22T{}:00:00Z"
+    stores = StateStores(tmp_path, "group", "marks")
+    stores.open(0).apply([(key.encode(), mark_bytes(_mark(at.format(10), "eval_1")))], 5)
+    stores.put(0, key, (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3"))
+    stores.close({0})
+    again = StateStores(tmp_path, "group", "marks").open(0)
+    assert again.survived
+    again.apply([(key.encode(), mark_bytes(_mark(at.format(11), "eval_2")))], 6)
+    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3")
+    again.apply([(key.encode(), mark_bytes(_mark(at.format(13), "eval_4")))], 7)
+    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(13))), "eval_4")
+    fresh = StateStores(tmp_path / "fresh", "group", "marks").open(0)
+    assert not fresh.survived  # a new store takes the changelog as it is, without reads
+
+
+def _mark(evaluated_at: str, evaluation_id: str) -> bytes:
+    return f'{{"evaluated_at": "{evaluated_at}", "evaluation_id": "{evaluation_id}"}}'.encode()
+
+
 def test_epoch_us_is_exact_and_offset_aware() -> None:
     base = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
     assert epoch_us(base) - epoch_us(base - timedelta(microseconds=1)) == 1

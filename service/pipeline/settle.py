@@ -154,7 +154,11 @@ class Settler:
                 outcome.error.code,
                 d.attempt,
             )
-        if outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(d):
+        # A duplicate found in a store that outlived a crash may be missing from the
+        # changelog (its record never reached Kafka): write it again, it compacts.
+        if (
+            outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(d)
+        ) or outcome.reason == "duplicate":
             out.append(
                 records.watermark(
                     self.settings.topic_watermarks,

@@ -58,6 +58,10 @@ class PartitionStore:
             self.db = Rdict(str(fresh), _options())
         raw = self.db.get(OFFSET_KEY)
         self.offset = int(raw) if raw is not None else 0  # next changelog offset to read
+        # A store that survived a restart may hold marks newer than its changelog:
+        # writes the CRM confirmed whose watermark records never reached Kafka
+        # (kill -9). Replaying the changelog must not take them back.
+        self.survived = raw is not None or next(iter(self.db.keys()), None) is not None
 
     def get(self, key: str) -> Mark | None:
         value = self.db.get(key.encode())
@@ -67,12 +71,16 @@ class PartitionStore:
         self.db[key.encode()] = encode(mark)
 
     def apply(self, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None:
-        """Changelog records in offset order (newest wins per key), then the offset."""
+        """Changelog records in offset order, then the offset. Per key the last record
+        wins, unless the surviving local mark is newer."""
         batch = WriteBatch(raw_mode=True)
-        for key, value in records:
+        held: list[bytes | None] = [None] * len(records)
+        if self.survived:
+            held = self.db.get([key for key, _ in records]) or held
+        for (key, value), local in zip(records, held, strict=True):
             if value is None:
                 batch.delete(key)
-            else:
+            elif local is None or value[:8] >= local[:8]:  # big-endian µs: bytes order
                 batch.put(key, value)
         batch.put(OFFSET_KEY, str(next_offset).encode())
         self.db.write(batch)

@@ -45,13 +45,14 @@ class Watermarks:
         for d in batch:
             mark = self.stores.get(d.job.tp.partition, d.lead_key)
             winner = newest[d.lead_key]
-            if (mark is not None and d.evaluated_at_us < mark[0]) or (
+            if mark is not None and _same(d, mark):  # delivered, even if a newer one waits
+                duplicate.append(d)
+            elif (mark is not None and d.evaluated_at_us < mark[0]) or (
                 d.evaluated_at_us < winner.evaluated_at_us
             ):
                 stale.append(d)
-            elif (mark is not None and _same(d, mark)) or (
-                winner is not d
-                and d.event.evaluation.evaluation_id == winner.event.evaluation.evaluation_id
+            elif winner is not d and (
+                d.event.evaluation.evaluation_id == winner.event.evaluation.evaluation_id
             ):
                 duplicate.append(d)
             elif winner is not d:  # same instant, another evaluation: the last one wins
