@@ -39,7 +39,7 @@ from service.pipeline.router import Router
 from service.pipeline.settle import Settler
 from service.pipeline.state import StateStores
 from service.pipeline.table import TableReader
-from service.pipeline.topics import ensure_topics, wait_for_topic
+from service.pipeline.topics import ensure_topics, misaligned, wait_for_topic
 from service.pipeline.watermarks import Watermarks
 from service.secrets import SecretStore
 from service.settings import Settings
@@ -135,6 +135,11 @@ class Service:
             if partitions is None:
                 return
             await ensure_topics(admin, s, partitions)
+            if problems := await misaligned(admin, s, partitions):
+                for problem in problems:
+                    log.error("cannot start: %s", problem)
+                self.exit_code = 2  # a deployment error, like a bad setting
+                return
             await self.restorer.start()
             for destination in destinations.values():
                 await destination.setup()

@@ -4,27 +4,29 @@ the three HTTPS sandboxes: what the load tests (test_load.py) run.
 async with Fleet(kafka, tmp_path, orgs=100) as f:
     await f.produce(events)            # keyed org:lead, like the evaluation pipeline
     await f.wait_terminal(n, timeout)  # every (event, destination) pair
-    f.peak_rss_mb(), f.error_lines()
+    f.peak_rss_mb(), f.log_lines("ERROR")
+    await f.add_instance()             # one more process in the same group
+
+Each instance writes to Salesforce with a token of its own (`sf.account_tokens`),
+so the sandbox can tell which instance wrote which record (`sf.writes`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
-import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from service.devtools.broker import free_port, partitions_of
+from service.devtools.broker import partitions_of
 from tests.factories import DEFAULT_TARGETS, make_config
 from tests.harness import create_input_topics, topic_env
+from tests.instance import Instance, base_env
 from tests.sandboxes.airtable import AirtableSandbox
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.salesforce import SalesforceSandbox
@@ -39,11 +41,6 @@ def org_id(i: int) -> str:
 
 def base_id(i: int) -> str:
     return f"app{i:014d}"
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=out)
 
 
 class Fleet:
@@ -71,9 +68,8 @@ class Fleet:
         self.own_hubspot = own_hubspot
         self.sandboxes = (self.sf, self.hs, self.at, self.hs_own)
         self.env = {**topic_env(f"load{os.urandom(4).hex()}"), **(env or {})}
-        self.port = free_port()
-        self.log = tmp_path / "service.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.instances: list[Instance] = []
+        self.started = monotonic()
         self.terminal: dict[tuple[str, str], dict[str, Any]] = {}  # (event, destination) -> status
         self.arrived: dict[tuple[str, str], float] = {}  # monotonic arrival of the terminal status
         self.statuses = 0
@@ -81,93 +77,91 @@ class Fleet:
         self.sent_at: dict[str, float] = {}  # event id -> monotonic produce time
         self._reader: asyncio.Task[None] | None = None
 
+    # The first instance: what single-process tests use.
+    @property
+    def process(self) -> Any:
+        return self.instances[0].process
+
+    @property
+    def port(self) -> int:
+        return self.instances[0].port
+
+    @property
+    def log(self) -> Path:
+        return self.instances[0].log
+
     async def __aenter__(self) -> Fleet:
         for sandbox in self.sandboxes:
             await sandbox.start()
         await create_input_topics(self.kafka, self.env, self.partitions)
-        secrets = self.tmp / "secrets"
-        secrets.mkdir(exist_ok=True)
         configs = []
         for i in range(self.orgs):
-            org = org_id(i)
-            hubspot = self.hs_own if i < self.own_hubspot else self.hs
-            token = f"{hubspot.token}-{org}"  # each org is an account of its own
-            hubspot.account_tokens.add(token)
-            creds = {
-                "salesforce": self.sf.credentials(),
-                "hubspot": {**hubspot.credentials(), "access_token": token},
-                "airtable": self.at.credentials(base_id=base_id(i)),
-            }
             for name in self.destinations:
-                (secrets / f"{org}-{name}.json").write_bytes(orjson.dumps(creds[name]))
-                extra = {"targets": [LEAD]} if name == "salesforce" else {}
-                configs.append(make_config(name, org, **extra))
+                extra: dict[str, Any] = {"targets": [LEAD]} if name == "salesforce" else {}
+                configs.append(make_config(name, org_id(i), **extra))
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
-        env = {
-            "PATH": os.environ["PATH"],
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
-            "SECRETS_DIR": str(secrets),
-            "CONFIG_FILE": str(self.tmp / "configs.json"),
-            "DESTINATION_CA_FILE": str(self.sf.ca_file),
-            "HTTP_PORT": str(self.port),
-            "LOG_FORMAT": "json",
-            "STATE_DIR": str(self.tmp / "state"),  # kept across restarts, like an emptyDir
-            **self.env,
-        }
-        self.process_env = env
-        self.process = _start(env, self.log)
         self._reader = asyncio.create_task(self._read_statuses())
-        await self.wait_ready()
+        await self.add_instance()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            await asyncio.to_thread(self.process.wait, 60)
+        for instance in self.instances:
+            await instance.terminate()
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         for sandbox in self.sandboxes:
             await sandbox.stop()
 
-    async def kill_and_restart(self) -> None:
+    def _write_secrets(self, name: str) -> Path:
+        """The instance's credentials: its own Salesforce token, the orgs' others."""
+        secrets = self.tmp / f"secrets-{name}"
+        secrets.mkdir(exist_ok=True)
+        sf_token = f"{self.sf.token}-{name}"
+        self.sf.account_tokens.add(sf_token)
+        for i in range(self.orgs):
+            org = org_id(i)
+            hubspot = self.hs_own if i < self.own_hubspot else self.hs
+            token = f"{hubspot.token}-{org}"  # each org is an account of its own
+            hubspot.account_tokens.add(token)
+            creds = {
+                "salesforce": {**self.sf.credentials(), "access_token": sf_token},
+                "hubspot": {**hubspot.credentials(), "access_token": token},
+                "airtable": self.at.credentials(base_id=base_id(i)),
+            }
+            for dest in self.destinations:
+                (secrets / f"{org}-{dest}.json").write_bytes(orjson.dumps(creds[dest]))
+        return secrets
+
+    async def add_instance(self) -> Instance:
+        """One more `python -m service` in the same group, ready."""
+        name = f"i{len(self.instances)}"
+        secrets = self._write_secrets(name)
+        env = base_env(self.kafka, secrets, self.tmp / "configs.json", self.sf.ca_file)
+        instance = Instance(name, {**env, **self.env}, self.tmp)
+        self.instances.append(instance)
+        instance.start()
+        await instance.wait_ready()
+        return instance
+
+    async def kill_and_restart(self, index: int = 0) -> None:
         """kill -9, then the same process again (same STATE_DIR, group, port)."""
-        assert self.process is not None
-        self.process.kill()
-        await asyncio.to_thread(self.process.wait, 30)
-        self.process = _start(self.process_env, self.log)
-        await self.wait_ready()
+        instance = self.instances[index]
+        await instance.kill()
+        instance.start()
+        await instance.wait_ready()
 
     async def wait_ready(self, timeout: float = 90) -> None:
-        deadline = monotonic() + timeout
-        async with aiohttp.ClientSession() as http:
-            while monotonic() < deadline:
-                assert self.process is not None and self.process.poll() is None, (
-                    self.log.read_text()[-3000:]
-                )
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise AssertionError("service never became ready")
+        await self.instances[0].wait_ready(timeout)
 
     async def metric(self, name: str, **labels: str) -> float:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{self.port}/metrics") as r,
-        ):
-            text = await r.text()
-        want = f"trailspark_destinations_{name}"
-        if labels:
-            want += "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(want + " ") or (not labels and line.startswith(want + "{")):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return await self.instances[0].metric(name, **labels)
+
+    def peak_rss_mb(self) -> float:
+        return self.instances[0].peak_rss_mb()
+
+    def log_lines(self, level: str) -> list[str]:
+        return [line for i in self.instances for line in i.log_lines(level)]
 
     async def produce(self, events: list[dict[str, Any]]) -> None:
         producer = AIOKafkaProducer(
@@ -218,7 +212,7 @@ class Fleet:
         deadline = monotonic() + timeout
         while (done := self.count(destination, among)) < n:
             assert monotonic() < deadline, f"{done} of {n} pairs terminal"
-            assert self.process is not None and self.process.poll() is None, "service exited"
+            assert any(i.running for i in self.instances), "service exited"
             await asyncio.sleep(0.25)
 
     def count(self, destination: str | None = None, among: set[str] | None = None) -> int:
@@ -227,21 +221,3 @@ class Fleet:
             for e, d in self.terminal
             if (destination is None or d == destination) and (among is None or e in among)
         )
-
-    def peak_rss_mb(self) -> float:
-        assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmHWM")
-
-    def log_lines(self, level: str) -> list[str]:
-        """Log lines at `level` (json format), and any line that is not JSON."""
-        found = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            try:
-                if orjson.loads(line).get("level") == level:
-                    found.append(line)
-            except orjson.JSONDecodeError:
-                found.append(line)  # a traceback or a print: never expected
-        return found

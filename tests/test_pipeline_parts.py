@@ -312,3 +312,53 @@ async def test_a_lookup_that_fails_on_every_record_counts_on_the_circuit(tmp_pat
     for _ in range(3):
         await deliverer(lane, [delivery(), delivery()], False)
     assert lane.circuit_of(delivery()).is_open
+
+
+async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Path) -> None:
+    """One owner at a time: Lanes.abandon cancels the CRM call carrying a revoked
+    partition's deliveries; they are not settled (the next owner redelivers them),
+    and the batch's deliveries of kept partitions are deferred, attempts untouched."""
+    (tmp_path / "org_1-salesforce.json").write_text('{"access_token": "t"}')
+    sink = ListSink()
+    dest = MemoryDestination(max_batch_size=10)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hangs(batch: Any) -> list[Any]:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    dest.write = hangs  # type: ignore[method-assign]
+    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), watermarks(0, 1), _settler(sink))
+    lanes = Lanes(
+        {"salesforce": dest},
+        Circuits(Metrics(), ["salesforce"]),
+        deliverer,
+        deliverer.settler.defer,
+        Metrics(),
+        capacity=100,
+        linger_s=0.01,
+    )
+    kept, revoked = TopicPartition("t", 0), TopicPartition("t", 1)
+    counted: list[Job] = []
+    config = delivery().config
+    for i, tp in enumerate((kept, revoked, revoked)):
+        lanes.offer(delivery(config, job=Job(tp, i, 1, counted.append), lead_id=f"lead_{i}"))
+    await asyncio.wait_for(started.wait(), 5)
+    assert lanes.in_flight_from({revoked}) == 2
+    assert lanes.abandon({revoked}) == 2
+    await asyncio.wait_for(cancelled.wait(), 5)
+    for _ in range(100):
+        if not lanes.in_flight_from({revoked, kept}):
+            break
+        await asyncio.sleep(0.01)
+    await lanes.stop()
+    assert not lanes.in_flight_from({revoked, kept})
+    assert [j.offset for j in counted] == [0]  # only the kept partition's delivery settled
+    (deferred,) = sink.records
+    assert deferred.topic.startswith("trailspark.destinations.retry")
+    assert b'"attempt":1' in (deferred.value or b"") and not sink.values("status")

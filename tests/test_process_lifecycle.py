@@ -236,3 +236,25 @@ async def test_long_full_stop_pauses_then_resumes(
     assert paused_all, "a long full stop should pause every partition"
     assert peak <= 10, peak
     assert [s["status"] for s in h.statuses] == ["delivered"] * 60
+
+
+async def test_a_watermarks_topic_not_co_partitioned_stops_the_start_with_exit_2(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """State stores are numbered by the evaluations' partitions: a watermarks topic
+    with another count would restore marks into the wrong stores (stale overwrites)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    env = process_env(kafka_bootstrap, tmp_path)
+    await create_input_topics(kafka_bootstrap, env, partitions=3)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(env["TOPIC_WATERMARKS"], 2, 1)])
+    finally:
+        await admin.close()
+    log = tmp_path / "service.log"
+    process = start(env, log)
+    code = await asyncio.to_thread(process.wait, 60)
+    assert code == 2
+    assert f"topic {env['TOPIC_WATERMARKS']} has 2 partitions" in log.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from pathlib import Path
 from time import monotonic
 
@@ -46,8 +47,11 @@ async def test_kill_9_three_times_writes_each_pair_about_once(
         await streaming
         await f.wait_terminal(5000, timeout=300)
         statuses = list(f.terminal.values())
+        # In the CRM: delivered, or delivered before a crash and found so after it.
         delivered = sum(1 for s in statuses if s["status"] == "delivered")
+        delivered += sum(1 for s in statuses if s["reason"] == "duplicate")
         written = sum(c.records for c in f.sf.calls if "/composite/sobjects" in c.path)
+        evaluations = {(w.record_id, w.values["TS_Evaluated_At__c"]) for w in f.sf.writes}
         newest: dict[str, str] = {}
         for e in events:
             key = e["lead"]["email"]
@@ -56,11 +60,13 @@ async def test_kill_9_three_times_writes_each_pair_about_once(
         reasons = {s["reason"] for s in statuses if s["status"] == "skipped"}
         print(
             f"\nkill -9 x3: {written} CRM record writes for {delivered} delivered pairs "
-            f"({written / delivered:.3f} per pair); every terminal status: {dict(f.every)}"
+            f"({written / delivered:.3f} per pair); {len(f.sf.writes) - len(evaluations)} "
+            f"evaluations written twice; every terminal status: {dict(f.every)}"
         )
         assert {s["status"] for s in statuses} <= {"delivered", "skipped"}
         assert reasons <= {"stale_evaluation", "duplicate"}
         assert written / delivered <= 1.1
+        assert len(f.sf.writes) / len(evaluations) <= 1.1
         assert {k: v[:19] for k, v in stored.items()} == {k: v[:19] for k, v in newest.items()}
 
 
@@ -115,3 +121,61 @@ async def test_a_million_watermarks_restore_in_bounded_memory(
         assert not [c for c in f.sf.calls if "/composite/sobjects" in c.path]
         assert rss < 250
         assert restores
+
+
+async def test_two_instances_a_third_joining_then_one_killed_write_each_lead_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """One owner at a time: instances write Salesforce with tokens of their own, so
+    the sandbox tells which instance wrote which record with which evaluation."""
+    orgs, leads, n = 10, 600, 6000
+    async with Fleet(kafka_bootstrap, tmp_path, orgs=orgs, destinations=("salesforce",)) as f:
+        await f.add_instance()
+        events = [make_event(org_id(i % leads % orgs), f"lead_{i % leads}") for i in range(n)]
+
+        async def stream() -> None:  # 6,000 events over about 30 s
+            for start in range(0, n, 100):
+                await f.produce(events[start : start + 100])
+                await asyncio.sleep(0.5)
+
+        streaming = asyncio.create_task(stream())
+        await asyncio.sleep(8)
+        joined_at = monotonic()
+        await f.add_instance()  # a rebalance: i0 and i1 hand partitions to i2
+        await asyncio.sleep(5)
+        killed_at = monotonic()
+        await f.instances[1].kill()  # kill -9: its partitions move after the session timeout
+        await streaming
+        await f.wait_terminal(n, timeout=300)
+        statuses = list(f.terminal.values())
+        writer: dict[tuple[str, str], set[str]] = {}  # (record, evaluated_at) -> instances
+        runs: dict[str, list[str]] = {}  # record -> its writers in time order, runs merged
+        for w in sorted(f.sf.writes, key=lambda w: w.at):
+            instance = w.token.rsplit("-", 1)[1]
+            writer.setdefault((w.record_id, w.values["TS_Evaluated_At__c"]), set()).add(instance)
+            seq = runs.setdefault(w.record_id, [])
+            if not seq or seq[-1] != instance:
+                seq.append(instance)
+        twice = [k for k, who in writer.items() if len(who) > 1]
+        after_crash = [k for k in twice if "i1" in writer[k]]
+        newest: dict[str, str] = {}
+        for e in events:
+            key = e["lead"]["email"]
+            newest[key] = max(newest.get(key, ""), e["evaluation"]["evaluated_at"])
+        stored = {r["Email"]: r["TS_Evaluated_At__c"] for r in f.sf.records("Lead").values()}
+        delivered = sum(1 for s in statuses if s["status"] == "delivered")
+        print(
+            f"\n3 instances (join at {joined_at - f.started:.0f}s, kill -9 at "
+            f"{killed_at - f.started:.0f}s): {len(f.sf.writes)} record writes for {delivered} "
+            f"delivered pairs; evaluations written by two instances: {len(twice)} "
+            f"({len(after_crash)} re-written after the kill -9); writers per record: "
+            f"{Counter(len(r) for r in runs.values())}; every terminal status: {dict(f.every)}"
+        )
+        assert len(statuses) == n
+        assert {s["status"] for s in statuses} <= {"delivered", "skipped"}
+        assert {k: v[:19] for k, v in stored.items()} == {k: v[:19] for k, v in newest.items()}
+        assert len(stored) == leads  # no lead created twice by two owners
+        assert twice == after_crash  # only what the killed instance wrote but never acked
+        assert len(after_crash) <= 0.02 * delivered
+        assert max(len(r) for r in runs.values()) <= 3  # owners change only at the 2 rebalances
+        assert len(f.sf.writes) / delivered <= 1.1

@@ -68,13 +68,25 @@ class Deliverer:
                 circuit.released()
             await self.settler.settle([(d, Outcome.from_error(exc)) for d in fresh])
             return
-        work = Batch(fresh[0].config, credentials, [WorkItem(d.event, d.attempt) for d in fresh])
         name = lane.destination.name
         slots = self._slots.get(name) or self._slots.setdefault(
             name, asyncio.Semaphore(WRITES_PER_DESTINATION)
         )
         async with slots:
-            result = await self._write(lane, work)
+            fresh = [d for d in fresh if not d.job.revoked]  # abandoned while waiting here
+            result = None
+            if fresh:
+                items = [WorkItem(d.event, d.attempt) for d in fresh]
+                result = await self._write_or_abandon(
+                    lane, Batch(fresh[0].config, credentials, items)
+                )
+        if result is None:  # the write was abandoned: its partition has a new owner
+            if probe:
+                circuit.released()
+            kept = [(d, time()) for d in fresh if not d.job.revoked]
+            if kept:
+                await self.settler.defer(kept)  # no attempt spent: nothing was answered
+            return
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
             lane.hold_until = time() + result.retry_after
             if probe:
@@ -95,6 +107,23 @@ class Deliverer:
             await self.settler.settle([(d, Outcome.from_error(result)) for d in fresh])
             return
         await self.settler.settle(list(zip(fresh, result, strict=True)))
+
+    async def _write_or_abandon(
+        self, lane: Lane, work: Batch
+    ) -> list[Outcome] | DeliveryError | None:
+        """The write, as a task that Lanes.abandon may cancel (None then)."""
+        write = asyncio.ensure_future(self._write(lane, work))
+        lane.writing = write
+        try:
+            return await write
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not write.cancelled() or (task is not None and task.cancelling()):
+                raise  # we are being stopped, not the write abandoned
+            log.warning("%s write abandoned: its partition was revoked", lane.destination.name)
+            return None
+        finally:
+            lane.writing = None
 
     async def _write(self, lane: Lane, work: Batch) -> list[Outcome] | DeliveryError:
         name = lane.destination.name

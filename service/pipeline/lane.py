@@ -48,6 +48,7 @@ class Lane:
         self.linger_s = linger_s
         self.queue: deque[Delivery] = deque()
         self.in_flight: list[Delivery] = []
+        self.writing: asyncio.Task[object] | None = None  # the CRM call, cancellable on revoke
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
         self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained

@@ -88,6 +88,21 @@ class Lanes:
         left uncommitted for the partitions' next owner."""
         return sum(lane.drop(lambda d: d.job.tp not in tps) for lane in self._lanes.values())
 
+    def abandon(self, tps: set[TopicPartition]) -> int:
+        """Revoked writes that outlasted the drain: cancel the CRM calls carrying
+        them, so the partitions' next owner is the only writer. Their deliveries are
+        not settled here (the next owner redelivers them); the same batch's others
+        are deferred (deliver.py)."""
+        abandoned = 0
+        for lane in self._lanes.values():
+            revoked = [d for d in lane.in_flight if d.job.tp in tps]
+            for delivery in revoked:
+                delivery.job.revoked = True
+            if revoked and lane.writing is not None:
+                lane.writing.cancel()
+            abandoned += len(revoked)
+        return abandoned
+
     def in_flight_from(self, tps: set[TopicPartition]) -> int:
         return sum(1 for lane in self._lanes.values() for d in lane.in_flight if d.job.tp in tps)
 

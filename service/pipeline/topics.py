@@ -66,3 +66,22 @@ async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, partitio
             raise RuntimeError(f"cannot create topic {topic}: {message} (error {code})")
         if code == 0:
             log.info("created topic %s with %d partitions", topic, partitions)
+
+
+async def misaligned(admin: AIOKafkaAdminClient, settings: Settings, partitions: int) -> list[str]:
+    """Topics that must be co-partitioned with the evaluations topic and are not.
+
+    A lead's watermarks are restored into the state store numbered like its
+    evaluations' partition, and delayed work goes back to that same number: with
+    another count, a store would miss its leads' marks (stale overwrites) or the
+    writes to a tier would fail. Not something to run with."""
+    wanted = [settings.topic_watermarks, *tier_topics(settings.topic_retry)]
+    problems = []
+    for topic in wanted:
+        count = await partition_count(admin, topic)
+        if count is not None and count != partitions:
+            problems.append(
+                f"topic {topic} has {count} partitions, {settings.topic_evaluations} has "
+                f"{partitions}: they must match (recreate {topic} with {partitions})"
+            )
+    return problems

@@ -25,6 +25,7 @@ class Job:
     offset: int
     remaining: int
     on_done: Callable[[Job], None]
+    revoked: bool = False  # its partition was handed back while it was being written
 
     def count_down(self) -> None:
         """One of its deliveries is settled (or it had none)."""

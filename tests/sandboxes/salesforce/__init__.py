@@ -20,6 +20,7 @@ Run it standalone (prints the secret-file JSON and the CA path, Ctrl-C stops):
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.sandboxes.oauth import TokenIssuer
-from tests.sandboxes.salesforce.api import N_RECORDS, Api, Call, Fault, json
+from tests.sandboxes.salesforce.api import N_RECORDS, WRITTEN, Api, Call, Fault, json
 from tests.sandboxes.salesforce.store import SfError, Store
 from tests.sandboxes.tls import HttpsSandbox
 
@@ -43,6 +44,17 @@ FAULT_BODIES = {
     ),
     503: ("SERVER_UNAVAILABLE", "Server unavailable"),
 }
+
+
+@dataclass(frozen=True)
+class Write:
+    """One saved record of a collection call, and the token that saved it."""
+
+    token: str
+    obj: str
+    record_id: str
+    values: dict[str, Any]  # as sent
+    at: float  # monotonic
 
 
 class SalesforceSandbox(HttpsSandbox):
@@ -63,6 +75,10 @@ class SalesforceSandbox(HttpsSandbox):
         self.latency_s = 0.0
         self.store = Store()
         self.calls: list[Call] = []
+        self.writes: list[Write] = []
+        # More tokens accepted as the org's (an integration user per pod, in tests
+        # that tell instances apart by the token each one writes with).
+        self.account_tokens: set[str] = set()
         self.faults: list[Fault] = []
         self.api = Api(self.store, page_size)
         # Salesforce's token answer has no expires_in; the session timeout is `lifetime_s`.
@@ -143,7 +159,11 @@ class SalesforceSandbox(HttpsSandbox):
         try:
             if fault is not None:
                 raise SfError(fault.status, fault.code, fault.message)
-            accepted = presented == self.token or self.oauth.valid(presented)
+            accepted = (
+                presented == self.token
+                or presented in self.account_tokens
+                or self.oauth.valid(presented)
+            )
             if scheme.lower() not in ("bearer", "oauth") or not accepted:
                 raise SfError(401, *FAULT_BODIES[401])
             if self.api_used > self.api_limit:
@@ -152,6 +172,9 @@ class SalesforceSandbox(HttpsSandbox):
         except SfError as exc:
             response = json(exc.body(), exc.status)
         finally:
+            now = monotonic()
+            written = request.get(WRITTEN, [])
+            self.writes += [Write(presented, obj, rid, values, now) for obj, rid, values in written]
             self.calls.append(
                 Call(
                     request.method,

@@ -23,6 +23,8 @@ ROLLED_BACK = {
 }
 NOT_FOUND = (404, "NOT_FOUND", "The requested resource does not exist")
 N_RECORDS = web.RequestKey("n_records", int)
+# (object, id, values sent) of each saved record
+WRITTEN = web.RequestKey("written", list[tuple[str, str, dict[str, Any]]])
 
 
 @dataclass(frozen=True)
@@ -166,10 +168,12 @@ class Api:
                 if assign:
                     self.store.assign(obj, rid)
                 results.append({"id": rid, "success": True, "errors": []})
+                request.setdefault(WRITTEN, []).append((obj, rid, values))
             except SfError as exc:
                 results.append({"success": False, "errors": [exc.save_error()]})
         if before is not None and not all(r["success"] for r in results):
             self.store.records = before
+            request[WRITTEN] = []
             results = [
                 r if not r["success"] else {"success": False, "errors": [ROLLED_BACK]}
                 for r in results
