@@ -32,7 +32,6 @@ HOLD_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
 FETCH_MAX_WAIT_MS = 50
 FETCH_PARTITION_BYTES = 256 * 1024
 HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
-ABANDON_WAIT_S = 2.0  # for cancelled writes to unwind (their batches' others are deferred)
 
 
 class Consumer:
@@ -156,16 +155,8 @@ class Consumer:
         uncommitted for the next owner), let in-flight writes finish within
         `timeout_s` (then cancel them: never written twice by two owners), wait for
         their records' acks, commit, forget the partitions."""
-        dropped = self.lanes.drop(tps)
         deadline = monotonic() + timeout_s
-        while self.lanes.in_flight_from(tps) and monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        finished = not self.lanes.in_flight_from(tps)
-        if not finished:  # one owner at a time: cancel what outlasted the drain
-            log.warning("abandoning %d writes still in flight", self.lanes.abandon(tps))
-            settled_by = monotonic() + ABANDON_WAIT_S
-            while self.lanes.in_flight_from(tps) and monotonic() < settled_by:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+        dropped, finished = await self.lanes.drain(tps, timeout_s)
         try:
             await asyncio.wait_for(self.outbox.barrier(), max(0.1, deadline - monotonic()))
         except TimeoutError:

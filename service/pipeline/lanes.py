@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from time import monotonic
 
 from aiokafka import TopicPartition
 
@@ -21,6 +22,7 @@ from service.pipeline.lane import Defer, Deliver, Lane
 from service.pipeline.work import Delivery
 
 log = logging.getLogger(__name__)
+ABANDON_WAIT_S = 2.0  # for cancelled writes to unwind (their batches' others are deferred)
 Key = tuple[str, str]  # (org id, destination)
 
 
@@ -87,6 +89,22 @@ class Lanes:
         """Forget everything queued from `tps` (revoked): never written here, and
         left uncommitted for the partitions' next owner."""
         return sum(lane.drop(lambda d: d.job.tp not in tps) for lane in self._lanes.values())
+
+    async def drain(self, tps: set[TopicPartition], timeout_s: float) -> tuple[int, bool]:
+        """Revoke or stop: drop what is queued from `tps`, let in-flight writes
+        finish within `timeout_s`, then abandon the rest. (dropped, finished)"""
+        dropped = self.drop(tps)
+        finished = await self._settled(tps, timeout_s)
+        if not finished:  # one owner at a time: cancel what outlasted the drain
+            log.warning("abandoning %d writes still in flight", self.abandon(tps))
+            await self._settled(tps, ABANDON_WAIT_S)
+        return dropped, finished
+
+    async def _settled(self, tps: set[TopicPartition], timeout_s: float) -> bool:
+        deadline = monotonic() + timeout_s
+        while self.in_flight_from(tps) and monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        return not self.in_flight_from(tps)
 
     def abandon(self, tps: set[TopicPartition]) -> int:
         """Revoked writes that outlasted the drain: cancel the CRM calls carrying
