@@ -179,3 +179,24 @@ async def test_two_instances_a_third_joining_then_one_killed_write_each_lead_onc
         assert len(after_crash) <= 0.02 * delivered
         assert max(len(r) for r in runs.values()) <= 3  # owners change only at the 2 rebalances
         assert len(f.sf.writes) / delivered <= 1.1
+
+
+async def test_a_rebalance_waits_for_a_12_s_drain_and_nothing_is_written_twice(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A rebalance while writes take 12 s: the old owner drains them (longer than
+    the 10 s session timeout) and still commits, so the new owner writes nothing
+    again. Kafka's coordinator waits that long only if asked to (the consumer's
+    rebalance timeout; Tansu waited either way)."""
+    async with Fleet(kafka_bootstrap, tmp_path, orgs=10, destinations=("salesforce",)) as f:
+        f.sf.latency_s = 12.0
+        events = [make_event(org_id(i % 10), f"lead_{i}") for i in range(60)]
+        await f.produce(events)
+        await asyncio.sleep(3)  # the first writes are in flight
+        await f.add_instance()  # a rebalance: i0 hands everything back, then rejoins
+        await f.wait_terminal(60, timeout=120)
+        evaluations = Counter((w.record_id, w.values["TS_Evaluated_At__c"]) for w in f.sf.writes)
+        handed = [line for line in f.instances[0].log_lines("info") if "handed back" in line]
+        print(f"\n{sum(evaluations.values())} writes of {len(evaluations)} evaluations; {handed}")
+        assert len(evaluations) == 60 and max(evaluations.values()) == 1
+        assert not [line for line in f.log_lines("warning") if "commit failed" in line]

@@ -22,7 +22,7 @@ from service.pipeline.delays import TierGate
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
-from service.pipeline.rebalance import Rebalance
+from service.pipeline.rebalance import REVOKE_DRAIN_MAX_S, Rebalance
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
 from service.settings import Settings
@@ -59,6 +59,13 @@ class Consumer:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.session_timeout_ms // 4,
+            # How long the coordinator waits for members to rejoin. aiokafka's default
+            # (the session timeout, 10 s) is shorter than the revoke drain: a member
+            # still draining would be dropped from the generation and its commit
+            # refused, so the next owner would redo what it had just finished.
+            rebalance_timeout_ms=max(
+                settings.session_timeout_ms, int((REVOKE_DRAIN_MAX_S + 10) * 1000)
+            ),
             # Per partition and fetch: this consumer reads 7 topics' partitions (the
             # evaluations and six tiers), and each buffers a fetch. A record larger
             # than this still comes back whole (brokers return at least one batch).
