@@ -100,6 +100,7 @@ class Settings:
     ssl_certfile: Path | None = None  # with ssl_keyfile: mutual TLS to the brokers
     ssl_keyfile: Path | None = None
     consumer_group: str = "trailspark-destinations"
+    group_instance_id: str | None = None  # static membership: a restart keeps its partitions
     session_timeout_ms: int = 10_000
     topic_evaluations: str = "trailspark.evaluations.completed"
     topic_configs: str = "trailspark.destinations.config"
@@ -251,6 +252,7 @@ def _kafka_fields(e: _Env) -> dict[str, Any]:
         "ssl_certfile": auth.certfile,
         "ssl_keyfile": auth.keyfile,
         "consumer_group": e.text("KAFKA_CONSUMER_GROUP", d.consumer_group) or "",
+        "group_instance_id": e.text("KAFKA_GROUP_INSTANCE_ID"),
         "session_timeout_ms": e.number("KAFKA_SESSION_TIMEOUT_MS", 10_000, minimum=1_000),
         "topic_evaluations": e.text("TOPIC_EVALUATIONS", d.topic_evaluations) or "",
         "topic_configs": e.text("TOPIC_CONFIGS", d.topic_configs) or "",

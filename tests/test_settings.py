@@ -31,6 +31,9 @@ def test_defaults(tmp_path: Path) -> None:
     )
     assert (s.max_attempts, s.retry_deadline_s, s.max_event_bytes) == (8, 86400, 1_048_576)
     assert s.kafka_client_args()["security_protocol"] == "PLAINTEXT"
+    assert s.group_instance_id is None  # dynamic membership unless asked
+    pinned = Settings.from_env({**env(tmp_path), "KAFKA_GROUP_INSTANCE_ID": "destinations-0"})
+    assert pinned.group_instance_id == "destinations-0"
 
 
 def test_sasl_scram_reaches_the_client_args(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ class Consumer:
         self.kafka = AIOKafkaConsumer(
             **settings.kafka_client_args(),
             group_id=settings.consumer_group,
+            group_instance_id=settings.group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
