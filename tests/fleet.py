@@ -1,7 +1,7 @@
 """Many orgs against the real `python -m service` process, the real broker and
 the three HTTPS sandboxes: what the load tests (test_load.py) run.
 
-async with Fleet(kafka, tmp_path, orgs=100) as f:
+async with Fleet(kafka, tmp_path, orgs=100) as f:   # = prepare(), then launch()
     await f.produce(events)            # keyed org:lead, like the evaluation pipeline
     await f.wait_terminal(n, timeout)  # every (event, destination) pair
     f.peak_rss_mb(), f.error_lines()
@@ -82,6 +82,13 @@ class Fleet:
         self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Fleet:
+        await self.prepare()
+        await self.launch()
+        return self
+
+    async def prepare(self) -> None:
+        """Sandboxes, topics, secrets and configs; no process yet (a benchmark fills the
+        topic and runs its baselines here). `launch()` then starts the service."""
         for sandbox in self.sandboxes:
             await sandbox.start()
         await create_input_topics(self.kafka, self.env, self.partitions)
@@ -100,7 +107,7 @@ class Fleet:
             }
             for name in self.destinations:
                 (secrets / f"{org}-{name}.json").write_bytes(orjson.dumps(creds[name]))
-                extra = {"targets": [LEAD]} if name == "salesforce" else {}
+                extra: dict[str, Any] = {"targets": [LEAD]} if name == "salesforce" else {}
                 configs.append(make_config(name, org, **extra))
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
         env = {
@@ -115,10 +122,11 @@ class Fleet:
             **self.env,
         }
         self.process_env = env
-        self.process = _start(env, self.log)
+
+    async def launch(self) -> None:
+        self.process = _start(self.process_env, self.log)
         self._reader = asyncio.create_task(self._read_statuses())
         await self.wait_ready()
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
