@@ -9,6 +9,9 @@ warm), counted in the sandboxes, which log every request:
 - 200 orgs x 100 (all three): Airtable is judged here (10 records a request).
   Salesforce and HubSpot are judged against one request per org and kind, since
   an org's 100 leads are all a batch can hold.
+
+The second pass is produced while the service runs, so its batches close on
+BATCH_LINGER_MS as the events arrive: its writes are reported, not judged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def figures_of(p: Pass, label: str, bounds: dict[str, float], warm: bool) -> lis
             continue
         for kind in calls.KINDS:
             target: tuple[str, float] | None = None
-            if kind in ("write", "lookup"):
+            if kind == "lookup" or (kind == "write" and not warm):
                 target = ("<=", round(bound, 2))
             if kind in ("lookup", "search") and warm:
                 target = ("<=", WARM_LOOKUPS)
