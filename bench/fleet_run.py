@@ -102,12 +102,14 @@ async def measure(
     baselines_too: bool = False,
     repeat: bool = False,
     sample: bool = False,
+    label: str = "",
 ) -> Run:
-    """`repeat`: a second pass over the same leads; `sample`: py-spy during it."""
-    key = (kafka, orgs, events, destinations, baselines_too, repeat, sample)
+    """`repeat`: a second pass over the same leads; `sample`: py-spy during it;
+    `label` tells rounds of the same scenario apart."""
+    key = (kafka, orgs, events, destinations, baselines_too, repeat, sample, label)
     if key in _runs:
         return _runs[key]
-    tmp = work / f"orgs{orgs}-{len(destinations)}d"
+    tmp = work / f"orgs{orgs}-{len(destinations)}d{label}"
     tmp.mkdir(parents=True, exist_ok=True)
     f = Fleet(kafka, tmp, orgs=orgs, destinations=destinations)
     try:

@@ -38,6 +38,7 @@ def draw(figures: Sequence[Figure], out: Path, title: str) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, data, label in (
@@ -48,6 +49,7 @@ def draw(figures: Sequence[Figure], out: Path, title: str) -> bool:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label=series)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 10, 100 rather than 10^k
         ax.set_xlabel("orgs")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
