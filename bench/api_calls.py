@@ -58,7 +58,19 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     per_org = 1000 * main.orgs / main.events
     full = {d: TARGETS[d] for d in ("salesforce", "hubspot")}
     lanes = {d: max(TARGETS[d], per_org) for d in ("salesforce", "hubspot")}
+    floor = [
+        Figure(
+            S,
+            f"floor {d} write, {many} (reference)",
+            1000 * n / main.events,
+            UNIT,
+            note=f"{n} requests: one per org, fetch and batch of the maximum",
+        )
+        for d in TARGETS
+        if (n := main.floor_calls[d, "write"])
+    ]
     return [
+        *floor,
         *figures_of(one.first, f"{big}, first pass", full, False),
         *figures_of(one.repeat, f"{big}, same leads again", full, True),
         *figures_of(

@@ -37,3 +37,19 @@ class Window:
         """(wall seconds, our CPU seconds, the pid's CPU seconds)."""
         theirs = of_pid(self.pid) - self.theirs if self.pid else 0.0
         return time.perf_counter() - self.wall, own() - self.mine, theirs
+
+
+def broker_pid(bootstrap: str) -> int | None:
+    """The local Tansu broker serving `bootstrap` (its listener URL names the port);
+    None for a broker we did not start (KAFKA_BOOTSTRAP_SERVERS, Docker)."""
+    listener = bootstrap.split(",")[0].strip()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone, or not ours to read
+        if "tansu" in cmdline and f"//{listener} " in cmdline + " ":
+            return int(proc.name)
+    return None

@@ -80,6 +80,47 @@ def cpu_figures(run: Run) -> list[Figure]:
         Figure(S, "floor CPU per event", floor.cpu_s / n * 1e6, "µs"),
         Figure(S, "sandboxes CPU per event, service run", one.bench_cpu_s / n * 1e6, "µs"),
         Figure(S, "sandboxes CPU per event, floor run", floor.sandboxes_cpu_s / n * 1e6, "µs"),
+        Figure(S, "broker CPU per event, service run", one.broker_cpu_s / n * 1e6, "µs"),
+        Figure(S, "broker CPU per event, floor run", run.floor_broker_cpu_s / n * 1e6, "µs"),
+        *budget_figures(run),
+    ]
+
+
+def budget_figures(run: Run) -> list[Figure]:
+    """On 2 shared cores the rates go about as the inverse of the CPU every process
+    spends per event, so the floor run's total says what 0.8 allows the service run."""
+    one, n, floor = run.first, run.events, run.floor
+    assert floor is not None
+    service_run = (one.service_cpu_s + one.bench_cpu_s + one.broker_cpu_s) / n * 1e6
+    floor_run = (floor.cpu_s + floor.sandboxes_cpu_s + run.floor_broker_cpu_s) / n * 1e6
+    return [
+        Figure(
+            S,
+            "all processes' CPU per event, service run",
+            service_run,
+            "µs",
+            note="service + sandboxes (+ status reader) + broker",
+        ),
+        Figure(
+            S,
+            "all processes' CPU per event, floor run",
+            floor_run,
+            "µs",
+            note="floor + sandboxes + broker",
+        ),
+        Figure(
+            S,
+            "floor run / service run CPU per event",
+            floor_run / service_run,
+            note="about what the ratio is when the cores are the limit",
+        ),
+        Figure(
+            S,
+            "service run CPU per event for a 0.8 ratio",
+            floor_run / 0.8,
+            "µs",
+            note=f"now {service_run:.0f} µs",
+        ),
     ]
 
 

@@ -36,6 +36,7 @@ class Pass:
     seconds: float = 0.0
     service_cpu_s: float = 0.0
     bench_cpu_s: float = 0.0  # sandboxes + the fleet's status reader
+    broker_cpu_s: float = 0.0  # the local Tansu broker, when it is ours
     not_delivered: Counter[str] = field(default_factory=Counter)
 
 
@@ -47,6 +48,8 @@ class Run:
     repeat: Pass | None = None
     floor: Baseline | None = None
     kafka: Baseline | None = None
+    floor_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    floor_broker_cpu_s: float = 0.0
     profile: Path | None = None
     profile_error: str | None = None
 
@@ -62,11 +65,17 @@ def events_for(orgs: int, n: int, leads: list[str] | None = None) -> list[dict[s
 
 
 async def _pass(
-    f: Fleet, ids: set[str], started: float, window: cpu.Window, since: calls.Cursor
+    f: Fleet,
+    ids: set[str],
+    started: float,
+    windows: tuple[cpu.Window, cpu.Window],
+    since: calls.Cursor,
 ) -> Pass:
-    """Waits for every pair of these events; rates from `started` (monotonic)."""
+    """Waits for every pair of these events; rates from `started` (monotonic);
+    CPU over (the service's window, the broker's)."""
     await f.wait_terminal(len(ids) * len(f.destinations), timeout=900, among=ids)
-    wall, mine, service = window.stop()
+    wall, mine, service = windows[0].stop()
+    broker = windows[1].stop()[2]
     mine_pairs = [(k, s) for k, s in f.terminal.items() if k[0] in ids]
     ends = {d: max(f.arrived[k] for k, _ in mine_pairs if k[1] == d) for d in f.destinations}
     delivered = Counter(k[1] for k, s in mine_pairs if s["status"] == "delivered")
@@ -80,6 +89,7 @@ async def _pass(
         seconds=wall,
         service_cpu_s=service,
         bench_cpu_s=mine,
+        broker_cpu_s=broker,
         not_delivered=other,
     )
 
@@ -120,20 +130,25 @@ async def measure(
         first = events_for(orgs, events)
         await f.produce(first)
         kafka_alone = floor = None
+        floor_calls: Counter[tuple[str, str]] = Counter()
+        broker, floor_broker = cpu.broker_pid(kafka), 0.0
         if baselines_too:
             kafka_alone = await baselines.run(f, events, crm=False, name="kafka-alone")
+            since, on_broker = calls.cursor(f), cpu.Window(broker)
             floor = await baselines.run(f, events, crm=True, name="floor")
+            floor_calls, floor_broker = calls.tally(f, since), on_broker.stop()[2]
         since = calls.cursor(f)
         await f.launch()
         assert f.process is not None
         # Timed from ready: the events wait in the topic, as they did for the floor.
-        started, window = monotonic(), cpu.Window(f.process.pid)
+        started, window = monotonic(), (cpu.Window(f.process.pid), cpu.Window(broker))
         run = Run(orgs, events, await _pass(f, _ids(first), started, window, since))
-        run.floor, run.kafka = floor, kafka_alone
+        run.floor, run.kafka, run.floor_calls = floor, kafka_alone, floor_calls
+        run.floor_broker_cpu_s = floor_broker
         if repeat:
             again = events_for(orgs, events, [str(e["lead"]["lead_id"]) for e in first])
             since, started = calls.cursor(f), monotonic()
-            window = cpu.Window(f.process.pid)
+            window = (cpu.Window(f.process.pid), cpu.Window(broker))
             run.profile = tmp / "service.pyspy.txt" if sample else None
             sampling = asyncio.create_task(
                 profile.record(f.process.pid, PROFILE_S, run.profile) if run.profile else _none()
