@@ -104,6 +104,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # the service's own setting
+        # Big fetches: an org's leads come in few fetches, so its batches are full
+        # (the floor writes the fewest requests the data allows).
+        max_partition_fetch_bytes=16 * 1024**2,
+        fetch_max_bytes=96 * 1024**2,
     )
     producer = AIOKafkaProducer(bootstrap_servers=spec["kafka"], linger_ms=5)
     tls = ssl.create_default_context(cafile=spec["ca_file"])
@@ -116,7 +120,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             await consumer.getmany(timeout_ms=50)
         seen, started, cpu = 0, time.perf_counter(), time.process_time()
         while seen < n:
-            fetched = await consumer.getmany(timeout_ms=100, max_records=10_000)
+            fetched = await consumer.getmany(timeout_ms=100, max_records=n)
             events = [orjson.loads(r.value) for rs in fetched.values() for r in rs]
             if crm:
                 await writer.write_all(events)
