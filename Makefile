@@ -79,10 +79,14 @@ image: ## Build the container image with docker or podman (when an engine answer
 	fi; \
 	echo "building $(IMAGE) with $$engine"; $$engine build -t $(IMAGE) .
 
-bench-quick: $(STAMP) ## Throughput benchmark: service vs a raw aiokafka loop (under 2 min)
-	$(BIN)/python -m bench.throughput
+bench-quick: $(STAMP) ## Every end-to-end benchmark at small sizes, one table (under 2 min)
+	$(BIN)/python -m bench --quick
 
-bench: bench-quick ## Every benchmark under bench/ (throughput, then SDK vs aiohttp per CRM)
+bench: $(STAMP) ## Every end-to-end benchmark (about 30 min): table -> BENCHMARKS.md, plot -> docs/bench.png
+	$(BIN)/python -m bench
+
+bench-micro: $(STAMP) ## Older micro-benchmarks: service vs raw aiokafka in one process, SDK vs aiohttp per CRM
+	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.salesforce_client
 	$(BIN)/python -m bench.hubspot_client
 	$(BIN)/python -m bench.airtable_client
@@ -96,4 +100,4 @@ schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test test-load tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick schemas clean
+.PHONY: help install run test test-load tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick bench-micro schemas clean

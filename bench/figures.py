@@ -39,10 +39,15 @@ class Figure:
     unit: str = ""
     target: tuple[str, float] | None = None  # (">=", 0.5): judged; None: reported only
     note: str = ""  # how, or why a target was missed
-    plot: tuple[str, int] | None = None  # (series, number of orgs): a point of the plot
+    # (series, number of orgs): a point of the plot. The unit picks the panel: a rate
+    # ("events/s") goes to throughput, "ms" or "s" to p99 latency.
+    plot: tuple[str, int] | None = None
+    error: str = ""  # the benchmark did not finish: why (always FAIL)
 
     @property
     def mark(self) -> Mark:
+        if self.error:
+            return Mark.FAIL
         if self.target is None:
             return Mark.INFO
         op, bound = self.target
@@ -54,5 +59,7 @@ class Figure:
 
     @property
     def value_text(self) -> str:
+        if self.error:
+            return "error"
         value = f"{self.value:,.3g}" if abs(self.value) < 10 else f"{self.value:,.0f}"
         return f"{value} {self.unit}".strip()

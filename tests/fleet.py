@@ -1,7 +1,7 @@
 """Many orgs against the real `python -m service` process, the real broker and
 the three HTTPS sandboxes: what the load tests (test_load.py) run.
 
-async with Fleet(kafka, tmp_path, orgs=100) as f:
+async with Fleet(kafka, tmp_path, orgs=100) as f:   # = prepare(), then launch()
     await f.produce(events)            # keyed org:lead, like the evaluation pipeline
     await f.wait_terminal(n, timeout)  # every (event, destination) pair
     f.peak_rss_mb(), f.log_lines("ERROR")
@@ -91,6 +91,13 @@ class Fleet:
         return self.instances[0].log
 
     async def __aenter__(self) -> Fleet:
+        await self.prepare()
+        await self.launch()
+        return self
+
+    async def prepare(self) -> None:
+        """Sandboxes, topics, secrets and configs; no process yet (a benchmark fills the
+        topic and runs its baselines here). `launch()` then starts the service."""
         for sandbox in self.sandboxes:
             await sandbox.start()
         await create_input_topics(self.kafka, self.env, self.partitions)
@@ -100,9 +107,11 @@ class Fleet:
                 extra: dict[str, Any] = {"targets": [LEAD]} if name == "salesforce" else {}
                 configs.append(make_config(name, org_id(i), **extra))
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
+        self._write_secrets(self.tmp / "secrets", self.sf.token)  # for benchmarks' baselines
+
+    async def launch(self) -> None:
         self._reader = asyncio.create_task(self._read_statuses())
         await self.add_instance()
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         for instance in self.instances:
@@ -113,11 +122,9 @@ class Fleet:
         for sandbox in self.sandboxes:
             await sandbox.stop()
 
-    def _write_secrets(self, name: str) -> Path:
-        """The instance's credentials: its own Salesforce token, the orgs' others."""
-        secrets = self.tmp / f"secrets-{name}"
+    def _write_secrets(self, secrets: Path, sf_token: str) -> Path:
+        """Credentials of every org: Salesforce with `sf_token`, the others per org."""
         secrets.mkdir(exist_ok=True)
-        sf_token = f"{self.sf.token}-{name}"
         self.sf.account_tokens.add(sf_token)
         for i in range(self.orgs):
             org = org_id(i)
@@ -136,7 +143,8 @@ class Fleet:
     async def add_instance(self) -> Instance:
         """One more `python -m service` in the same group, ready."""
         name = f"i{len(self.instances)}"
-        secrets = self._write_secrets(name)
+        # Each instance its own Salesforce token: the sandbox tells who wrote what.
+        secrets = self._write_secrets(self.tmp / f"secrets-{name}", f"{self.sf.token}-{name}")
         env = base_env(self.kafka, secrets, self.tmp / "configs.json", self.sf.ca_file)
         instance = Instance(name, {**env, **self.env}, self.tmp)
         self.instances.append(instance)

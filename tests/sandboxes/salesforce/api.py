@@ -112,11 +112,7 @@ class Api:
             if name not in known and name not in SYSTEM:
                 message = f"No such column '{name}' on entity '{query.obj}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."  # noqa: E501
                 raise SfError(400, "INVALID_FIELD", message)
-        ids = [
-            rid
-            for rid, rec in self.store.records[query.obj].items()
-            if query.matches({"Id": rid, **rec})
-        ]
+        ids = query.select(self.store.records[query.obj], self.store.indexed)
         rows = [
             self.store.view(query.obj, rid, version, query.fields) for rid in ids[: query.limit]
         ]

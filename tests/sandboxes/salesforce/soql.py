@@ -10,6 +10,7 @@ OR (not both without parentheses, as in SOQL). Strings compare case-insensitivel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,9 @@ class SoqlError(Exception):
         self.message = message
 
 
+Indexed = Callable[[str, str, frozenset[Any]], list[str] | None]
+
+
 @dataclass(frozen=True)
 class Condition:
     field: str
@@ -32,10 +36,10 @@ class Condition:
     values: tuple[Any, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_folded", frozenset(_fold(v) for v in self.values))
+        object.__setattr__(self, "_folded", frozenset(fold(v) for v in self.values))
 
     def test(self, record: dict[str, Any]) -> bool:
-        hit = _fold(record.get(self.field)) in self._folded  # type: ignore[attr-defined]
+        hit = fold(record.get(self.field)) in self._folded  # type: ignore[attr-defined]
         return hit if self.op in ("=", "IN") else not hit
 
 
@@ -51,8 +55,39 @@ class Query:
         tests = (c.test(record) for c in self.conditions)
         return any(tests) if self.connector == "OR" else all(tests)
 
+    def select(
+        self, records: dict[str, dict[str, Any]], indexed: Indexed | None = None
+    ) -> list[str]:
+        """Ids of the matching records in store order, as `matches({"Id": rid, **rec})`.
 
-def _fold(value: Any) -> Any:
+        A lookup (`Email IN (...) AND ...`) takes its candidates from `indexed` (the
+        store's opt-in index) or tests its IN condition in place, so only the few
+        records that pass it are copied and tested in full.
+        """
+        key = next(
+            (
+                c
+                for c in self.conditions
+                if c.op in ("=", "IN") and c.field != "Id"
+                and (self.connector != "OR" or len(self.conditions) == 1)
+            ),
+            None,
+        )  # fmt: skip
+        if key is None:
+            return [rid for rid, rec in records.items() if self.matches({"Id": rid, **rec})]
+        name, folded = key.field, key._folded  # type: ignore[attr-defined]
+        found = indexed(self.obj, name, folded) if indexed is not None else None
+        if found is not None:  # an index gave the candidates: test only those
+            return [r for r in found if r in records and self.matches({"Id": r, **records[r]})]
+        return [
+            rid
+            for rid, rec in records.items()
+            if (v.casefold() if isinstance(v := rec.get(name), str) else v) in folded
+            and self.matches({"Id": rid, **rec})
+        ]
+
+
+def fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
