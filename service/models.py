@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
@@ -33,8 +34,11 @@ def epoch_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+@functools.lru_cache(maxsize=4096)
 def rfc3339(value: datetime) -> str:
-    """`2026-11-22T10:14:59.123Z`: UTC, milliseconds only when there are any."""
+    """`2026-11-22T10:14:59.123Z`: UTC, milliseconds only when there are any.
+    Cached: an event's `evaluated_at` is formatted for each of its destinations'
+    deliveries and writes (equal instants in other zones format the same)."""
     value = value.astimezone(UTC)
     text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
     return text.removesuffix("+00:00") + "Z"

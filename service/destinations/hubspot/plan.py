@@ -179,7 +179,9 @@ def merge(writes: Sequence[Write]) -> list[Record]:
         key = record_key(write)
         if key is None:
             continue
-        rec = records.setdefault(key, Record(key[0], key[2], key[1]))
+        rec = records.get(key)
+        if rec is None:  # not setdefault: a Record is six containers, built once per key
+            rec = records[key] = Record(key[0], key[2], key[1])
         rec.properties.update(write.properties)
         rec.create.update(write.create or {})
         rec.known = rec.known or write.known
