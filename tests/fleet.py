@@ -58,10 +58,13 @@ class Fleet:
         partitions: int = 6,
         own_hubspot: int = 0,
         env: dict[str, str] | None = None,
+        configs: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break."""
+        """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break.
+        `configs`: destination -> make_config overrides (e.g. HubSpot propensity)."""
         self.kafka, self.tmp, self.orgs, self.partitions = kafka, tmp_path, orgs, partitions
         self.destinations = destinations
+        self.overrides = configs or {}
         tls = tmp_path / "tls"
         tls.mkdir(exist_ok=True)
         self.sf = SalesforceSandbox(tls, api_limit=10**9)
@@ -101,7 +104,7 @@ class Fleet:
             for name in self.destinations:
                 (secrets / f"{org}-{name}.json").write_bytes(orjson.dumps(creds[name]))
                 extra = {"targets": [LEAD]} if name == "salesforce" else {}
-                configs.append(make_config(name, org, **extra))
+                configs.append(make_config(name, org, **{**extra, **self.overrides.get(name, {})}))
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
         env = {
             "PATH": os.environ["PATH"],

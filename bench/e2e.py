@@ -1,0 +1,120 @@
+"""What the end-to-end benchmarks (bench.latency, memory, scaleout, crash) share:
+timestamps, percentiles, a paced producer, process figures from /proc, and the
+`python -m bench.<name> [--quick]` entry point that brings its own broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from time import monotonic
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from bench.figures import Figure
+from service.devtools.broker import local_broker
+
+Run = Callable[[str, Path, bool], Awaitable[list[Figure]]]
+MakeEvent = Callable[[int], dict[str, Any]]
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest rank: the value that q of the samples are at or under."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def key_of(event: dict[str, Any]) -> bytes:
+    return f"{event['org_id']}:{event['lead']['lead_id']}".encode()
+
+
+async def produce_all(kafka: str, topic: str, events: Sequence[dict[str, Any]]) -> None:
+    """As fast as the client goes (a backlog): big batches, acks awaited at the end."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=False, linger_ms=50, max_batch_size=1 << 20
+    )
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(topic, orjson.dumps(event), key_of(event))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def paced(
+    kafka: str, topic: str, make: MakeEvent, rate: float, seconds: float
+) -> dict[str, float]:
+    """Offer `rate` events/s for `seconds`, each stamped `occurred_at` as it is sent
+    (20 ms ticks, so the flow is smooth); event id -> occurred_at (epoch s)."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False, linger_ms=0)
+    await producer.start()
+    sent: dict[str, float] = {}
+    started, n = monotonic(), 0
+    try:
+        while (elapsed := monotonic() - started) < seconds:
+            while n < int(elapsed * rate) + 1:
+                event = make(n)
+                event["occurred_at"] = rfc3339_now()
+                sent[str(event["event_id"])] = epoch(event["occurred_at"])
+                await producer.send(topic, orjson.dumps(event), key_of(event))
+                n += 1
+            await asyncio.sleep(0.02)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def proc_status(pid: int, field: str) -> float:
+    """A /proc/<pid>/status figure in MB (VmHWM: the peak RSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process; with no pid, of the whole machine (all cores)."""
+    if pid is None:
+        busy = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = sum(int(v) for n, v in enumerate(busy) if n not in (3, 4))  # not idle, iowait
+        return ticks / 100
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100
+
+
+def show(figures: Sequence[Figure]) -> None:
+    for f in figures:
+        target = f" (target {f.target_text}: {f.mark})" if f.target else ""
+        note = f"   [{f.note}]" if f.note else ""
+        print(f"{f.section:14} {f.name:58} {f.value_text:>12}{target}{note}")
+
+
+def main(run: Run, doc: str | None) -> None:
+    """`python -m bench.<name> [--quick]`: its own local broker and scratch dir."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    args = parser.parse_args()
+
+    async def go() -> list[Figure]:
+        with local_broker() as kafka, tempfile.TemporaryDirectory() as work:
+            return await run(kafka, Path(work), args.quick)
+
+    show(asyncio.run(go()))

@@ -1,0 +1,121 @@
+"""4. Latency: event -> status per destination, 100 events/s, 50 ms per CRM answer.
+
+    python -m bench.latency [--quick]
+
+From the event's `occurred_at` (stamped as it is produced) to its status's
+`completed_at`. 50 orgs (2 events/s each), then the same with HubSpot answering
+503; then 20 orgs (5 events/s each), where the per-account limits bind: Airtable
+5 requests/s per base (a lookup and a write per batch), HubSpot search 4/s and
+190 requests/10 s per account. Every event is a new lead of a new company, and the
+HubSpot config writes propensity to the company (a search per batch: the worst case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.e2e import MakeEvent, epoch, main, paced, percentile
+from bench.figures import Figure
+from tests.factories import make_event
+from tests.fleet import DESTINATIONS, Fleet, org_id
+from tests.sandboxes.hubspot.testing import PROPENSITY
+
+SECTION = "4. latency"
+RATE = 100.0  # events/s offered
+ANSWER_S = 0.05  # added by every sandbox to every answer
+TARGET_S = 0.4
+HUBSPOT = {"propensity": PROPENSITY}  # companies by domain: a search when not cached
+
+
+def events(orgs: int, tag: str) -> MakeEvent:
+    def make(n: int) -> dict[str, Any]:
+        return make_event(org_id(n % orgs), f"{tag}_{n}", domain=f"c{n}-{tag}.example")
+
+    return make
+
+
+def lags(f: Fleet, sent: dict[str, float], destination: str) -> list[float]:
+    return [
+        epoch(s["completed_at"]) - sent[e]
+        for (e, d), s in f.terminal.items()
+        if d == destination and e in sent
+    ]
+
+
+async def settle(f: Fleet, sent: dict[str, float], destinations: Iterable[str]) -> None:
+    among = set(sent)
+    for d in destinations:
+        await f.wait_terminal(len(among), timeout=120, destination=d, among=among)
+
+
+def percentiles(f: Fleet, sent: dict[str, float], orgs: int, label: str) -> list[Figure]:
+    out = []
+    for d in DESTINATIONS:
+        values = lags(f, sent, d)
+        if not values:
+            continue
+        p50, p95, p99 = (percentile(values, q) for q in (0.5, 0.95, 0.99))
+        note = f"p50 {p50:.3f} s, p95 {p95:.3f} s over {len(values)} statuses"
+        name = f"{label}: {d} p99 event->status"
+        plot = (f"p99 latency {d} (s)", orgs) if label.endswith("orgs") else None
+        out.append(Figure(SECTION, name, p99, "s", ("<=", TARGET_S), note, plot))
+        out.append(Figure(SECTION, f"{label}: {d} p50", p50, "s"))
+        out.append(Figure(SECTION, f"{label}: {d} p95", p95, "s"))
+    return out
+
+
+def open_fleet(kafka: str, work: Path, orgs: int) -> Fleet:
+    f = Fleet(kafka, work, orgs=orgs, airtable_rate=5, configs={"hubspot": HUBSPOT})
+    f.sf.latency_s = f.hs.latency_s = f.at.latency_s = ANSWER_S
+    return f
+
+
+async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
+    async with open_fleet(kafka, work, 50) as f:
+        topic = f.env["TOPIC_EVALUATIONS"]
+        await paced(kafka, topic, events(50, "warm"), RATE, 5)  # TLS, lanes, rates
+        normal = await paced(kafka, topic, events(50, "n"), RATE, seconds)
+        await settle(f, normal, DESTINATIONS)
+        f.hs.inject(503, path="/crm/v3/", times=10**9)  # HubSpot down for every org
+        down = await paced(kafka, topic, events(50, "d"), RATE, seconds)
+        others = [d for d in DESTINATIONS if d != "hubspot"]
+        await settle(f, down, others)
+        figures = percentiles(f, normal, 50, "50 orgs")
+        figures += percentiles(f, down, 50, "50 orgs, HubSpot 503")
+        for d in others:
+            ratio = percentile(lags(f, down, d), 0.99) / percentile(lags(f, normal, d), 0.99)
+            name = f"{d} p99 with HubSpot down / normal"
+            figures.append(Figure(SECTION, name, ratio, "x", ("<=", 1.5)))
+        return [x for x in figures if "HubSpot 503: hubspot" not in x.name]
+
+
+async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
+    async with open_fleet(kafka, work, 20) as f:
+        topic = f.env["TOPIC_EVALUATIONS"]
+        await paced(kafka, topic, events(20, "warm"), RATE, 5)
+        start = len(f.hs.calls), len(f.at.hits)
+        sent = await paced(kafka, topic, events(20, "t"), RATE, seconds)
+        await settle(f, sent, DESTINATIONS)
+        searches = sum(1 for c in f.hs.calls[start[0] :] if c.path.endswith("/search"))
+        at_calls = sum(1 for h in f.at.hits[start[1] :] if h.path.startswith("/v0/"))
+        rejected = sum(f.hs.budget.rejected.values()) + sum(1 for h in f.at.hits if h.status == 429)
+        return [
+            *percentiles(f, sent, 20, "20 orgs"),
+            Figure(SECTION, "20 orgs: HubSpot searches per event", searches / len(sent)),
+            Figure(SECTION, "20 orgs: Airtable requests per event", at_calls / len(sent)),
+            Figure(SECTION, "20 orgs: 429 answers (HubSpot + Airtable)", rejected, "", ("==", 0)),
+        ]
+
+
+async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
+    seconds = 10 if quick else 40
+    (work / "50").mkdir(exist_ok=True)
+    (work / "20").mkdir(exist_ok=True)
+    figures = await fifty(kafka, work / "50", seconds)
+    return figures + await twenty(kafka, work / "20", seconds)
+
+
+if __name__ == "__main__":
+    main(run, __doc__)
