@@ -1,0 +1,71 @@
+"""6. Scale-out: 1, 2 and 3 instances in one consumer group over 6 partitions.
+
+    python -m bench.scaleout [--quick]
+
+Each run has fresh topics and group, 100 orgs and the three HTTPS sandboxes (in
+this process). Once every instance runs and the partitions have settled, a burst
+of events is produced and timed until every (event, destination) pair has a
+terminal status. Throughput is reported against one instance, with the partitions
+and events each instance took, and where the CPU went: on 2 cores the service
+processes, the sandboxes (this process) and the broker all compete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from time import monotonic
+
+from bench.e2e import cpu_seconds, main
+from bench.figures import Figure
+from bench.instances import Instances
+from tests.factories import make_event
+from tests.fleet import DESTINATIONS, Fleet, org_id
+
+SECTION = "6. scale-out"
+ORGS, PARTITIONS = 100, 6
+
+
+async def one_run(kafka: str, work: Path, n: int, events: int) -> tuple[float, list[Figure]]:
+    async with Fleet(kafka, work, orgs=ORGS, partitions=PARTITIONS) as f, Instances(f, n - 1) as i:
+        split = await i.settled(PARTITIONS)
+        batch = [make_event(org_id(k % ORGS)) for k in range(events)]
+        cpu = [cpu_seconds(p) for p in i.pids]
+        here, machine, started = cpu_seconds(os.getpid()), cpu_seconds(), monotonic()
+        await f.produce(batch)
+        await f.wait_terminal(len(DESTINATIONS) * events, timeout=600)
+        took = monotonic() - started
+        services = sum(cpu_seconds(p) for p in i.pids) - sum(cpu)
+        bench, busy = cpu_seconds(os.getpid()) - here, cpu_seconds() - machine
+        shares = "/".join(f"{c:,.0f}" for c in await i.consumed())
+        assert {s["status"] for s in f.terminal.values()} == {"delivered"}
+    rate = events / took
+    note = (
+        f"{rate:,.0f} events/s; partitions per instance {'/'.join(map(str, split))}, "
+        f"events consumed {shares}; CPU over {took:.1f} s: services {services / took:.2f} cores, "
+        f"sandboxes+producer+reader {bench / took:.2f}, machine {busy / took:.2f} of 2"
+    )
+    return rate, [
+        Figure(SECTION, f"{n} instance(s): events/s", rate, "ev/s", None, note),
+        Figure(SECTION, f"{n} instance(s): most partitions on one", max(split), "", None),
+        Figure(SECTION, f"{n} instance(s): machine CPU busy", busy / took, "cores"),
+    ]
+
+
+async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
+    events = 3_000 if quick else 15_000
+    figures: list[Figure] = []
+    base = 0.0
+    for n in (1, 2, 3):
+        (work / f"n{n}").mkdir(exist_ok=True)
+        rate, found = await one_run(kafka, work / f"n{n}", n, events)
+        base = base or rate
+        figures += found
+        if n > 1:
+            name = f"{n} instances: throughput / one instance"
+            figures.append(Figure(SECTION, name, rate / base, "x", None, f"{events:,} events"))
+    return figures
+
+
+if __name__ == "__main__":
+    main(run, __doc__)
