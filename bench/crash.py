@@ -25,8 +25,8 @@ ORGS, LEADS = 10, 1000
 
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
-    total, seconds = (2000, 10) if quick else (5000, 25)
-    kills = (5.0,) if quick else (5.0, 12.0, 19.0)  # seconds into the stream
+    total, seconds = (1000, 6) if quick else (5000, 25)
+    kills = (3.0,) if quick else (5.0, 12.0, 19.0)  # seconds into the stream
     events = [make_event(org_id(i % ORGS), f"lead_{i % LEADS}") for i in range(total)]
     async with Fleet(kafka, work, orgs=ORGS, destinations=("salesforce",)) as f:
         topic = f.env["TOPIC_EVALUATIONS"]

@@ -100,6 +100,19 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / 100
 
 
+def broker_pid(kafka: str) -> int | None:
+    """The local Tansu broker's process (its command line names the listener)."""
+    port = kafka.rsplit(":", 1)[-1]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(f"127.0.0.1:{port}".encode()) for a in args) and b"broker" in args:
+            return int(cmdline.parent.name)
+    return None
+
+
 def show(figures: Sequence[Figure]) -> None:
     for f in figures:
         target = f" (target {f.target_text}: {f.mark})" if f.target else ""

@@ -110,7 +110,7 @@ async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
 
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
-    seconds = 10 if quick else 40
+    seconds = 6 if quick else 40
     (work / "50").mkdir(exist_ok=True)
     (work / "20").mkdir(exist_ok=True)
     figures = await fifty(kafka, work / "50", seconds)

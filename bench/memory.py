@@ -112,7 +112,7 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     for name in ("backlog", "orgs", "state"):
         (work / name).mkdir(exist_ok=True)
     if quick:
-        sizes = (50_000, 30.0), (200, 1_000), 100_000
+        sizes = (20_000, 20.0), (200, 1_000), 50_000
     else:
         sizes = (500_000, 180.0), (1_000, 5_000), 1_000_000
     figures = await backlog(kafka, work / "backlog", *sizes[0])
