@@ -8,6 +8,7 @@ From the event's `occurred_at` (stamped as it is produced) to its status's
 5 requests/s per base (a lookup and a write per batch), HubSpot search 4/s and
 190 requests/10 s per account. Every event is a new lead of a new company, and the
 HubSpot config writes propensity to the company (a search per batch: the worst case).
+Last, bench.hubspot_pacing: one HubSpot lane without Kafka, searches spaced or not.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bench import hubspot_pacing
 from bench.e2e import MakeEvent, epoch, main, paced, percentile
 from bench.figures import Figure
 from tests.factories import make_event
@@ -114,7 +116,8 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     (work / "50").mkdir(exist_ok=True)
     (work / "20").mkdir(exist_ok=True)
     figures = await fifty(kafka, work / "50", seconds)
-    return figures + await twenty(kafka, work / "20", seconds)
+    figures += await twenty(kafka, work / "20", seconds)
+    return figures + await hubspot_pacing.run(kafka, work, quick)
 
 
 if __name__ == "__main__":
