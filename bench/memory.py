@@ -21,7 +21,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.e2e import main, produce_all
+from bench.e2e import main, proc_status, produce_all
 from bench.figures import Figure
 from tests.factories import make_event
 from tests.fleet import Fleet, org_id
@@ -45,16 +45,22 @@ async def backlog(kafka: str, work: Path, n: int, window_s: float) -> list[Figur
     await produce_all(kafka, f.env["TOPIC_EVALUATIONS"], [make_event(org_id(0)) for _ in range(n)])
     produced = monotonic() - started
     async with f:
-        deadline = monotonic() + window_s
-        while monotonic() < deadline and (
+        assert f.process is not None
+        started, samples = monotonic(), []  # VmRSS each second: a peak, or a climb?
+        while monotonic() < started + window_s and (
             await f.metric("events_consumed_total") < n or await f.metric("consumer_lag") > 0
         ):
+            samples.append(proc_status(f.process.pid, "VmRSS"))
             await asyncio.sleep(1)
+        took = monotonic() - started
         consumed = await f.metric("events_consumed_total")
         deferred = await f.metric("deferrals_total", destination="salesforce")
+        samples = samples or [proc_status(f.process.pid, "VmRSS")]
+        quarters = [samples[int(q * (len(samples) - 1))] for q in (0.25, 0.5, 0.75, 1)]
         note = (
-            f"{consumed:,.0f} of {n:,} consumed, {deferred:,.0f} deferrals, "
-            f"{window_s:.0f} s window; produced in {produced:.0f} s before the start"
+            f"{consumed:,.0f} of {n:,} consumed in {took:.0f} s (window {window_s:.0f} s), "
+            f"{deferred:,.0f} deferrals; RSS at 1/4, 1/2, 3/4, end of it "
+            f"{'/'.join(f'{q:.0f}' for q in quarters)} MB; produced in {produced:.0f} s first"
         )
         return [rss(f"{n:,}-event backlog, Salesforce 1 s per answer", f, note)]
 
