@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -111,6 +112,20 @@ def broker_pid(kafka: str) -> int | None:
         if any(a.endswith(f"127.0.0.1:{port}".encode()) for a in args) and b"broker" in args:
             return int(cmdline.parent.name)
     return None
+
+
+def cpu_snapshot(pid: int) -> tuple[float, float, float, float]:
+    """(wall, the service's CPU, this process's CPU, the machine's CPU) seconds."""
+    return monotonic(), cpu_seconds(pid), cpu_seconds(os.getpid()), cpu_seconds()
+
+
+def cpu_used(section: str, label: str, pid: int, since: tuple[float, ...]) -> Figure:
+    """Cores used since `since`: the service's, with this process's (the sandboxes,
+    producer and status reader) and the machine's (other tenants too) in the note."""
+    now = cpu_snapshot(pid)
+    wall, service, harness, machine = (b - a for a, b in zip(since, now, strict=True))
+    note = f"harness {harness / wall:.2f} cores, machine {machine / wall:.2f} of 2"
+    return Figure(section, f"{label}: service CPU", service / wall, "cores", None, note)
 
 
 def show(figures: Sequence[Figure]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import hubspot_pacing
-from bench.e2e import MakeEvent, epoch, main, paced, percentile
+from bench.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced, percentile
 from bench.figures import Figure
 from tests.factories import make_event
 from tests.fleet import DESTINATIONS, Fleet, org_id
@@ -76,15 +76,20 @@ def open_fleet(kafka: str, work: Path, orgs: int) -> Fleet:
 
 async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
     async with open_fleet(kafka, work, 50) as f:
-        topic = f.env["TOPIC_EVALUATIONS"]
+        assert f.process is not None
+        pid, topic = f.process.pid, f.env["TOPIC_EVALUATIONS"]
         await paced(kafka, topic, events(50, "warm"), RATE, 5)  # TLS, lanes, rates
+        since = cpu_snapshot(pid)
         normal = await paced(kafka, topic, events(50, "n"), RATE, seconds)
+        cpu = [cpu_used(SECTION, "50 orgs", pid, since)]
         await settle(f, normal, DESTINATIONS)
         f.hs.inject(503, path="/crm/v3/", times=10**9)  # HubSpot down for every org
+        since = cpu_snapshot(pid)
         down = await paced(kafka, topic, events(50, "d"), RATE, seconds)
+        cpu.append(cpu_used(SECTION, "50 orgs, HubSpot 503", pid, since))
         others = [d for d in DESTINATIONS if d != "hubspot"]
         await settle(f, down, others)
-        figures = percentiles(f, normal, 50, "50 orgs")
+        figures = cpu + percentiles(f, normal, 50, "50 orgs")
         figures += percentiles(f, down, 50, "50 orgs, HubSpot 503")
         for d in others:
             ratio = percentile(lags(f, down, d), 0.99) / percentile(lags(f, normal, d), 0.99)
@@ -95,15 +100,18 @@ async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
 
 async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
     async with open_fleet(kafka, work, 20) as f:
-        topic = f.env["TOPIC_EVALUATIONS"]
+        assert f.process is not None
+        pid, topic = f.process.pid, f.env["TOPIC_EVALUATIONS"]
         await paced(kafka, topic, events(20, "warm"), RATE, 5)
-        start = len(f.hs.calls), len(f.at.hits)
+        start, since = (len(f.hs.calls), len(f.at.hits)), cpu_snapshot(pid)
         sent = await paced(kafka, topic, events(20, "t"), RATE, seconds)
+        cpu = cpu_used(SECTION, "20 orgs", pid, since)
         await settle(f, sent, DESTINATIONS)
         searches = sum(1 for c in f.hs.calls[start[0] :] if c.path.endswith("/search"))
         at_calls = sum(1 for h in f.at.hits[start[1] :] if h.path.startswith("/v0/"))
         rejected = sum(f.hs.budget.rejected.values()) + sum(1 for h in f.at.hits if h.status == 429)
         return [
+            cpu,
             *percentiles(f, sent, 20, "20 orgs"),
             Figure(SECTION, "20 orgs: HubSpot searches per event", searches / len(sent)),
             Figure(SECTION, "20 orgs: Airtable requests per event", at_calls / len(sent)),
