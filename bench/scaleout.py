@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from time import monotonic
 
-from bench.e2e import broker_pid, cpu_seconds, main
+from bench.e2e import broker_pid, cpu_seconds, main, produce_apart
 from bench.figures import Figure
 from bench.instances import Instances
 from tests.factories import make_event
@@ -62,7 +62,7 @@ async def one_run(kafka: str, work: Path, n: int, events: int) -> tuple[float, l
         cpu = [cpu_seconds(p) for p in i.pids]
         here, machine, started = cpu_seconds(os.getpid()), cpu_seconds(), monotonic()
         kafka_cpu = cpu_seconds(broker) if broker else 0.0
-        await f.produce(batch)
+        await produce_apart(kafka, f.env["TOPIC_EVALUATIONS"], batch)
         await f.wait_terminal(len(DESTINATIONS) * (WARM + events), timeout=600)
         took = monotonic() - started
         requests = crm_requests(f) - requests
