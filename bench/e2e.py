@@ -91,6 +91,14 @@ async def paced(
     return sent
 
 
+async def paced_apart(
+    kafka: str, topic: str, make: MakeEvent, rate: float, seconds: float
+) -> dict[str, float]:
+    """`paced` in a thread of its own: stamps and sends are not held up by the
+    sandboxes' work on this process's loop."""
+    return await asyncio.to_thread(asyncio.run, paced(kafka, topic, make, rate, seconds))
+
+
 def proc_status(pid: int, field: str) -> float:
     """A /proc/<pid>/status figure in MB (VmHWM: the peak RSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import hubspot_pacing
-from bench.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced, percentile
+from bench.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced_apart, percentile
 from bench.figures import Figure
 from tests.factories import make_event
 from tests.fleet import DESTINATIONS, Fleet, org_id
@@ -78,14 +78,14 @@ async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
     async with open_fleet(kafka, work, 50) as f:
         assert f.process is not None
         pid, topic = f.process.pid, f.env["TOPIC_EVALUATIONS"]
-        await paced(kafka, topic, events(50, "warm"), RATE, 5)  # TLS, lanes, rates
+        await paced_apart(kafka, topic, events(50, "warm"), RATE, 5)  # TLS, lanes, rates
         since = cpu_snapshot(pid)
-        normal = await paced(kafka, topic, events(50, "n"), RATE, seconds)
+        normal = await paced_apart(kafka, topic, events(50, "n"), RATE, seconds)
         cpu = [cpu_used(SECTION, "50 orgs", pid, since)]
         await settle(f, normal, DESTINATIONS)
         f.hs.inject(503, path="/crm/v3/", times=10**9)  # HubSpot down for every org
         since = cpu_snapshot(pid)
-        down = await paced(kafka, topic, events(50, "d"), RATE, seconds)
+        down = await paced_apart(kafka, topic, events(50, "d"), RATE, seconds)
         cpu.append(cpu_used(SECTION, "50 orgs, HubSpot 503", pid, since))
         others = [d for d in DESTINATIONS if d != "hubspot"]
         await settle(f, down, others)
@@ -102,9 +102,9 @@ async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
     async with open_fleet(kafka, work, 20) as f:
         assert f.process is not None
         pid, topic = f.process.pid, f.env["TOPIC_EVALUATIONS"]
-        await paced(kafka, topic, events(20, "warm"), RATE, 5)
+        await paced_apart(kafka, topic, events(20, "warm"), RATE, 5)
         start, since = (len(f.hs.calls), len(f.at.hits)), cpu_snapshot(pid)
-        sent = await paced(kafka, topic, events(20, "t"), RATE, seconds)
+        sent = await paced_apart(kafka, topic, events(20, "t"), RATE, seconds)
         cpu = cpu_used(SECTION, "20 orgs", pid, since)
         await settle(f, sent, DESTINATIONS)
         searches = sum(1 for c in f.hs.calls[start[0] :] if c.path.endswith("/search"))
