@@ -6,8 +6,9 @@ From the event's `occurred_at` (stamped as it is produced) to its status's
 `completed_at`. 50 orgs (2 events/s each), then the same with HubSpot answering
 503; then 20 orgs (5 events/s each), where the per-account limits bind: Airtable
 5 requests/s per base (one upsert per batch: the target creates missing records),
-HubSpot search 4/s and 190 requests/10 s per account. Every event is a new lead of a new company, and the
-HubSpot config writes propensity to the company (a search per batch: the worst case).
+HubSpot search 4/s and 190 requests/10 s per account. Every event is a new lead of
+a new company, and the HubSpot config writes propensity to the company (a search
+per batch: the worst case).
 Last, bench.hubspot_pacing: one HubSpot lane without Kafka, searches spaced or not.
 """
 
