@@ -32,7 +32,8 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     # about 8 s after the previous restart was ready: mid-stream, not mid-catch-up.
     kills = (4.0,) if quick else (8.0, 36.0, 64.0)
     events = [make_event(org_id(i % ORGS), f"lead_{i % LEADS}") for i in range(total)]
-    async with Fleet(kafka, work, orgs=ORGS, destinations=("salesforce",)) as f:
+    (work / "crash").mkdir(exist_ok=True)  # the runner may share `work` between modules
+    async with Fleet(kafka, work / "crash", orgs=ORGS, destinations=("salesforce",)) as f:
         topic = f.env["TOPIC_EVALUATIONS"]
         chunks = 50
         size = total // chunks

@@ -67,6 +67,8 @@ async def measure(work: Path, seconds: float, **options: Any) -> list[float]:
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     seconds = 6 if quick else 30
+    work = work / "hubspot_pacing"  # the runner may share `work` between modules
+    work.mkdir(exist_ok=True)
     spaced = await measure(work, seconds)
     burst = await measure(work, seconds, search_spacing_s=0)
     p99, was = percentile(spaced, 0.99), percentile(burst, 0.99)
