@@ -53,10 +53,12 @@ async def settle(f: Fleet, sent: dict[str, float], destinations: Iterable[str]) 
         await f.wait_terminal(len(among), timeout=120, destination=d, among=among)
 
 
-def percentiles(f: Fleet, sent: dict[str, float], orgs: int, label: str) -> list[Figure]:
+Lags = dict[str, list[float]]  # destination -> event->status seconds
+
+
+def percentiles(by_destination: Lags, orgs: int, label: str) -> list[Figure]:
     out = []
-    for d in DESTINATIONS:
-        values = lags(f, sent, d)
+    for d, values in by_destination.items():
         if not values:
             continue
         p50, p95, p99 = (percentile(values, q) for q in (0.5, 0.95, 0.99))
@@ -75,28 +77,35 @@ def open_fleet(kafka: str, work: Path, orgs: int) -> Fleet:
     return f
 
 
-async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
+async def phase(kafka: str, work: Path, seconds: float, label: str) -> tuple[Lags, Figure]:
+    """50 orgs on a fleet of their own: a second 40 s phase on the same fleet was
+    1.6-2.8x slower at p99 with nothing changed (something grows over a run; not
+    isolated yet), which would have been charged to the outage."""
     async with open_fleet(kafka, work, 50) as f:
         assert f.process is not None
         pid, topic = f.process.pid, f.env["TOPIC_EVALUATIONS"]
         await paced_apart(kafka, topic, events(50, "warm"), RATE, 5)  # TLS, lanes, rates
+        down = "503" in label
+        if down:
+            f.hs.inject(503, path="/crm/v3/", times=10**9)  # HubSpot down for every org
         since = cpu_snapshot(pid)
-        normal = await paced_apart(kafka, topic, events(50, "n"), RATE, seconds)
-        cpu = [cpu_used(SECTION, "50 orgs", pid, since)]
-        await settle(f, normal, DESTINATIONS)
-        f.hs.inject(503, path="/crm/v3/", times=10**9)  # HubSpot down for every org
-        since = cpu_snapshot(pid)
-        down = await paced_apart(kafka, topic, events(50, "d"), RATE, seconds)
-        cpu.append(cpu_used(SECTION, "50 orgs, HubSpot 503", pid, since))
-        others = [d for d in DESTINATIONS if d != "hubspot"]
-        await settle(f, down, others)
-        figures = cpu + percentiles(f, normal, 50, "50 orgs")
-        figures += percentiles(f, down, 50, "50 orgs, HubSpot 503")
-        for d in others:
-            ratio = percentile(lags(f, down, d), 0.99) / percentile(lags(f, normal, d), 0.99)
-            name = f"{d} p99 with HubSpot down / normal"
-            figures.append(Figure(SECTION, name, ratio, "x", ("<=", 1.5)))
-        return [x for x in figures if "HubSpot 503: hubspot" not in x.name]
+        sent = await paced_apart(kafka, topic, events(50, "n"), RATE, seconds)
+        cpu = cpu_used(SECTION, label, pid, since)
+        measured = [d for d in DESTINATIONS if not (down and d == "hubspot")]
+        await settle(f, sent, measured)
+        return {d: lags(f, sent, d) for d in measured}, cpu
+
+
+async def fifty(kafka: str, work: Path, seconds: float) -> list[Figure]:
+    normal, cpu = await phase(kafka, work / "normal", seconds, "50 orgs")
+    down, cpu_down = await phase(kafka, work / "down", seconds, "50 orgs, HubSpot 503")
+    figures = [cpu, cpu_down, *percentiles(normal, 50, "50 orgs")]
+    figures += percentiles(down, 50, "50 orgs, HubSpot 503")
+    for d in down:
+        ratio = percentile(down[d], 0.99) / percentile(normal[d], 0.99)
+        name = f"{d} p99 with HubSpot down / normal"
+        figures.append(Figure(SECTION, name, ratio, "x", ("<=", 1.5)))
+    return figures
 
 
 async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
@@ -113,7 +122,7 @@ async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
         rejected = sum(f.hs.budget.rejected.values()) + sum(1 for h in f.at.hits if h.status == 429)
         return [
             cpu,
-            *percentiles(f, sent, 20, "20 orgs"),
+            *percentiles({d: lags(f, sent, d) for d in DESTINATIONS}, 20, "20 orgs"),
             Figure(SECTION, "20 orgs: HubSpot searches per event", searches / len(sent)),
             Figure(SECTION, "20 orgs: Airtable requests per event", at_calls / len(sent)),
             Figure(SECTION, "20 orgs: 429 answers (HubSpot + Airtable)", rejected, "", ("==", 0)),
@@ -122,7 +131,8 @@ async def twenty(kafka: str, work: Path, seconds: float) -> list[Figure]:
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     seconds = 6 if quick else 40
-    (work / "50").mkdir(exist_ok=True)
+    (work / "50" / "normal").mkdir(parents=True, exist_ok=True)
+    (work / "50" / "down").mkdir(exist_ok=True)
     (work / "20").mkdir(exist_ok=True)
     figures = await fifty(kafka, work / "50", seconds)
     figures += await twenty(kafka, work / "20", seconds)
