@@ -55,10 +55,13 @@ class Fleet:
         partitions: int = 6,
         own_hubspot: int = 0,
         env: dict[str, str] | None = None,
+        configs: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break."""
+        """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break.
+        `configs`: destination -> make_config overrides (e.g. HubSpot propensity)."""
         self.kafka, self.tmp, self.orgs, self.partitions = kafka, tmp_path, orgs, partitions
         self.destinations = destinations
+        self.overrides = configs or {}
         tls = tmp_path / "tls"
         tls.mkdir(exist_ok=True)
         self.sf = SalesforceSandbox(tls, api_limit=10**9)
@@ -90,6 +93,10 @@ class Fleet:
     def log(self) -> Path:
         return self.instances[0].log
 
+    @property
+    def process_env(self) -> dict[str, str]:
+        return self.instances[0].env
+
     async def __aenter__(self) -> Fleet:
         await self.prepare()
         await self.launch()
@@ -105,7 +112,9 @@ class Fleet:
         for i in range(self.orgs):
             for name in self.destinations:
                 extra: dict[str, Any] = {"targets": [LEAD]} if name == "salesforce" else {}
-                configs.append(make_config(name, org_id(i), **extra))
+                configs.append(
+                    make_config(name, org_id(i), **extra, **self.overrides.get(name, {}))
+                )
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
         self._write_secrets(self.tmp / "secrets", self.sf.token)  # for benchmarks' baselines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from time import monotonic
 
 import pytest
@@ -203,8 +204,26 @@ async def test_completion_window_holds_slots_until_answers_age_out() -> None:
         assert rel[i] - rel[i - 3] >= 0.3
 
 
+async def test_searches_start_evenly_spaced_not_four_back_to_back() -> None:
+    limits = TokenLimits(HubSpotOptions(search_window_s=0.4))  # 4 per 0.4 s: one per 0.1 s
+    starts: list[float] = []
+
+    async def search() -> None:
+        async with limits.slot(search=True):
+            starts.append(monotonic())
+            await asyncio.sleep(0.01)
+
+    t0 = monotonic()
+    await asyncio.gather(*(search() for _ in range(6)))
+    rel = sorted(s - t0 for s in starts)
+    assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(rel))
+    assert rel[4] - rel[0] >= 0.4  # and still never more than 4 in any window
+
+
 def test_options_reject_unknown_keys_and_oversized_batches() -> None:
     with pytest.raises(ValueError, match="unknown"):
         HubSpotOptions.from_mapping({"max_reqs": 1})
     with pytest.raises(ValueError, match="between 1 and 100"):
         HubSpotOptions.from_mapping({"inputs_per_request": 101})
+    with pytest.raises(ValueError, match="search_spacing_s"):
+        HubSpotOptions.from_mapping({"search_spacing_s": -1})

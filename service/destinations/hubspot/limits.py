@@ -3,10 +3,16 @@
 Private apps get 190 requests per rolling 10 s (Pro/Enterprise) and the CRM
 search endpoints 4 requests per second; a 429 whose `policyName` is DAILY means
 the account's day is spent (it resets at midnight in the account's time zone).
+
+Searches are also spaced evenly (one per 1/4 s). The window alone lets four go
+back to back and then holds the fifth for most of a second; a lane writes one
+batch at a time, so every event that arrived meanwhile waited out that stall
+(bench/latency.py, 20 orgs at 5 events/s each: a search in every batch).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
@@ -27,6 +33,7 @@ class HubSpotOptions:
     window_s: float = 10.0
     search_requests: int = 4
     search_window_s: float = 1.0
+    search_spacing_s: float | None = None  # between search starts; None: window / requests
     inputs_per_request: int = 100  # HubSpot's batch cap
     max_batch_size: int = 1000  # items per write(): 10 full upserts
     search_page_size: int = 200  # HubSpot's search page cap
@@ -43,6 +50,8 @@ class HubSpotOptions:
         options = cls(**raw)
         if not 1 <= options.inputs_per_request <= 100:
             raise ValueError("inputs_per_request must be between 1 and 100")
+        if options.search_spacing_s is not None and options.search_spacing_s < 0:
+            raise ValueError("search_spacing_s must be >= 0")
         return options
 
 
@@ -54,6 +63,11 @@ class TokenLimits:
         self.general = CompletionWindow(options.max_requests, options.window_s)
         self.search = CompletionWindow(options.search_requests, options.search_window_s)
         self.daily_until = 0.0  # monotonic; the account's daily quota is spent until then
+        spacing = options.search_spacing_s
+        self.search_spacing = (
+            options.search_window_s / options.search_requests if spacing is None else spacing
+        )
+        self._next_search = 0.0  # monotonic: the earliest start of the next search
 
     def check_daily(self) -> None:
         """Fail fast, without a request, while the day's quota is known to be spent."""
@@ -64,11 +78,21 @@ class TokenLimits:
     @asynccontextmanager
     async def slot(self, search: bool) -> AsyncIterator[None]:
         if search:  # search requests spend both budgets (conservative)
-            async with self.search.slot(), self.general.slot():
-                yield
+            async with self.search.slot():
+                await self._spaced()
+                async with self.general.slot():
+                    yield
         else:
             async with self.general.slot():
                 yield
+
+    async def _spaced(self) -> None:
+        """Wait for this search's turn: searches start at least `search_spacing` apart."""
+        now = monotonic()
+        start = max(now, self._next_search)
+        self._next_search = start + self.search_spacing  # reserved before waiting: FIFO
+        if start > now:
+            await asyncio.sleep(start - now)
 
     def observe(self, headers: Mapping[str, str]) -> float | None:
         """Adapt to the X-HubSpot-RateLimit-* headers; the daily usage ratio, if given."""
