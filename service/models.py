@@ -34,6 +34,14 @@ def epoch_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+def json_bytes(obj: Any) -> bytes:
+    """orjson.dumps, copied to its exact size, for records the service holds until
+    the broker acks them. orjson >= 3.12 returns bytes that keep their whole write
+    buffer (4 KB at least): 20,000 held statuses were 80 MB instead of 6 MB.
+    See home-assistant/core#181240."""
+    return bytes(memoryview(orjson.dumps(obj)))
+
+
 @functools.lru_cache(maxsize=4096)
 def rfc3339(value: datetime) -> str:
     """`2026-11-22T10:14:59.123Z`: UTC, milliseconds only when there are any.

@@ -58,3 +58,21 @@ def test_failed_status_carries_the_error() -> None:
         "retryable": False,
         "http_status": 400,
     }
+
+
+def test_held_records_take_their_size_not_orjsons_write_buffer() -> None:
+    """orjson >= 3.12 hands back bytes that keep a 4 KB buffer; the outbox holds up
+    to 20,000 records, so what it holds is copied to its exact size."""
+    import tracemalloc
+
+    from service.models import json_bytes
+
+    value = {"evaluated_at": "2026-11-22T10:00:00Z", "evaluation_id": "eval_1"}
+    tracemalloc.start()
+    try:
+        held = [json_bytes(value) for _ in range(1000)]
+        size, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(held) == 1000 and held[0] == orjson.dumps(value)
+    assert size < 1000 * 200  # about 100 bytes each; orjson's own result took 4 KB

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
 from aiokafka.structs import ConsumerRecord
 
 from service.errors import InvalidEvent
+from service.models import json_bytes
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -36,7 +36,7 @@ def status(topic: str, key: bytes, value: bytes, source: int) -> Outgoing:
 def watermark(
     topic: str, lead_key: str, evaluated_at: str, evaluation_id: str, source: int
 ) -> Outgoing:
-    value = orjson.dumps({"evaluated_at": evaluated_at, "evaluation_id": evaluation_id})
+    value = json_bytes({"evaluated_at": evaluated_at, "evaluation_id": evaluation_id})
     return Outgoing(topic, lead_key.encode(), value, source)
 
 

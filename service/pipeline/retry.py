@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from service.models import ErrorInfo, rfc3339
+from service.models import ErrorInfo, json_bytes, rfc3339
 
 # Seconds; tier 0 is TOPIC_RETRY itself, the others are `{TOPIC_RETRY}.{label}`.
 TIERS = ((1.0, ""), (5.0, "5s"), (25.0, "25s"), (120.0, "2m"), (600.0, "10m"), (3600.0, "1h"))
@@ -49,7 +49,7 @@ class RetryRecord:
     event: bytes  # original EvaluationCompleted JSON
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
+        return json_bytes(
             {
                 "v": 1,
                 "destination": self.destination,

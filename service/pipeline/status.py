@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import orjson
-
 from service.destinations.base import Outcome
+from service.models import json_bytes
 from service.pipeline.work import Delivery
 
 
@@ -21,7 +20,7 @@ def status_record(
     `now_text` is `rfc3339(now)`, formatted once per batch."""
     event = d.event
     latency_s = max(0.0, (now - event.occurred_at).total_seconds())
-    value = orjson.dumps(
+    value = json_bytes(
         {
             "schema_version": 1,
             "event_id": event.event_id,
