@@ -79,10 +79,10 @@ image: ## Build the container image with docker or podman (when an engine answer
 	fi; \
 	echo "building $(IMAGE) with $$engine"; $$engine build -t $(IMAGE) .
 
-bench-quick: $(STAMP) ## Every end-to-end benchmark at small sizes, one table (under 2 min)
-	$(BIN)/python -m bench --quick
+bench-quick: $(STAMP) ## Throughput, API calls and ceilings at small sizes, one table (under 2 min)
+	$(BIN)/python -m bench --quick --only 1,2,3
 
-bench: $(STAMP) ## Every end-to-end benchmark (about 30 min): table -> BENCHMARKS.md, plot -> docs/bench.png
+bench: $(STAMP) ## Every end-to-end benchmark (about 14 min): table -> BENCHMARKS.md, plot -> docs/bench.png
 	$(BIN)/python -m bench
 
 bench-micro: $(STAMP) ## Older micro-benchmarks: service vs raw aiokafka in one process, SDK vs aiohttp per CRM
