@@ -41,6 +41,7 @@ from service.pipeline.state import StateStores
 from service.pipeline.table import TableReader
 from service.pipeline.topics import ensure_topics, misaligned, wait_for_topic
 from service.pipeline.watermarks import Watermarks
+from service.ratelimit import Share
 from service.secrets import SecretStore
 from service.settings import Settings
 from service.states import ServiceStates
@@ -81,6 +82,7 @@ class Service:
         self.consumer: Consumer | None = None
         self.watch: BrokerWatch | None = None
         self.exit_code = 0
+        self.share = Share()  # this instance's part of every tenant's rate limits
         self.lanes: Lanes | None = None
         self.circuits = Circuits(self.metrics, list(SPECS))
         self.outcomes = LastOutcomes()
@@ -123,7 +125,8 @@ class Service:
         watching = asyncio.create_task(self.watch.run(), name="broker-watch")
         destinations = self.destinations
         if destinations is None:
-            destinations = build_all(DestinationContext(settings=s, metrics=self.metrics))
+            context = DestinationContext(settings=s, metrics=self.metrics, share=self.share)
+            destinations = build_all(context)
         try:
             await self.producer.start()
             await self.configs.start(admin)
@@ -170,7 +173,7 @@ class Service:
             s, self.metrics, self.store, lanes, settler, self.outbox, self.offsets, gate
         )
         self.consumer = Consumer(
-            s, self.metrics, router, self.offsets, lanes, self.outbox, self.restorer
+            s, self.metrics, router, self.offsets, lanes, self.outbox, self.restorer, self.share
         )
         writer = asyncio.create_task(self.outbox.run(), name="outbox")
         try:

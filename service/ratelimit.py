@@ -11,6 +11,12 @@ whatever the network does. The cost is the round trip: the rate is
 
 `penalize(seconds)` blocks the whole key (Airtable's 30 s penalty after a 429);
 `adapt` takes a stricter limit announced by the server (HubSpot's headers).
+
+Several instances serve every tenant (events are keyed by org and lead, so an
+org's leads spread over all partitions), and each paces a tenant on its own: a
+`Share` makes each spend only its part of a tenant's limit, the part of the
+partitions it owns, rounded down. Two instances then send a base 2 requests/s
+each, not 5 each.
 """
 
 from __future__ import annotations
@@ -22,10 +28,24 @@ from contextlib import asynccontextmanager, suppress
 from time import monotonic
 
 
+class Share:
+    """This instance's part of every tenant's limit: owned / all evaluation
+    partitions (Consumer sets it on every assignment). 1 until assigned."""
+
+    MIN = 0.05  # an instance with a sliver of the partitions still moves
+
+    def __init__(self) -> None:
+        self.value = 1.0
+
+    def owned(self, mine: int, total: int) -> None:
+        self.value = max(self.MIN, min(1.0, mine / total)) if mine and total else 1.0
+
+
 class CompletionWindow:
-    def __init__(self, max_requests: int, window_s: float) -> None:
+    def __init__(self, max_requests: int, window_s: float, share: Share | None = None) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
+        self.share = share or Share()
         self._done: deque[float] = deque()  # answer times, in order
         self._inflight = 0
         self._blocked_until = 0.0
@@ -48,10 +68,16 @@ class CompletionWindow:
         ):
             self.max_requests, self.window_s = max_requests, window_s
 
+    @property
+    def allowed(self) -> int:
+        """Requests per window for us: our share of the limit, rounded down, so that
+        instances together never exceed it within any window (at least one)."""
+        return max(1, int(self.max_requests * self.share.value))
+
     def _has_room(self, now: float) -> bool:
         while self._done and self._done[0] <= now - self.window_s:
             self._done.popleft()
-        return len(self._done) + self._inflight < self.max_requests
+        return len(self._done) + self._inflight < self.allowed
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -78,13 +104,15 @@ class CompletionWindow:
 class WindowPool:
     """One window per key (an API token, an Airtable base), created on first use."""
 
-    def __init__(self, max_requests: int, window_s: float) -> None:
+    def __init__(self, max_requests: int, window_s: float, share: Share | None = None) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
+        self.share = share
         self._windows: dict[str, CompletionWindow] = {}
 
     def get(self, key: str) -> CompletionWindow:
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = CompletionWindow(self.max_requests, self.window_s)
+            window = CompletionWindow(self.max_requests, self.window_s, self.share)
+            self._windows[key] = window
         return window

@@ -18,7 +18,7 @@ from service.destinations.airtable import AirtableDestination
 from service.errors import RateLimited
 from service.http import new_session
 from service.models import DeliveryState
-from service.ratelimit import CompletionWindow
+from service.ratelimit import CompletionWindow, Share
 from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
 from tests.sandboxes.airtable import AirtableSandbox, Hit
 from tests.test_airtable_destination import opened
@@ -175,3 +175,29 @@ async def test_pacer_holds_a_slot_in_flight_and_one_window_after_the_answer() ->
     assert 0.25 < pacer.blocked_for <= 0.3
     await request(hold=False)
     assert loop.time() - start >= 0.4 + 0.2 + 0.3 - 0.05
+
+
+async def test_two_instances_with_half_the_partitions_each_keep_a_base_under_its_limit() -> None:
+    """Each instance paces a base on its own; with a Share of its partitions (3 of
+    6), two of them together send the base no more than its limit."""
+    shares = [Share(), Share()]
+    for share in shares:
+        share.owned(3, 6)
+    pacers = [CompletionWindow(max_requests=5, window_s=0.2, share=s) for s in shares]
+    loop = asyncio.get_running_loop()
+    granted: list[float] = []
+
+    async def instance(pacer: CompletionWindow) -> None:
+        for _ in range(10):
+            async with pacer.slot():
+                granted.append(loop.time())
+
+    await asyncio.gather(*(instance(p) for p in pacers))
+    granted.sort()
+    busiest = max(sum(1 for t in granted if s <= t < s + 0.2) for s in granted)
+    assert busiest <= 5  # 2 + 2: never over the base's 5 in any window
+    assert shares[0].value == 0.5
+    shares[0].owned(0, 6)  # nothing assigned (yet): the whole limit
+    assert shares[0].value == 1.0
+    shares[0].owned(1, 100)
+    assert shares[0].value == Share.MIN

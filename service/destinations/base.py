@@ -22,6 +22,7 @@ from service.models import (
     EvaluationCompleted,
     RecordRef,
 )
+from service.ratelimit import Share
 from service.settings import Settings
 
 
@@ -73,6 +74,7 @@ class DestinationContext:
     settings: Settings
     metrics: Metrics
     options: dict[str, Any] = field(default_factory=dict)  # per-destination knobs (limits, linger)
+    share: Share = field(default_factory=Share)  # this instance's part of tenant limits
 
 
 class Destination(Protocol):

@@ -25,6 +25,7 @@ from service.pipeline.outbox import Outbox
 from service.pipeline.rebalance import REVOKE_DRAIN_MAX_S, Rebalance
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
+from service.ratelimit import Share
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,10 @@ class Consumer:
         lanes: Lanes,
         outbox: Outbox,
         restorer: Restorer,
+        share: Share | None = None,
     ) -> None:
         self.settings = settings
+        self.share = share or Share()  # of tenant limits, set on each assignment
         self.metrics = metrics
         self.router = router
         self.gate: TierGate = router.gate
@@ -156,6 +159,8 @@ class Consumer:
     def _took(self, assigned: set[TopicPartition]) -> None:
         self.paused &= self.kafka.assignment()
         lead = self.settings.topic_evaluations
+        mine = sum(1 for tp in self.kafka.assignment() if tp.topic == lead)
+        self.share.owned(mine, len(self.kafka.partitions_for_topic(lead) or ()))
         self.metrics.partition_assigned(tp.partition for tp in assigned if tp.topic == lead)
 
     async def hand_back(self, tps: set[TopicPartition], timeout_s: float) -> bool:

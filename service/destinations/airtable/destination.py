@@ -80,7 +80,9 @@ class AirtableDestination:
         self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
         self.max_batch_size = self.options.max_batch_size
         self._settings, self._metrics = ctx.settings, ctx.metrics
-        self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
+        self._pacers = WindowPool(
+            self.options.requests_per_second, self.options.window_s, ctx.share
+        )
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[Secret, Api] = {}
         self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)

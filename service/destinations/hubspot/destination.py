@@ -42,6 +42,7 @@ class HubSpotDestination:
         self.max_batch_size = self.options.max_batch_size
         self._session: aiohttp.ClientSession | None = None
         self._limits: dict[str, TokenLimits] = {}
+        self._share = ctx.share
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
         # HubSpot's answer says expires_in (30 minutes); the default is never needed.
         self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
@@ -64,7 +65,7 @@ class HubSpotDestination:
         """One budget per credentials file (hashed: the key never holds the secret)."""
         key = parse_credentials(credentials).key
         if key not in self._limits:
-            self._limits[key] = TokenLimits(self.options)
+            self._limits[key] = TokenLimits(self.options, self._share)
         return key, self._limits[key]
 
     def _truncated(self, field: str) -> None:

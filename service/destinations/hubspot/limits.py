@@ -21,7 +21,7 @@ from typing import Any
 
 from service.errors import QuotaExhausted, RateLimited
 from service.http import retry_after_seconds
-from service.ratelimit import CompletionWindow
+from service.ratelimit import CompletionWindow, Share
 from service.redact import redact
 
 
@@ -58,10 +58,11 @@ class HubSpotOptions:
 class TokenLimits:
     """Everything one access token may spend: the 10 s window, search, the day."""
 
-    def __init__(self, options: HubSpotOptions) -> None:
+    def __init__(self, options: HubSpotOptions, share: Share | None = None) -> None:
         self.options = options
-        self.general = CompletionWindow(options.max_requests, options.window_s)
-        self.search = CompletionWindow(options.search_requests, options.search_window_s)
+        self.share = share or Share()
+        self.general = CompletionWindow(options.max_requests, options.window_s, self.share)
+        self.search = CompletionWindow(options.search_requests, options.search_window_s, self.share)
         self.daily_until = 0.0  # monotonic; the account's daily quota is spent until then
         spacing = options.search_spacing_s
         self.search_spacing = (
@@ -90,7 +91,8 @@ class TokenLimits:
         """Wait for this search's turn: searches start at least `search_spacing` apart."""
         now = monotonic()
         start = max(now, self._next_search)
-        self._next_search = start + self.search_spacing  # reserved before waiting: FIFO
+        # Reserved before waiting (FIFO); stretched like the windows by our share.
+        self._next_search = start + self.search_spacing / self.share.value
         if start > now:
             await asyncio.sleep(start - now)
 
