@@ -17,12 +17,9 @@ import re
 from pathlib import Path
 from time import monotonic
 
-import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from bench.e2e import main, proc_status, produce_all
 from bench.figures import Figure
+from tests.changelog import fill_watermarks
 from tests.factories import make_event
 from tests.fleet import Fleet, org_id
 from tests.harness import create_input_topics
@@ -75,31 +72,9 @@ async def many_orgs(kafka: str, work: Path, orgs: int, n: int) -> list[Figure]:
         return [rss(f"{orgs:,} orgs x 3 destinations, {n:,} events", f, note)]
 
 
-async def produce_watermarks(kafka: str, topic: str, n: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    await admin.start()
-    try:
-        compact = {"cleanup.policy": "compact"}
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=compact)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka, linger_ms=50, max_batch_size=1 << 20, enable_idempotence=False
-    )
-    await producer.start()
-    try:
-        value = orjson.dumps({"evaluated_at": "2026-11-01T00:00:00Z", "evaluation_id": "eval_x"})
-        for i in range(n):
-            key = f"org_bulk:salesforce:lead_{i}".encode()
-            await producer.send(topic, value, key, partition=i % PARTITIONS)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 async def watermarks(kafka: str, work: Path, n: int) -> list[Figure]:
     f = Fleet(kafka, work, orgs=1, destinations=("salesforce",))
-    await produce_watermarks(kafka, f.env["TOPIC_WATERMARKS"], n)
+    await fill_watermarks(kafka, f.env["TOPIC_WATERMARKS"], n, PARTITIONS)
     started = monotonic()
     async with f:
         ready = monotonic() - started

@@ -12,10 +12,9 @@ from time import monotonic
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
+from tests.changelog import fill_watermarks
 from tests.factories import make_event
 from tests.fleet import Fleet, org_id
 
@@ -78,40 +77,22 @@ async def test_a_million_watermarks_restore_in_bounded_memory(
 ) -> None:
     fleet = Fleet(kafka_bootstrap, tmp_path, orgs=1, destinations=("salesforce",))
     topic = fleet.env["TOPIC_WATERMARKS"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        compact = {"cleanup.policy": "compact"}
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1, topic_configs=compact)])
-    finally:
-        await admin.close()
     stale = make_event(org_id(0), "lead_stale", evaluated_at="2026-11-01T00:00:00Z")
     dup = make_event(org_id(0), "lead_dup", evaluated_at="2026-11-20T00:00:00Z")
     held = {  # newer than the stale one; the very evaluation of the duplicate
         "lead_stale": ("2026-11-10T00:00:00Z", "eval_newer"),
         "lead_dup": ("2026-11-20T00:00:00Z", dup["evaluation"]["evaluation_id"]),
     }
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap,
-        linger_ms=50,
-        max_batch_size=1 << 20,
-        enable_idempotence=False,
-    )
-    await producer.start()
+    extra = [
+        (
+            f"{org_id(0)}:salesforce:{lead}".encode(),
+            orjson.dumps({"evaluated_at": at, "evaluation_id": evaluation}),
+            partition_of(f"{org_id(0)}:{lead}".encode()),
+        )
+        for lead, (at, evaluation) in held.items()
+    ]
     started = monotonic()
-    try:
-        value = orjson.dumps({"evaluated_at": "2026-11-01T00:00:00Z", "evaluation_id": "eval_x"})
-        for n in range(1_000_000):
-            key = f"org_bulk:salesforce:lead_{n}".encode()
-            await producer.send(topic, value, key, partition=n % PARTITIONS)
-        for lead, (at, evaluation) in held.items():
-            key = f"{org_id(0)}:salesforce:{lead}".encode()
-            value = orjson.dumps({"evaluated_at": at, "evaluation_id": evaluation})
-            partition = partition_of(f"{org_id(0)}:{lead}".encode())
-            await producer.send(topic, value, key, partition=partition)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await fill_watermarks(kafka_bootstrap, topic, 1_000_000, PARTITIONS, extra)
     print(f"\n1,000,000 watermarks produced in {monotonic() - started:.0f}s")
     async with fleet as f:  # ready: the assigned partitions' stores are restored
         await f.produce([stale, dup])
