@@ -89,37 +89,30 @@ async def airtable(kafka: str, work: Path, bases: int, seconds: int) -> Ceiling:
         await f.__aexit__(None, None, None)
 
 
+def _limit(
+    who: str, share_of: str, c: Ceiling, ceiling: float, requests: int, digits: int
+) -> list[Figure]:
+    """Delivered, as a share of the ceiling (records/s), and 429s."""
+    sent = f"{c.requests_per_s:.{digits}f} requests/s of {requests}"
+    return [
+        Figure(S, f"{who}: delivered", c.records_per_s, "records/s"),
+        Figure(
+            S,
+            f"{share_of}: share of {ceiling:,.0f} records/s",
+            c.records_per_s / ceiling,
+            target=(">=", 0.9),
+            note=sent,
+        ),
+        Figure(S, f"{share_of}: 429s", c.rejected, target=("<=", 0.0)),
+    ]
+
+
 def figures(hs: Ceiling, one: Ceiling, four: Ceiling) -> list[Figure]:
-    zero = ("<=", 0.0)
     scale = four.records_per_s / (4 * one.records_per_s) if one.records_per_s else 0.0
     return [
-        Figure(S, "HubSpot, 1 account: delivered", hs.records_per_s, "records/s"),
-        Figure(
-            S,
-            "HubSpot: share of 1,900 records/s",
-            hs.records_per_s / HUBSPOT_CEILING,
-            target=(">=", 0.9),
-            note=f"{hs.requests_per_s:.1f} requests/s of 19",
-        ),
-        Figure(S, "HubSpot: 429s", hs.rejected, target=zero),
-        Figure(S, "Airtable, 1 base: delivered", one.records_per_s, "records/s"),
-        Figure(
-            S,
-            "Airtable 1 base: share of 50 records/s",
-            one.records_per_s / AIRTABLE_CEILING,
-            target=(">=", 0.9),
-            note=f"{one.requests_per_s:.2f} requests/s of 5",
-        ),
-        Figure(S, "Airtable 1 base: 429s", one.rejected, target=zero),
-        Figure(S, "Airtable, 4 bases: delivered", four.records_per_s, "records/s"),
-        Figure(
-            S,
-            "Airtable 4 bases: share of 200 records/s",
-            four.records_per_s / (4 * AIRTABLE_CEILING),
-            target=(">=", 0.9),
-            note=f"{four.requests_per_s:.2f} requests/s of 20",
-        ),
-        Figure(S, "Airtable 4 bases: 429s", four.rejected, target=zero),
+        *_limit("HubSpot, 1 account", "HubSpot", hs, HUBSPOT_CEILING, 19, 1),
+        *_limit("Airtable, 1 base", "Airtable 1 base", one, AIRTABLE_CEILING, 5, 2),
+        *_limit("Airtable, 4 bases", "Airtable 4 bases", four, 4 * AIRTABLE_CEILING, 20, 2),
         Figure(S, "Airtable: 4-base rate / (4 x 1-base rate)", scale, target=(">=", 0.9)),
     ]
 
