@@ -45,10 +45,10 @@ class Consumer:
         lanes: Lanes,
         outbox: Outbox,
         restorer: Restorer,
-        share: Share | None = None,
+        share: Share,
     ) -> None:
         self.settings = settings
-        self.share = share or Share()  # of tenant limits, set on each assignment
+        self.share = share  # of tenant limits, set on each assignment
         self.metrics = metrics
         self.router = router
         self.gate: TierGate = router.gate
