@@ -103,6 +103,17 @@ class TransientError(DeliveryError):
     code = "transient_error"
 
 
+MAX_WAIT_S = 3600.0  # no CRM header may push work further out than this at once
+
+
+def clamp_wait(seconds: float) -> float:
+    """A wait a CRM asked for, made safe to add to a clock: NaN -> 0, and at most
+    MAX_WAIT_S (an `inf` or `1e12` Retry-After once overflowed a datetime)."""
+    if seconds != seconds:  # NaN
+        return 0.0
+    return min(MAX_WAIT_S, max(0.0, seconds))
+
+
 class RateLimited(TransientError):
     code = "rate_limited"
 
@@ -115,7 +126,7 @@ class RateLimited(TransientError):
         http_status: int | None = 429,
     ) -> None:
         super().__init__(message, code=code, http_status=http_status)
-        self.retry_after = max(0.0, retry_after)
+        self.retry_after = clamp_wait(retry_after)
 
 
 class QuotaExhausted(RateLimited):

@@ -16,12 +16,25 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+
+def _in_utc_range(value: datetime) -> datetime:
+    """`9999-12-31T23:30:00-01:00` is valid RFC 3339 but year 10000 in UTC, which
+    Python cannot hold: refuse it here rather than crash where it is formatted.
+    Only the first and last year can overflow, so the hot path costs one compare."""
+    if value.year in (1, 9999):
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("date-time is outside the range of UTC date-times") from None
+    return value
+
+
 # RFC 3339 requires an offset; values are compared as instants and always written
-# out in UTC by `rfc3339` (no per-event Python validator: this is the hot path).
-UtcDatetime = AwareDatetime
+# out in UTC by `rfc3339`.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import sys
@@ -42,6 +43,8 @@ class _Env:
             value = kind(raw)
         except ValueError:
             raise SettingsError(name, f"expected {kind.__name__}, got {raw!r}") from None
+        if not math.isfinite(value):  # inf and nan parse as floats, then overflow clocks
+            raise SettingsError(name, f"must be a finite number, got {raw!r}")
         if value < minimum:
             raise SettingsError(name, f"must be >= {minimum}, got {raw!r}")
         return value
@@ -125,6 +128,7 @@ class Settings:
     batch_linger_ms: int = 50
     lane_capacity: int = 20_000
     max_inflight: int = 20_000
+    max_inflight_bytes: int = 128 * 1024 * 1024
     commit_interval_ms: int = 1_000
     destination_timeout_s: float = 30.0
     state_dir: Path = Path(tempfile.gettempdir()) / "trailspark-destinations-state"
@@ -165,6 +169,7 @@ class Settings:
             batch_linger_ms=e.number("BATCH_LINGER_MS", 50),
             lane_capacity=e.number("LANE_CAPACITY", 20_000, minimum=1),
             max_inflight=e.number("MAX_INFLIGHT", 20_000, minimum=1),
+            max_inflight_bytes=e.number("MAX_INFLIGHT_BYTES", 128 * 1024 * 1024, minimum=1),
             commit_interval_ms=e.number("COMMIT_INTERVAL_MS", 1_000, minimum=10),
             destination_timeout_s=e.number("DESTINATION_TIMEOUT_S", 30.0, kind=float, minimum=1),
             state_dir=e.writable_dir("STATE_DIR", cls.state_dir),
