@@ -113,6 +113,14 @@ class Metrics:
             "configs_ignored", "Configs ignored as not newer than the one held", ("reason",)
         )
         self.configs_active = gauge("configs_active", "Destination configs held in memory")
+        self.internal_errors = counter(
+            "internal_errors",
+            "Records whose processing raised and was contained at the record's boundary",
+            ("stage",),
+        )
+        self.restore_failures = counter(
+            "restore_failures", "State restores that failed and are retried", ()
+        )
         self.skipped = counter(
             "deliveries_skipped", "Skipped deliveries by reason", ("destination", "reason")
         )

@@ -14,8 +14,10 @@ import orjson
 from aiokafka import TopicPartition
 
 from service.models import EVENT, DestinationConfig
+from service.pipeline.offsets import PartitionOffsets
 from service.pipeline.outbox import Done
 from service.pipeline.records import Outgoing
+from service.pipeline.retry import RetryRecord
 from service.pipeline.state import StateStores
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
@@ -74,6 +76,32 @@ class ListSink:
             orjson.loads(r.value or b"") for r in self.records if r.topic.endswith(topic_suffix)
         ]
 
+    def delayed(self) -> list[RetryRecord]:
+        """The delay-tier records (retries and deferrals), read back as the router would."""
+        return [RetryRecord.read(r.value, r.headers) for r in self.records if ".retry" in r.topic]
+
+
+class RecordingOffsets(PartitionOffsets):
+    """A partition's offsets that also lists each offset as it finishes."""
+
+    def __init__(self, finished: list[int]) -> None:
+        super().__init__()
+        self.finished = finished
+
+    def finish(self, offset: int) -> None:
+        if offset in self._sizes:
+            self.finished.append(offset)
+        super().finish(offset)
+
+
+def job_of(
+    tp: TopicPartition | None = None, offset: int = 0, finished: list[int] | None = None
+) -> Job:
+    """A Job of one delivery whose offset, once finished, lands in `finished`."""
+    offsets = RecordingOffsets(finished if finished is not None else [])
+    offsets.add(offset)
+    return Job(tp or TopicPartition("t", 0), offset, 1, offsets)
+
 
 def delivery(
     config: DestinationConfig | None = None,
@@ -85,7 +113,7 @@ def delivery(
 ) -> Delivery:
     raw = orjson.dumps(make_event(**event))
     config = config or DestinationConfig.model_validate(make_config("salesforce"))
-    job = job or Job(TopicPartition("t", 0), 0, 1, lambda _: None)
+    job = job or job_of()
     return Delivery(
         EVENT.validate_json(raw), raw, config, job, attempt, first_attempt_at or datetime.now(UTC)
     )

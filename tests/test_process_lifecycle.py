@@ -198,7 +198,7 @@ async def test_a_slow_lane_holds_its_window_and_defers_the_rest(
         )
         peak, gauge_peak = 0, 0.0
         while len(await h.wait_statuses(0)) < 300:
-            peak = max(peak, h.service.consumer.router.open_jobs)  # type: ignore[union-attr]
+            peak = max(peak, h.service.consumer.offsets.pending())  # type: ignore[union-attr]
             gauge = h.metric("inflight_deliveries", destination="salesforce")
             gauge_peak = max(gauge_peak, gauge)
             await asyncio.sleep(0.005)
@@ -229,7 +229,7 @@ async def test_long_full_stop_pauses_then_resumes(
         assert consumer is not None
         paused_all, peak = False, 0
         while len(await h.wait_statuses(0)) < 60:
-            peak = max(peak, consumer.router.open_jobs)
+            peak = max(peak, consumer.offsets.pending())
             paused_all = paused_all or consumer.paused == consumer.kafka.assignment()
             await asyncio.sleep(0.01)
         await h.wait_until(lambda: not consumer.paused, 5, "partitions resumed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from aiokafka import TopicPartition
 
 from service.destinations.base import Outcome
 from service.errors import PermanentError
@@ -17,8 +16,9 @@ from service.models import (
     rfc3339,
 )
 from service.pipeline.status import status_record
-from service.pipeline.work import Delivery, Job
+from service.pipeline.work import Delivery
 from tests.factories import make_config, make_event
+from tests.fakes import job_of
 
 
 def delivery() -> Delivery:
@@ -26,9 +26,7 @@ def delivery() -> Delivery:
         make_event(lead_id="lead_9", evaluated_at="2026-11-22T11:14:59+01:00")
     )
     config = DestinationConfig.model_validate(make_config("hubspot"))
-    return Delivery(
-        event, b"", config, Job(TopicPartition("t", 0), 0, 1, lambda j: None), attempt=2
-    )
+    return Delivery(event, b"", config, job_of(), attempt=2)
 
 
 def test_delivered_status_validates_against_the_model() -> None:

@@ -51,6 +51,7 @@ class Outcome:
     reason: str | None = None
     error: ErrorInfo | None = None
     retry_after: float | None = None
+    outage: bool = False  # failed with its whole destination: retry when that is back
 
     @classmethod
     def delivered(cls, records: Sequence[RecordRef]) -> Outcome:

@@ -88,6 +88,7 @@ class Consumer:
             self._took,
             restorer.restore,
             restorer.stores.close,
+            metrics.restore_failures.inc,
         )
 
     @property
@@ -103,8 +104,8 @@ class Consumer:
         next_commit = monotonic()
         while not stopping.is_set():
             assignment = self.kafka.assignment()
-            full = self.router.open_jobs >= self.settings.max_inflight
-            if full and assignment:
+            await self.rebalance.retry_restore()
+            if self.full() and assignment:
                 await self._hold(assignment)
             else:
                 self._held_since = None
@@ -114,13 +115,21 @@ class Consumer:
                 self._report_lag()
                 next_commit = monotonic() + self.settings.commit_interval_ms / 1000
 
+    def full(self) -> bool:
+        """MAX_INFLIGHT records or MAX_INFLIGHT_BYTES of them consumed and not settled."""
+        s = self.settings
+        return (
+            self.offsets.pending() >= s.max_inflight
+            or self.offsets.open_bytes >= s.max_inflight_bytes
+        )
+
     async def _fetch(self, assignment: set[TopicPartition]) -> None:
         self.gate.released(time())
-        self._pause_exactly(set(self.gate.held) & assignment)
-        await self._route(assignment - self.paused, 100)
+        self._pause_exactly((set(self.gate.held) | self.rebalance.unrestored) & assignment)
+        await self._route(assignment - self.paused - self.rebalance.unrestored, 100)
 
     async def _route(self, fetchable: set[TopicPartition], timeout_ms: int) -> None:
-        room = self.settings.max_inflight - self.router.open_jobs
+        room = self.settings.max_inflight - self.offsets.pending()
         batches = await self.kafka.getmany(
             *fetchable, timeout_ms=timeout_ms, max_records=max(1, min(2_000, room))
         )

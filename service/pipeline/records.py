@@ -34,10 +34,19 @@ def status(topic: str, key: bytes, value: bytes, source: int) -> Outgoing:
 
 
 def watermark(
-    topic: str, lead_key: str, evaluated_at: str, evaluation_id: str, source: int
+    topic: str,
+    lead_key: str,
+    evaluated_at: str,
+    evaluation_id: str,
+    source: int,
+    written: bool = True,
 ) -> Outgoing:
-    value = json_bytes({"evaluated_at": evaluated_at, "evaluation_id": evaluation_id})
-    return Outgoing(topic, lead_key.encode(), value, source)
+    """The changelog of a lead's mark; `written: false` marks an attempt whose
+    answer said no or was lost (the CRM may hold it, in part)."""
+    data: dict[str, object] = {"evaluated_at": evaluated_at, "evaluation_id": evaluation_id}
+    if not written:
+        data["written"] = False
+    return Outgoing(topic, lead_key.encode(), json_bytes(data), source)
 
 
 def dead_letter(topic: str, record: ConsumerRecord, error: InvalidEvent) -> Outgoing:

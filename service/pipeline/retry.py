@@ -7,18 +7,21 @@ consumer holds a tier partition until its head is due (delays.py), and nothing
 waiting is held in memory. A record whose own `not_before` is further out than
 the tier's delay moves down to the next tier when it comes out.
 
-The record holds the original event bytes unchanged (a JSON fragment).
-`attempt` is the attempt it will make: a retry spends one, a deferral does not.
+The record's value is the original event bytes unchanged; the rest rides in
+headers. `attempt` is the attempt it will make: a retry spends one, a deferral
+does not.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from service.errors import clamp_wait
 from service.models import ErrorInfo, json_bytes, rfc3339
 
 # Seconds; tier 0 is TOPIC_RETRY itself, the others are `{TOPIC_RETRY}.{label}`.
@@ -39,8 +42,15 @@ def tier_for(wait_s: float) -> int:
     return best
 
 
+Headers = list[tuple[str, bytes]]
+
+
 @dataclass(frozen=True, slots=True)
 class RetryRecord:
+    """A delayed delivery. The record's value is the original event, byte for byte
+    (a re-serialised copy once failed to parse back: a field the schema ignores may
+    hold `1e400`); what the service adds travels in `ts.*` headers."""
+
     destination: str
     attempt: int  # the attempt this record will make
     not_before: datetime
@@ -48,40 +58,68 @@ class RetryRecord:
     last_error: ErrorInfo | None
     event: bytes  # original EvaluationCompleted JSON
 
-    def to_json(self) -> bytes:
-        return json_bytes(
-            {
-                "v": 1,
-                "destination": self.destination,
-                "attempt": self.attempt,
-                "not_before": rfc3339(self.not_before),
-                "first_attempt_at": rfc3339(self.first_attempt_at),
-                "last_error": self.last_error.model_dump() if self.last_error else None,
-                "event": orjson.Fragment(self.event),
-            }
+    def headers(self) -> Headers:
+        headers = [
+            ("ts.v", b"2"),
+            ("ts.destination", self.destination.encode()),
+            ("ts.attempt", str(self.attempt).encode()),
+            ("ts.not_before", rfc3339(self.not_before).encode()),
+            ("ts.first_attempt_at", rfc3339(self.first_attempt_at).encode()),
+        ]
+        if self.last_error is not None:
+            headers.append(("ts.last_error", json_bytes(self.last_error.model_dump())))
+        return headers
+
+    @classmethod
+    def read(cls, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> RetryRecord:
+        """Raises ValueError/KeyError/TypeError on a record this service did not write."""
+        found = {key: raw for key, raw in headers or () if key.startswith("ts.")}
+        if "ts.v" not in found:
+            return cls._legacy(value or b"")
+        error = found.get("ts.last_error")
+        return cls(
+            destination=found["ts.destination"].decode(),
+            attempt=int(found["ts.attempt"]),
+            not_before=_instant(found["ts.not_before"].decode()),
+            first_attempt_at=_instant(found["ts.first_attempt_at"].decode()),
+            last_error=ErrorInfo.model_validate_json(error) if error else None,
+            event=value or b"",
         )
 
     @classmethod
-    def from_json(cls, value: bytes) -> RetryRecord:
-        """Raises ValueError/KeyError/TypeError on a record this service did not write."""
+    def _legacy(cls, value: bytes) -> RetryRecord:
+        """The v1 JSON envelope, written before the upgrade (the event embedded)."""
         data = orjson.loads(value)
         error = data.get("last_error")
         return cls(
             destination=str(data["destination"]),
             attempt=int(data["attempt"]),
-            not_before=datetime.fromisoformat(data["not_before"]),
-            first_attempt_at=datetime.fromisoformat(data["first_attempt_at"]),
+            not_before=_instant(data["not_before"]),
+            first_attempt_at=_instant(data["first_attempt_at"]),
             last_error=ErrorInfo.model_validate(error) if error else None,
             event=orjson.dumps(data["event"]),
         )
 
 
+def _instant(text: str) -> datetime:
+    """An RFC 3339 time; one without an offset is taken as UTC, not a crash."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+FIRST_RETRY_S = 2.0  # a record's first retry: a blip is usually over by then
+
+
 def backoff_s(attempt: int, base_s: float, max_s: float, retry_after: float | None) -> float:
-    """Exponential backoff with jitter after `attempt` failed; never sooner than Retry-After."""
-    exp = min(max_s, base_s * 2 ** max(0, attempt - 1))
-    delay: float = exp * random.uniform(0.8, 1.2)  # spread a burst of failures apart
-    return max(delay, retry_after or 0.0)
+    """After `attempt` failed: the first retry within seconds, later ones back off
+    exponentially from `base_s`; with jitter (a burst of failures spreads apart),
+    never sooner than Retry-After, never past MAX_WAIT_S."""
+    if attempt <= 1:
+        delay = FIRST_RETRY_S * random.uniform(0.5, 1.5)
+    else:
+        delay = min(max_s, base_s * 2 ** min(attempt - 2, 32)) * random.uniform(0.8, 1.2)
+    return clamp_wait(max(delay, retry_after or 0.0))
 
 
 def due_at(now: datetime, delay_s: float) -> datetime:
-    return (now + timedelta(seconds=delay_s)).astimezone(UTC)
+    return (now + timedelta(seconds=clamp_wait(delay_s))).astimezone(UTC)

@@ -33,6 +33,7 @@ from service.pipeline.work import Delivery, Job
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+INTERNAL = PermanentError("the service could not route this delivery", code="internal_error")
 
 
 class Router:
@@ -55,52 +56,80 @@ class Router:
         self.outbox = outbox
         self.offsets = offsets
         self.gate = gate
-        self.open_jobs = 0
-        self._on_job_done = self._job_done  # one bound method, not a fresh one per Job
 
     async def on_records(self, tp: TopicPartition, batch: list[ConsumerRecord]) -> None:
-        """One partition's share of a fetch, in offset order."""
+        """One partition's share of a fetch, in offset order. Whatever one record
+        does, it is contained here: the partition moves on."""
         if self.gate.is_tier(tp.topic):
             for record in batch:
-                self._open(tp, record.offset)
-                await self._delayed_record(tp, record)
+                job = self._open(tp, record, 1)
+                try:
+                    await self._delayed_record(record, job)
+                except Exception as exc:
+                    await self._contain(record, job, "invalid_retry_record", exc, "deserialize")
             return
         self.metrics.events_consumed.inc(len(batch))
         now = datetime.now(UTC)  # first_attempt_at: once per fetch, not per event
         deferred: list[tuple[Delivery, float]] = []
         for record in batch:
-            self._open(tp, record.offset)
             try:
                 event = decode_event(record.value, self.settings.max_event_bytes)
             except InvalidEvent as exc:
-                await self._dead_letter(tp, record, exc)
+                await self._dead_letter(record, self._open(tp, record, 1), exc)
+                continue
+            except Exception as exc:  # a decoder bug must not stop the partition
+                job = self._open(tp, record, 1)
+                await self._contain(record, job, "unprocessable_event", exc, "deserialize")
                 continue
             configs = self.store.active(event.org_id)
-            job = Job(tp, record.offset, max(1, len(configs)), self._on_job_done)
+            job = self._open(tp, record, max(1, len(configs)))
             if not configs:  # no active destination: nothing to deliver, no status
                 job.count_down()
                 continue
-            for config in configs:
-                delivery = Delivery(event, record.value, config, job, 1, now)
-                if (
-                    config.integration.status == "connected"
-                    and config.destination in self.lanes.destinations
-                ):
-                    due = self.lanes.offer(delivery)  # the hot path: nothing to await
-                    if due is not None:
-                        deferred.append((delivery, due))
-                else:
-                    await self._start(delivery)
+            try:
+                deliveries = [
+                    Delivery(event, record.value, config, job, 1, now) for config in configs
+                ]
+            except Exception as exc:  # a value validation let through: the DLQ says which
+                await self._contain(record, job, "unprocessable_event", exc, "validate")
+                continue
+            for delivery in deliveries:
+                try:
+                    config = delivery.config
+                    if (
+                        config.integration.status == "connected"
+                        and config.destination in self.lanes.destinations
+                    ):
+                        due = self.lanes.offer(delivery)  # the hot path: nothing to await
+                        if due is not None:
+                            deferred.append((delivery, due))
+                    else:
+                        await self._start(delivery)
+                except Exception:
+                    await self._failed(delivery)
         if deferred:
             await self.settler.defer(deferred)
 
-    def _open(self, tp: TopicPartition, offset: int) -> None:
-        self.offsets.add(tp, offset)
-        self.open_jobs += 1
+    def _open(self, tp: TopicPartition, record: ConsumerRecord, deliveries: int) -> Job:
+        size = len(record.value) if record.value is not None else 0
+        return Job(tp, record.offset, deliveries, self.offsets.add(tp, record.offset, size))
 
-    def _job_done(self, job: Job) -> None:
-        self.open_jobs -= 1
-        self.offsets.finish(job.tp, job.offset)
+    async def _contain(
+        self, record: ConsumerRecord, job: Job, code: str, exc: Exception, stage: str
+    ) -> None:
+        """A record whose processing raised: to the DLQ with what went wrong, once."""
+        log.error(
+            "cannot process %s[%d]@%d: %r", record.topic, record.partition, record.offset, exc
+        )
+        self.metrics.internal_errors.labels("route").inc()
+        job.remaining = 1  # none of its deliveries were started: the DLQ copy settles it
+        await self._dead_letter(record, job, InvalidEvent(code, repr(exc)[:500], stage))
+
+    async def _failed(self, delivery: Delivery) -> None:
+        """A delivery whose routing raised fails alone, with a clear code."""
+        log.exception("cannot route event %s", delivery.event.event_id)
+        self.metrics.internal_errors.labels("route").inc()
+        await self.settler.settle([(delivery, Outcome.from_error(INTERNAL))])
 
     async def _start(self, delivery: Delivery) -> None:
         config = delivery.config
@@ -116,9 +145,7 @@ class Router:
             if due is not None:
                 await self.settler.defer([(delivery, due)])
 
-    async def _dead_letter(
-        self, tp: TopicPartition, record: ConsumerRecord, exc: InvalidEvent
-    ) -> None:
+    async def _dead_letter(self, record: ConsumerRecord, job: Job, exc: InvalidEvent) -> None:
         self.metrics.events_invalid.labels(exc.code).inc()
         self.metrics.dlq.labels(exc.stage).inc()
         log.warning(
@@ -129,28 +156,28 @@ class Router:
             exc.code,
             exc.message[:200],
         )
-        job = Job(tp, record.offset, 1, self._on_job_done)
         await self.outbox.put(
             [records.dead_letter(self.settings.topic_dlq, record, exc)], job.count_down
         )
 
-    async def _delayed_record(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+    async def _delayed_record(self, record: ConsumerRecord, job: Job) -> None:
         try:
-            delayed = RetryRecord.from_json(record.value or b"")
+            delayed = RetryRecord.read(record.value, record.headers)
             event = decode_event(
                 delayed.event, max(self.settings.max_event_bytes, len(delayed.event))
             )
-        except (InvalidEvent, ValueError, KeyError, TypeError) as exc:
+        except (InvalidEvent, ValueError, KeyError, TypeError, OverflowError) as exc:
             invalid = exc if isinstance(exc, InvalidEvent) else None
             await self._dead_letter(
-                tp, record, invalid or InvalidEvent("invalid_retry_record", str(exc), "deserialize")
+                record,
+                job,
+                invalid or InvalidEvent("invalid_retry_record", str(exc), "deserialize"),
             )
             return
-        job = Job(tp, record.offset, 1, self._on_job_done)
         wait = (delayed.not_before - datetime.now(UTC)).total_seconds()
         if wait > EARLY_OK_S:  # not due yet: on to the tier that fits what is left
             topic = self.gate.topics[tier_for(wait)]
-            forward = Outgoing(topic, record.key, record.value, tp.partition)
+            forward = Outgoing(topic, record.key, record.value, job.tp.partition, record.headers)
             await self.outbox.put([forward], job.count_down)
             return
         config: DestinationConfig | None = self.store.get(event.org_id, delayed.destination)
