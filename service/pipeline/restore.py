@@ -27,7 +27,8 @@ def mark_bytes(value: bytes) -> bytes:
     """A changelog value (JSON) as a store value."""
     data = orjson.loads(value)
     evaluated_at = epoch_us(datetime.fromisoformat(data["evaluated_at"]))
-    return encode((evaluated_at, str(data.get("evaluation_id") or "")))
+    written = data.get("written", True) is not False  # attempted marks say false
+    return encode((evaluated_at, str(data.get("evaluation_id") or ""), written))
 
 
 class Restorer:

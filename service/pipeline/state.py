@@ -22,18 +22,31 @@ from pathlib import Path
 from rocksdict import Cache, Options, Rdict, WriteBatch
 
 log = logging.getLogger(__name__)
-Mark = tuple[int, str]  # (evaluated_at epoch µs, evaluation_id)
+Mark = tuple[int, str, bool]  # (evaluated_at epoch µs, evaluation_id, written)
 OFFSET_KEY = b"\x00changelog_offset"  # no lead key starts with NUL
 CACHE_ENTRIES = 50_000
 _BLOCK_CACHE = Cache(16 * 1024 * 1024)  # shared by every store of the process
 
 
+ATTEMPTED = b"\x00"  # after the instant: a write went out, its answer said no or was lost
+
+
 def encode(mark: Mark) -> bytes:
-    return struct.pack(">q", mark[0]) + mark[1].encode()
+    flag = b"" if mark[2] else ATTEMPTED
+    return struct.pack(">q", mark[0]) + flag + mark[1].encode()
 
 
 def decode(value: bytes) -> Mark:
-    return struct.unpack(">q", value[:8])[0], value[8:].decode()
+    written = value[8:9] != ATTEMPTED
+    return struct.unpack(">q", value[:8])[0], value[8 if written else 9 :].decode(), written
+
+
+def newer(value: bytes, local: bytes) -> bool:
+    """Whether changelog `value` should replace the `local` store value: a later
+    instant, or the same one unless that would turn written back into attempted."""
+    if value[:8] != local[:8]:
+        return value[:8] > local[:8]  # big-endian µs: bytes order is time order
+    return not (local[8:9] != ATTEMPTED and value[8:9] == ATTEMPTED)
 
 
 def _options() -> Options:
@@ -80,7 +93,7 @@ class PartitionStore:
         for (key, value), local in zip(records, held, strict=True):
             if value is None:
                 batch.delete(key)
-            elif local is None or value[:8] >= local[:8]:  # big-endian µs: bytes order
+            elif local is None or newer(value, local):
                 batch.put(key, value)
         batch.put(OFFSET_KEY, str(next_offset).encode())
         self.db.write(batch)

@@ -1,9 +1,15 @@
 """No stale overwrite and no duplicate write (§6), per (org, destination, lead).
 
-The newest delivered evaluation (its `evaluated_at` and `evaluation_id`) is kept
-in the partition's state store (state.py). A delivery older than it is stale; one
-with the same `evaluated_at` and evaluation id was already delivered, so it is a
-duplicate (a redelivery after a crash or rebalance) and is not written again.
+The newest evaluation of a lead that reached the CRM is kept in the partition's
+state store (state.py): its `evaluated_at`, its `evaluation_id`, and whether it
+was written (delivered) or only attempted. A write whose answer is an error or
+is lost may still have been applied, in part (Airtable writes targets one after another; a
+timeout after the CRM saved). So:
+
+- older than the mark: stale, whether the mark was written or attempted;
+- the same evaluation as a written mark: a duplicate (a redelivery), not written;
+- the same evaluation as an attempted mark: fresh (its retry must go through).
+
 Within a batch, the newest evaluation of a lead wins.
 """
 
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.pipeline.state import StateStores
+from service.pipeline.state import Mark, StateStores
 from service.pipeline.work import Delivery
 
 
@@ -19,16 +25,31 @@ class Watermarks:
     def __init__(self, stores: StateStores) -> None:
         self.stores = stores
 
-    def advance(self, d: Delivery) -> bool:
-        """Record a delivered evaluation; True when it is newer than what was held."""
-        partition = d.job.tp.partition
-        held = self.stores.get(partition, d.lead_key)
+    def attempt(self, d: Delivery) -> bool:
+        """A write carrying `d` went out and did not deliver it: older evaluations are
+        stale from here on. True when this changed the mark (its changelog record is
+        due). Kept only on failure: a lane writes one batch at a time and settles it
+        before the next, and a crash in between redelivers both the write and
+        whatever came after it, in order."""
+        held = self.stores.get(d.job.tp.partition, d.lead_key)
         if held is not None and held[0] >= d.evaluated_at_us:
             return False
-        self.stores.put(
-            partition, d.lead_key, (d.evaluated_at_us, d.event.evaluation.evaluation_id)
-        )
+        self._put(d, written=False)
         return True
+
+    def advance(self, d: Delivery) -> bool:
+        """Record a delivered evaluation; True when this changed the mark."""
+        held = self.stores.get(d.job.tp.partition, d.lead_key)
+        if held is not None and (
+            held[0] > d.evaluated_at_us or (held[0] == d.evaluated_at_us and held[2])
+        ):
+            return False
+        self._put(d, written=True)
+        return True
+
+    def _put(self, d: Delivery, *, written: bool) -> None:
+        mark = (d.evaluated_at_us, d.event.evaluation.evaluation_id, written)
+        self.stores.put(d.job.tp.partition, d.lead_key, mark)
 
     def split(
         self, batch: Sequence[Delivery]
@@ -62,6 +83,10 @@ class Watermarks:
         return fresh, stale, duplicate
 
 
-def _same(d: Delivery, mark: tuple[int, str]) -> bool:
-    """Already delivered: same instant, and the same evaluation (or one unrecorded)."""
-    return d.evaluated_at_us == mark[0] and mark[1] in ("", d.event.evaluation.evaluation_id)
+def _same(d: Delivery, mark: Mark) -> bool:
+    """Already written: same instant, and the same evaluation (or one unrecorded)."""
+    return (
+        mark[2]
+        and d.evaluated_at_us == mark[0]
+        and mark[1] in ("", d.event.evaluation.evaluation_id)
+    )
