@@ -108,7 +108,8 @@ class Service:
             "running": not self.stopping.is_set(),
             "kafka_writable": self.outbox.failing_since is None,
             "broker_reachable": self.watch is None or self.watch.reachable,
-            "state_restored": not self.restorer.busy,
+            "state_restored": not self.restorer.busy
+            and (self.consumer is None or not self.consumer.rebalance.unrestored),
         }
         ok = all(checks.values())
         self.metrics.ready.set(1 if ok else 0)

@@ -20,6 +20,7 @@ from service.models import DestinationConfig
 
 log = logging.getLogger(__name__)
 THRESHOLD = 3
+SWEEP_AT = 1024  # circuits held before the closed, failure-free ones are dropped
 FIRST_OPEN_S = 5.0
 MAX_OPEN_S = 60.0
 
@@ -98,6 +99,7 @@ class Circuits:
 
     def __init__(self, metrics: Metrics, destinations: list[str]) -> None:
         self._circuits: dict[tuple[str, str], Circuit] = {}
+        self._sweep_at = SWEEP_AT
         for name in destinations:
             metrics.circuit_open.labels(name).set_function(functools.partial(self.open_count, name))
 
@@ -105,8 +107,16 @@ class Circuits:
         key = (destination, credentials_ref)
         circuit = self._circuits.get(key)
         if circuit is None:
+            if len(self._circuits) >= self._sweep_at:
+                self._sweep()
             circuit = self._circuits[key] = Circuit(f"{destination} ({credentials_ref})")
         return circuit
+
+    def _sweep(self) -> None:
+        """Drop circuits a new one would equal (closed, no failures): credentials
+        come and go, and memory must not grow with every one ever seen."""
+        self._circuits = {key: c for key, c in self._circuits.items() if c.is_open or c.failures}
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._circuits))
 
     def state_of(self, config: DestinationConfig) -> str:
         """The state of the circuit of `config`'s credential, for the status endpoint."""

@@ -1,7 +1,8 @@
 """One lane batch: drop stale evaluations, load credentials, write, settle.
 
 Never raises: whatever goes wrong becomes an outcome, so every delivery reaches
-a status (the contract's guarantee). Destination-wide conditions (a rate limit,
+a status (the contract's guarantee), and a probe always closes or reopens its
+circuit, or hands the probe on. Destination-wide conditions (a rate limit,
 a spent quota, an open circuit) defer the work without spending attempts;
 only a failed write of the records themselves spends one.
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from time import time
+from typing import Any
 
 from service.destinations.base import Batch, Outcome, WorkItem
 from service.errors import DeliveryError, QuotaExhausted, RateLimited, TransientError
 from service.metrics import Metrics
 from service.models import DeliveryState, ErrorInfo
+from service.pipeline.circuit import Circuit
 from service.pipeline.lane import Lane
 from service.pipeline.settle import Settler
 from service.pipeline.watermarks import Watermarks
@@ -23,13 +27,17 @@ from service.pipeline.work import Delivery
 from service.secrets import SecretStore
 
 log = logging.getLogger(__name__)
-# A 429 asking for at most this long is waited out in the lane (its records stay
-# uncommitted, so that is durable); a longer one puts the lane on hold.
-LANE_WAIT_MAX_S = 60.0
+# A 429 asking for at most this long is waited out in the lane, outside the write
+# slots (its records stay uncommitted, so that is durable); a longer one defers
+# the batch and puts the lane on hold.
+LANE_WAIT_MAX_S = 5.0
+LANE_WAITS = 3  # in-lane waits for one batch; then it is deferred (no tight 429 loops)
 # Concurrent writes per destination: each holds a request, its body and a TLS
 # connection's buffers, so a thousand lanes writing at once would hold a thousand
 # of them; beyond this many, lanes wait here, with only their queues in memory.
 WRITES_PER_DESTINATION = 32
+INTERNAL = TransientError("internal error in the delivery service", code="internal_error")
+Result = list[Outcome] | DeliveryError | None  # None: abandoned (the partition was revoked)
 
 
 class Deliverer:
@@ -42,75 +50,105 @@ class Deliverer:
         self.settler = settler
         self._slots: dict[str, asyncio.Semaphore] = {}
 
-    async def __call__(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
+    async def __call__(self, lane: Lane, batch: list[Delivery], probe: bool) -> bool:
+        """Deliver one lane batch; True when the destination answered it at once (the
+        lane measures its rate on those). Raises nothing but CancelledError."""
+        circuit = lane.circuit_of(batch[0])
         try:
-            await self._deliver(lane, batch, probe)
+            return await self._deliver(lane, batch, probe, circuit)
         except Exception:  # a bug here must not lose deliveries: retry them later
             log.exception("unexpected error delivering to %s", lane.destination.name)
-            error = TransientError("internal error in the delivery service", code="internal_error")
-            await self.settler.settle([(d, Outcome.from_error(error)) for d in batch])
+            self.metrics.internal_errors.labels("deliver").inc()
+            # Settle skips what is settled already: each delivery counts down once.
+            kept = [(d, Outcome.from_error(INTERNAL)) for d in batch if not d.job.revoked]
+            await self.settler.settle(kept)
+            return False
+        finally:
+            if probe and circuit.probing:  # nothing closed or reopened it: let another try
+                circuit.released()
 
-    async def _deliver(self, lane: Lane, batch: list[Delivery], probe: bool) -> None:
+    async def _deliver(
+        self, lane: Lane, batch: list[Delivery], probe: bool, circuit: Circuit
+    ) -> bool:
         fresh, stale, duplicate = self.watermarks.split(batch)
         skipped = [(d, Outcome.skipped("stale_evaluation")) for d in stale]
         skipped += [(d, Outcome.skipped("duplicate")) for d in duplicate]
         if skipped:
             await self.settler.settle(skipped)
-        circuit = lane.circuit_of(batch[0])
         if not fresh:
-            if probe:
-                circuit.released()
-            return
+            return False
         try:
             credentials = self.secrets.load(fresh[0].config)
         except DeliveryError as exc:
-            if probe:
-                circuit.released()
             await self.settler.settle([(d, Outcome.from_error(exc)) for d in fresh])
-            return
-        name = lane.destination.name
-        slots = self._slots.get(name) or self._slots.setdefault(
-            name, asyncio.Semaphore(WRITES_PER_DESTINATION)
-        )
-        async with slots:
-            fresh = [d for d in fresh if not d.job.revoked]  # abandoned while waiting here
-            result = None
-            if fresh:
-                items = [WorkItem(d.event, d.attempt) for d in fresh]
-                result = await self._write_or_abandon(
-                    lane, Batch(fresh[0].config, credentials, items)
-                )
-        if result is None:  # the write was abandoned: its partition has a new owner
-            if probe:
-                circuit.released()
+            return False
+        result, fresh, waited = await self._write_waiting(lane, fresh, credentials)
+        if result is None:  # abandoned: its partition has a new owner
             kept = [(d, time()) for d in fresh if not d.job.revoked]
             if kept:
                 await self.settler.defer(kept)  # no attempt spent: nothing was answered
-            return
+            return False
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
             lane.hold_until = time() + result.retry_after
-            if probe:
-                circuit.released()
             await self.settler.defer(
                 [(d, lane.due(result.retry_after)) for d in fresh], result.info()
             )
-            return
+            return False
         down = _destination_down(result)
         if down is not None:
             circuit.failed(down.code)
             if probe:  # a failed probe spends nothing: the circuit is what failed
                 await self.settler.defer([(d, lane.due(circuit.wait_s())) for d in fresh], down)
-                return
-        else:
-            circuit.succeeded()  # the destination answered, even if it said no
+                return False
+            # Failed with their destination: back when it is (the circuit's next probe).
+            wait = circuit.wait_s()
+            await self.settler.settle(
+                [
+                    (d, Outcome(DeliveryState.RETRYING, error=down, retry_after=wait, outage=True))
+                    for d in fresh
+                ]
+            )
+            return False
+        circuit.succeeded()  # the destination answered, even if it said no
         if isinstance(result, DeliveryError):
             await self.settler.settle([(d, Outcome.from_error(result)) for d in fresh])
-            return
-        await self.settler.settle(list(zip(fresh, result, strict=True)))
+        else:
+            await self.settler.settle(list(zip(fresh, result, strict=True)))
+        return not waited
 
-    async def _write_or_abandon(
-        self, lane: Lane, work: Batch
-    ) -> list[Outcome] | DeliveryError | None:
+    async def _write_waiting(
+        self, lane: Lane, fresh: list[Delivery], credentials: Mapping[str, Any]
+    ) -> tuple[Result, list[Delivery], bool]:
+        """The write, waiting out short Retry-Afters between tries without holding a
+        write slot (32 rate-limited orgs must not stall every other org)."""
+        name = lane.destination.name
+        slots = self._slots.get(name) or self._slots.setdefault(
+            name, asyncio.Semaphore(WRITES_PER_DESTINATION)
+        )
+        waits = 0
+        while True:
+            async with slots:
+                fresh = [d for d in fresh if not d.job.revoked]  # abandoned while waiting
+                if not fresh:
+                    return None, fresh, waits > 0
+                for d in fresh:
+                    d.sent = True  # from here the CRM may hold it (settle marks it)
+                items = [WorkItem(d.event, d.attempt) for d in fresh]
+                result = await self._write_or_abandon(
+                    lane, Batch(fresh[0].config, credentials, items)
+                )
+            if (
+                not isinstance(result, RateLimited)
+                or isinstance(result, QuotaExhausted)
+                or result.retry_after > LANE_WAIT_MAX_S
+                or waits >= LANE_WAITS
+            ):
+                return result, fresh, waits > 0
+            log.info("%s rate limited; lane waits %.1fs", name, result.retry_after)
+            waits += 1
+            await asyncio.sleep(result.retry_after)
+
+    async def _write_or_abandon(self, lane: Lane, work: Batch) -> Result:
         """The write, as a task that Lanes.abandon may cancel (None then)."""
         write = asyncio.ensure_future(self._write(lane, work))
         lane.writing = write
@@ -127,29 +165,18 @@ class Deliverer:
 
     async def _write(self, lane: Lane, work: Batch) -> list[Outcome] | DeliveryError:
         name = lane.destination.name
-        waited = 0.0
-        while True:
-            try:
-                outcomes = await lane.destination.write(work)
-            except QuotaExhausted as exc:
-                return exc
-            except RateLimited as exc:
-                waited += exc.retry_after
-                if exc.retry_after > LANE_WAIT_MAX_S or waited > 5 * LANE_WAIT_MAX_S:
-                    return exc
-                log.info("%s rate limited; lane waits %.1fs", name, exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
-                continue
-            except DeliveryError as exc:
-                return exc
-            if len(outcomes) != len(work.items):
-                log.warning(
-                    "%s returned %d outcomes for %d items", name, len(outcomes), len(work.items)
-                )
-                return TransientError(
-                    "destination returned a wrong number of results", code="bad_response"
-                )
-            return outcomes
+        try:
+            outcomes = await lane.destination.write(work)
+        except DeliveryError as exc:
+            return exc
+        if len(outcomes) != len(work.items):
+            log.warning(
+                "%s returned %d outcomes for %d items", name, len(outcomes), len(work.items)
+            )
+            return TransientError(
+                "destination returned a wrong number of results", code="bad_response"
+            )
+        return outcomes
 
 
 # Transient codes that say the destination itself is failing, not one record.

@@ -25,7 +25,9 @@ IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
 WINDOW_S = 5.0
 RATE_WEIGHT = 0.3  # of each new measurement in the moving average
 
-Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[None]]
+HORIZON_MAX_S = 3600.0  # deferred work comes back within this, whatever the rate says
+# (lane, batch, probe) -> whether the destination answered at once (measure on those)
+Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[bool]]
 Defer = Callable[[list[tuple[Delivery, float]]], Awaitable[None]]  # (delivery, due epoch s)
 
 
@@ -82,7 +84,8 @@ class Lane:
         deferred ahead of it, at the measured rate, and not before `wait_s`."""
         now = time()
         start = max(self.horizon, now + wait_s, now + len(self.queue) / self.rate)
-        self.horizon = start + 1 / self.rate
+        start = min(start, now + max(wait_s, HORIZON_MAX_S))  # a slow spell must not
+        self.horizon = start + 1 / self.rate  # spread the backlog over many hours
         return start
 
     def _append(self, delivery: Delivery) -> None:
@@ -124,8 +127,8 @@ class Lane:
                 await self._linger()
             self.in_flight = self._take(1 if admit is Admit.PROBE else None)
             started = monotonic()
-            await self.deliver(self, self.in_flight, admit is Admit.PROBE)
-            self._measure(monotonic() - started)
+            if await self.deliver(self, self.in_flight, admit is Admit.PROBE):
+                self._measure(monotonic() - started)  # not on waits or failures
             self.in_flight = []
 
     async def _defer_queue(self, wait_s: float) -> None:
@@ -134,7 +137,9 @@ class Lane:
 
     def _measure(self, elapsed_s: float) -> None:
         """Writing capacity in records/s, as if every batch were full: most CRM
-        calls take about as long for one record as for a full batch."""
+        calls take about as long for one record as for a full batch. Measured on
+        writes the destination answered at once only: timeouts and Retry-After
+        waits would make a destination that is back look slow for hours."""
         sample = self.destination.max_batch_size / max(elapsed_s, 0.001)
         self.rate += RATE_WEIGHT * (sample - self.rate)
 
