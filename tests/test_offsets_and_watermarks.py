@@ -11,9 +11,9 @@ from service.pipeline.offsets import OffsetTracker
 from service.pipeline.restore import mark_bytes
 from service.pipeline.state import StateStores
 from service.pipeline.watermarks import Watermarks
-from service.pipeline.work import Delivery, Job
+from service.pipeline.work import Delivery
 from tests.factories import make_config, make_event
-from tests.fakes import watermarks
+from tests.fakes import job_of, watermarks
 
 TP = TopicPartition("t", 0)
 
@@ -21,30 +21,34 @@ TP = TopicPartition("t", 0)
 def test_commit_point_is_the_lowest_unfinished_offset() -> None:
     tracker = OffsetTracker()
     for offset in range(10, 15):
-        tracker.add(TP, offset)
-    assert tracker.commit_points() == {TP: 10}
-    tracker.finish(TP, 12)
-    tracker.finish(TP, 11)
+        part = tracker.add(TP, offset, size=100)
+    assert tracker.commit_points() == {TP: 10} and tracker.open_bytes == 500
+    part.finish(12)
+    part.finish(11)
     assert tracker.commit_points() == {TP: 10}  # 10 still open: nothing past it
-    tracker.finish(TP, 10)
-    assert tracker.commit_points() == {TP: 13}
+    part.finish(10)
+    part.finish(10)  # twice: no effect
+    assert tracker.commit_points() == {TP: 13} and tracker.pending() == 2
     tracker.mark_committed({TP: 13})
     assert tracker.commit_points() == {}
-    tracker.finish(TP, 14)
-    tracker.finish(TP, 13)
+    part.finish(14)
+    part.finish(13)
     assert tracker.commit_points() == {TP: 15} and tracker.pending() == 0
+    assert tracker.open_bytes == 0
 
 
 def test_revoked_partition_is_forgotten() -> None:
     tracker = OffsetTracker()
-    tracker.add(TP, 0)
+    old = tracker.add(TP, 0, size=10)
     tracker.forget({TP})
-    tracker.finish(TP, 0)  # late completion after revoke: ignored
-    assert tracker.commit_points() == {}
+    assert tracker.pending() == 0 and tracker.open_bytes == 0  # no budget leaks
+    tracker.add(TP, 0)  # assigned again: the record is redelivered
+    old.finish(0)  # late completion of the first assignment's job: ignored
+    assert tracker.commit_points() == {TP: 0} and tracker.pending() == 1
 
 
 def delivery(event: dict[str, Any]) -> Delivery:
-    job = Job(TP, 0, 1, lambda j: None)
+    job = job_of(TP)
     config = DestinationConfig.model_validate(make_config())
     return Delivery(EVENT.validate_python(event), b"", config, job)
 
@@ -94,14 +98,14 @@ def test_a_surviving_store_keeps_marks_newer_than_its_changelog(tmp_path: Path) 
     at = "2026-11-22T{}:00:00Z"
     stores = StateStores(tmp_path, "group", "marks")
     stores.open(0).apply([(key.encode(), mark_bytes(_mark(at.format(10), "eval_1")))], 5)
-    stores.put(0, key, (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3"))
+    stores.put(0, key, (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3", True))
     stores.close({0})
     again = StateStores(tmp_path, "group", "marks").open(0)
     assert again.survived
     again.apply([(key.encode(), mark_bytes(_mark(at.format(11), "eval_2")))], 6)
-    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3")
+    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(12))), "eval_3", True)
     again.apply([(key.encode(), mark_bytes(_mark(at.format(13), "eval_4")))], 7)
-    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(13))), "eval_4")
+    assert again.get(key) == (epoch_us(datetime.fromisoformat(at.format(13))), "eval_4", True)
     fresh = StateStores(tmp_path / "fresh", "group", "marks").open(0)
     assert not fresh.survived  # a new store takes the changelog as it is, without reads
 
@@ -115,3 +119,32 @@ def test_epoch_us_is_exact_and_offset_aware() -> None:
     assert epoch_us(base) - epoch_us(base - timedelta(microseconds=1)) == 1
     plus2 = datetime.fromisoformat("2026-11-22T12:00:00.123456+02:00")
     assert epoch_us(plus2) == epoch_us(base)
+
+
+def test_an_attempted_write_makes_older_evaluations_stale_and_its_retry_fresh() -> None:
+    """Finding 4 of issue 19: a write whose answer said no (or was lost) may have been
+    applied in part, so an older evaluation must not overwrite it afterwards."""
+    marks = watermarks()
+    new = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T11:00:00Z"))
+    old = delivery(make_event(lead_id="a", evaluated_at="2026-11-22T10:00:00Z"))
+    assert marks.attempt(new)  # its write went out and failed: the mark is attempted
+    assert not marks.attempt(new)  # once
+    assert marks.split([old]) == ([], [old], [])  # older: stale, never written over it
+    same = delivery({**make_event(lead_id="a", evaluated_at="2026-11-22T11:00:00Z")})
+    assert marks.split([same]) == ([same], [], [])  # its own retry goes through
+    assert marks.advance(same)  # delivered: written from now on
+    assert marks.split([same]) == ([], [], [same])  # and a redelivery is a duplicate
+
+
+def test_a_changelog_attempt_never_downgrades_a_written_mark(tmp_path: Path) -> None:
+    key = b"org_1:salesforce:a"
+    store = StateStores(tmp_path, "group", "marks").open(0)
+    written = mark_bytes(_mark("2026-11-22T10:00:00Z", "eval_1"))
+    attempted = mark_bytes(
+        b'{"evaluated_at": "2026-11-22T10:00:00Z", "evaluation_id": "eval_1", "written": false}'
+    )
+    store.apply([(key, attempted), (key, written)], next_offset=2)
+    assert store.get(key.decode())[2] is True  # type: ignore[index]
+    store.survived = True
+    store.apply([(key, attempted)], next_offset=3)  # replayed over a surviving store
+    assert store.get(key.decode())[2] is True  # type: ignore[index]

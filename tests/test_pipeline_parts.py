@@ -24,12 +24,12 @@ from service.pipeline.lane import Lane
 from service.pipeline.lanes import Lanes
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import tier_for, tier_topics
+from service.pipeline.retry import RetryRecord, tier_for, tier_topics
 from service.pipeline.settle import Settler
-from service.pipeline.work import Delivery, Job
+from service.pipeline.work import Delivery
 from service.secrets import SecretStore
 from service.settings import Settings
-from tests.fakes import FakeProducer, ListSink, delivery, watermarks
+from tests.fakes import FakeProducer, ListSink, delivery, job_of, watermarks
 
 SETTINGS = Settings(bootstrap_servers="unused:9092", max_attempts=3)
 
@@ -119,12 +119,13 @@ def test_tiers_hold_a_partition_at_its_first_record_not_due() -> None:
 def _lane(dest: MemoryDestination, deferred: list[tuple[Delivery, float]], **kw: Any) -> Lane:
     circuits = Circuits(Metrics(), [dest.name])
 
-    async def deliver(lane: Lane, batch: list[Delivery], probe: bool) -> None:
+    async def deliver(lane: Lane, batch: list[Delivery], probe: bool) -> bool:
         await dest.write(
             SimpleNamespace(
                 config=batch[0].config, items=[SimpleNamespace(event=d.event) for d in batch]
             )
         )  # type: ignore[arg-type]
+        return True
 
     async def defer(pairs: list[tuple[Delivery, float]]) -> None:
         deferred.extend(pairs)
@@ -183,8 +184,8 @@ async def test_lanes_restart_a_crashed_worker_and_lose_nothing() -> None:
         capacity=100,
         linger_s=0.01,
     )
-    done: list[Job] = []
-    jobs = [Job(TopicPartition("t", 0), i, 1, done.append) for i in range(12)]
+    done: list[int] = []
+    jobs = [job_of(TopicPartition("t", 0), i, done) for i in range(12)]
     config = delivery().config  # one config version: batches fill up
     for job in jobs:
         assert lanes.offer(delivery(config, job=job)) is None
@@ -194,7 +195,7 @@ async def test_lanes_restart_a_crashed_worker_and_lose_nothing() -> None:
         await asyncio.sleep(0.01)
     await lanes.stop()
     assert crashed == [5] and lanes.restarts == 1
-    assert sorted(j.offset for j in done) == list(range(12))
+    assert sorted(done) == list(range(12))
 
 
 def test_revoked_partitions_queued_work_is_dropped() -> None:
@@ -211,7 +212,7 @@ def test_revoked_partitions_queued_work_is_dropped() -> None:
     for tp in (keep, drop, drop):
         lane = lanes._lane(lanes.destinations["salesforce"])  # no worker: offer straight to a lane
         lanes._lanes[("org_1", "salesforce")] = lanes._lanes.get(("org_1", "salesforce"), lane)
-        lanes._lanes[("org_1", "salesforce")].offer(delivery(job=Job(tp, 0, 1, lambda _: None)))
+        lanes._lanes[("org_1", "salesforce")].offer(delivery(job=job_of(tp)))
     assert lanes.drop({drop}) == 2 and lanes.pending == 1
 
 
@@ -227,8 +228,10 @@ async def test_settler_retries_spend_attempts_then_fail() -> None:
     from service.destinations.base import Outcome
 
     await settler.settle([(delivery(attempt=1), Outcome.from_error(error))])
-    retry = sink.values("retry.2m")[0] if sink.values("retry.2m") else sink.values("retry.25s")[0]
-    assert retry["attempt"] == 2 and retry["last_error"]["code"] == "server_error"
+    (retry,) = sink.delayed()
+    assert retry.attempt == 2 and retry.last_error and retry.last_error.code == "server_error"
+    assert sink.records[0].topic == "trailspark.destinations.retry"  # the first retry: seconds
+    assert retry.event == sink.records[0].value  # the original bytes, not a copy
     assert [s["status"] for s in sink.values("status")] == ["retrying"]
     await settler.settle([(delivery(attempt=3), Outcome.from_error(error))])
     final = sink.values("status")[-1]
@@ -242,7 +245,7 @@ async def test_settler_defers_without_spending_and_fails_past_the_deadline() -> 
     await settler.defer([(delivery(attempt=2), due)])
     (record,) = sink.records
     assert record.topic == "trailspark.destinations.retry.25s"
-    assert b'"attempt":2' in (record.value or b"")
+    assert sink.delayed()[0].attempt == 2
     old = datetime.now(UTC) - timedelta(hours=2)
     await settler.defer([(delivery(first_attempt_at=old), due)])
     assert sink.values("status")[-1]["status"] == "failed"
@@ -269,8 +272,10 @@ async def test_deliverer_counts_batch_failures_on_the_circuit_and_defers_a_faile
     assert circuit.is_open and len(sink.values("status")) == 3  # three `retrying`, attempts spent
     before = len(sink.records)
     await deliverer(lane, [delivery(attempt=2)], True)
-    deferred, progress = sink.records[before:]
-    assert b'"attempt":2' in (deferred.value or b"") and circuit.wait_s() > 5
+    deferred, mark, progress = sink.records[before:]
+    assert mark.topic.endswith("watermarks") and b'"written":false' in (mark.value or b"")
+    assert RetryRecord.read(deferred.value, deferred.headers).attempt == 2
+    assert circuit.wait_s() > 5
     assert progress.topic.endswith("status")
 
 
@@ -344,10 +349,10 @@ async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Pa
         linger_s=0.01,
     )
     kept, revoked = TopicPartition("t", 0), TopicPartition("t", 1)
-    counted: list[Job] = []
+    counted: list[int] = []
     config = delivery().config
     for i, tp in enumerate((kept, revoked, revoked)):
-        lanes.offer(delivery(config, job=Job(tp, i, 1, counted.append), lead_id=f"lead_{i}"))
+        lanes.offer(delivery(config, job=job_of(tp, i, counted), lead_id=f"lead_{i}"))
     await asyncio.wait_for(started.wait(), 5)
     assert lanes.in_flight_from({revoked}) == 2
     assert lanes.abandon({revoked}) == 2
@@ -358,7 +363,8 @@ async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Pa
         await asyncio.sleep(0.01)
     await lanes.stop()
     assert not lanes.in_flight_from({revoked, kept})
-    assert [j.offset for j in counted] == [0]  # only the kept partition's delivery settled
-    (deferred,) = sink.records
+    assert counted == [0]  # only the kept partition's delivery settled
+    (deferred,) = [r for r in sink.records if ".retry" in r.topic]  # and its attempt mark
     assert deferred.topic.startswith("trailspark.destinations.retry")
-    assert b'"attempt":1' in (deferred.value or b"") and not sink.values("status")
+    assert RetryRecord.read(deferred.value, deferred.headers).attempt == 1
+    assert not sink.values("status")
