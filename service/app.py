@@ -34,6 +34,7 @@ from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
+from service.pipeline.refusals import Refusals
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
@@ -77,7 +78,8 @@ class Service:
             max_batch_size=256 * 1024,
             max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
         )
-        self.outbox = Outbox(self.producer, settings.topic_evaluations)
+        refusals = Refusals.for_settings(settings, self.metrics)
+        self.outbox = Outbox(self.producer, settings.topic_evaluations, refusals)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
         self.watch: BrokerWatch | None = None
