@@ -100,7 +100,13 @@ class Service:
         return self.lanes.depth(org_id, destination) if self.lanes is not None else 0
 
     def live(self) -> tuple[bool, str]:
-        """The event loop answers; Kafka trouble shows in readiness, not here (§7)."""
+        """The event loop answers, and the outbox is not stuck: records waiting
+        with no flush completing for BROKER_UNAVAILABLE_EXIT_S (a restart may
+        help; any completed flush makes it healthy again). Kafka trouble short
+        of that shows in readiness only (§7)."""
+        stalled = self.outbox.stalled_s()
+        if stalled >= self.settings.broker_unavailable_exit_s:
+            return False, f"outbox stalled for {stalled:.0f}s (BROKER_UNAVAILABLE_EXIT_S)"
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:

@@ -1,22 +1,27 @@
 """A record Kafka never accepts never blocks the outbox (issue 19, finding 8):
 it is refused on its own (a DLQ copy without the value, a log line, a metric),
 its callback runs, and the records after it go through in put order. Transient
-errors are retried."""
+errors are retried; an outbox that makes no progress at all fails /healthz."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import errors as kafka
 
+from service.app import Service
 from service.metrics import PRODUCE_REFUSALS, Metrics
+from service.pipeline import outbox as outbox_module
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
 from service.pipeline.refusals import Refusal, Refusals, classify
+from service.settings import Settings
 from tests.fakes import FakeBatch, FakeProducer
 
 Items = list[tuple[Any, Any, Any]]
@@ -296,3 +301,46 @@ async def test_a_failing_callback_does_not_stop_the_ones_after_it() -> None:
     await asyncio.wait_for(outbox.barrier(), 5)
     writer.cancel()
     assert acked == [2, 3]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_liveness_fails_while_nothing_goes_through_and_recovers_when_it_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(outbox_module, "monotonic", clock)
+    down = [True]
+    producer = Broker(lambda _t, _i: kafka.KafkaConnectionError() if down[0] else None)
+    outbox = outbox_for(producer, Metrics())
+    settings = Settings(bootstrap_servers="unused:9092", broker_unavailable_exit_s=60)
+    # Service.live on just what it reads (a whole Service opens Kafka clients).
+    live = functools.partial(Service.live, SimpleNamespace(outbox=outbox, settings=settings))
+    assert live() == (True, "ok")
+    clock.now += 3_600
+    assert live() == (True, "ok")  # idle is not stalled
+    writer = asyncio.create_task(outbox.run())
+    await outbox.put([Outgoing("status", b"k", b"1", 0)])
+    await asyncio.sleep(0.3)  # a few failed attempts
+    assert live() == (True, "ok") and outbox.failing_since is not None
+    clock.now += 59
+    assert live()[0]
+    clock.now += 2
+    ok, why = live()
+    assert not ok and why.startswith("outbox stalled for 61s")
+    clock.now += 600  # a broker that never comes back: unhealthy for good, so restarted
+    assert not live()[0]
+    down[0] = False  # back: the next flush completes, healthy at once
+    await asyncio.wait_for(outbox.barrier(), 10)
+    assert live() == (True, "ok") and outbox.failing_since is None
+    await outbox.put([Outgoing("status", b"k", b"2", 0)])
+    await asyncio.wait_for(outbox.barrier(), 5)
+    assert live() == (True, "ok")
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)

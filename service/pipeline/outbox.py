@@ -63,6 +63,14 @@ class Outbox:
         self._room = asyncio.Event()
         self._room.set()
         self._reminded = 0.0
+        self._flushing = 0  # flushes started whose callbacks have not run
+        self._progress_at = monotonic()  # last callbacks run, or work arriving when idle
+
+    def stalled_s(self) -> float:
+        """How long records have waited without any flush completing (0 when idle)."""
+        if not self._entries and not self._flushing:
+            return 0.0
+        return monotonic() - self._progress_at
 
     async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None:
         """Queue `records`; `done` runs once the broker acknowledged all of them
@@ -71,6 +79,8 @@ class Outbox:
         while self.queued >= self.capacity:
             self._room.clear()
             await self._room.wait()
+        if not self._entries and not self._flushing:
+            self._progress_at = monotonic()
         self._entries.append((records, done))
         self.queued += len(records)
         self._work.set()
@@ -100,6 +110,7 @@ class Outbox:
                     await self._work.wait()
                 await slots.acquire()
                 entries, self._entries = self._entries, []
+                self._flushing += 1
                 previous = asyncio.create_task(self._flush_in_order(entries, previous, slots))
                 flushes.add(previous)
                 previous.add_done_callback(flushes.discard)
@@ -120,7 +131,9 @@ class Outbox:
                 await previous
         finally:
             slots.release()
+            self._flushing -= 1
         self.queued -= sum(len(records) for records, _ in entries)
+        self._progress_at = monotonic()
         if self.queued < self.capacity:
             self._room.set()
         for _, done in entries:
