@@ -188,7 +188,9 @@ async def test_a_record_too_large_is_refused_alone_and_the_others_go_through(
     assert b"event_too_large" in header["error.message"]  # the dead letter's own reason
     assert producer.values("status") == [b"s"]
     assert refused(metrics, "dlq", "record_too_large") == 1
-    [line] = [r.getMessage() for r in caplog.records if "refuses a record" in r.getMessage()]
+    [line] = [
+        r.getMessage() for r in caplog.records if "cannot be written to Kafka" in r.getMessage()
+    ]
     assert "topic=dlq partition=1 key_bytes=12" in line and "MessageSizeTooLargeError" in line
     assert "x" * 20 not in caplog.text  # never the value
 

@@ -108,7 +108,7 @@ class Refusals:
             return None
         copy = self._copy(record, refusal, cause)
         log.error(
-            "Kafka refuses a record for good: topic=%s partition=%s key_bytes=%d size=%s "
+            "A record cannot be written to Kafka, ever: topic=%s partition=%s key_bytes=%d size=%s "
             "reason=%s error=%s; %s",
             record.topic,
             partition,
@@ -125,7 +125,7 @@ class Refusals:
         if self.dlq_topic is None or PRODUCE_STAGE in headers:
             return None  # a refused copy is not copied again
         earlier = {k: v.decode("utf-8", "replace") for k, v in headers if k.startswith("error.")}
-        message = f"Kafka refused this record for {record.topic}: {cause}; its value is dropped"
+        message = f"It could not be written to {record.topic}: {cause}; its value is dropped"
         if "error.code" in earlier:
             message += (
                 f". It was a dead letter: {earlier['error.code']} "
