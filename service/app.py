@@ -34,6 +34,7 @@ from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
+from service.pipeline.refusals import Refusals
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
@@ -77,7 +78,8 @@ class Service:
             max_batch_size=256 * 1024,
             max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
         )
-        self.outbox = Outbox(self.producer, settings.topic_evaluations)
+        refusals = Refusals.for_settings(settings, self.metrics)
+        self.outbox = Outbox(self.producer, settings.topic_evaluations, refusals)
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
         self.watch: BrokerWatch | None = None
@@ -98,7 +100,13 @@ class Service:
         return self.lanes.depth(org_id, destination) if self.lanes is not None else 0
 
     def live(self) -> tuple[bool, str]:
-        """The event loop answers; Kafka trouble shows in readiness, not here (§7)."""
+        """The event loop answers, and the outbox is not stuck: records waiting
+        with no flush completing for BROKER_UNAVAILABLE_EXIT_S (a restart may
+        help; any completed flush makes it healthy again). Kafka trouble short
+        of that shows in readiness only (§7)."""
+        stalled = self.outbox.stalled_s()
+        if stalled >= self.settings.broker_unavailable_exit_s:
+            return False, f"outbox stalled for {stalled:.0f}s (BROKER_UNAVAILABLE_EXIT_S)"
         return True, "ok"
 
     def ready(self) -> tuple[bool, str]:

@@ -53,6 +53,14 @@ INVALID_REASONS = (  # service/pipeline/decode.py and router.py
     "unsupported_schema_version",
     "invalid_retry_record",
 )
+TOPIC_KINDS = ("status", "retry", "dlq", "watermark", "other")  # pipeline/refusals.py
+PRODUCE_REFUSALS = (  # pipeline/refusals.py Refusal
+    "record_too_large",
+    "invalid_record",
+    "unencodable",
+    "topic_unauthorized",
+    "invalid_topic",
+)
 
 
 def package_version() -> str:
@@ -161,6 +169,11 @@ class Metrics:
             "Deliveries deferred to a delay tier without spending an attempt",
             ("destination",),
         )
+        self.produce_refused = counter(
+            "produce_refused",
+            "Records Kafka refused for good (each dropped, a DLQ copy sent where one fits)",
+            ("topic_kind", "reason"),
+        )
         self.ready = gauge("ready", "1 when /readyz answers ready")
         self.build_info = gauge("build_info", "Always 1; the running version", ("version",))
         self.build_info.labels(package_version()).set(1)
@@ -183,6 +196,9 @@ class Metrics:
             self.dlq.labels(stage)
         for reason in INVALID_REASONS:
             self.events_invalid.labels(reason)
+        for kind in TOPIC_KINDS:
+            for refusal in PRODUCE_REFUSALS:
+                self.produce_refused.labels(kind, refusal)
 
     def partition_assigned(self, partitions: Iterable[int]) -> None:
         """Show lag for newly assigned evaluation partitions before their first fetch."""

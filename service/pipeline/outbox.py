@@ -2,16 +2,20 @@
 
 Lanes, the router and the settler `put` records with a callback; the writer
 sends everything queued as one batch per partition, awaits the broker's acks,
-then runs the callbacks (which let offsets be committed). A producer error is
-retried here with backoff, never raised into a caller: a full outbox makes
-callers wait instead. One writer also means one pending batch per partition, so
-aiokafka's `add_batch` never queues (many concurrent `send_batch` callers made
-it time out).
+then runs the callbacks (which let offsets be committed). A transient producer
+error is retried here with backoff, never raised into a caller: a full outbox
+makes callers wait instead. A refusal no retry can fix (a record too large, a
+topic this service may not write to) is handled per record by refusals.py and
+never holds up the records after it. An outbox that makes no progress at all
+for long shows in `stalled_s`, which /healthz reads. One writer also means one
+pending batch per partition, so aiokafka's `add_batch` never queues (many
+concurrent `send_batch` callers made it time out).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from time import monotonic
@@ -19,23 +23,15 @@ from typing import Any, Protocol
 
 from aiokafka.partitioner import murmur2
 
+from service.pipeline.produce import MAX_RECORD_BYTES, PartitionSender, Producer
 from service.pipeline.records import Outgoing
+from service.pipeline.refusals import Refusal, Refusals, classify
 
 log = logging.getLogger(__name__)
 RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0
 FLUSHES = 4  # in flight at once; more would queue in aiokafka's add_batch
 REMIND_EVERY_S = 60.0
 Done = Callable[[], None]
-
-
-class Producer(Protocol):
-    """The part of AIOKafkaProducer the outbox uses (a fake in unit tests)."""
-
-    def create_batch(self) -> Any: ...
-
-    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any: ...
-
-    async def partitions_for(self, topic: str) -> set[int]: ...
 
 
 class Sink(Protocol):
@@ -45,9 +41,19 @@ class Sink(Protocol):
 
 
 class Outbox:
-    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 20_000) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        lead_topic: str,
+        refusals: Refusals | None = None,
+        *,
+        capacity: int = 20_000,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
         self.producer = producer
         self.lead_topic = lead_topic
+        self.refusals = refusals or Refusals()
+        self.sender = PartitionSender(producer, self.refusals, max_record_bytes)
         self.capacity = capacity
         self.queued = 0  # records waiting for the writer
         self.failing_since: float | None = None  # monotonic; None while sends succeed
@@ -57,13 +63,24 @@ class Outbox:
         self._room = asyncio.Event()
         self._room.set()
         self._reminded = 0.0
+        self._flushing = 0  # flushes started whose callbacks have not run
+        self._progress_at = monotonic()  # last callbacks run, or work arriving when idle
+
+    def stalled_s(self) -> float:
+        """How long records have waited without any flush completing (0 when idle)."""
+        if not self._entries and not self._flushing:
+            return 0.0
+        return monotonic() - self._progress_at
 
     async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None:
-        """Queue `records`; `done` runs once the broker acknowledged all of them.
-        Waits while the outbox is full (a broker that is slow or away)."""
+        """Queue `records`; `done` runs once the broker acknowledged all of them
+        (or refused them for good). Waits while the outbox is full (a broker that
+        is slow or away)."""
         while self.queued >= self.capacity:
             self._room.clear()
             await self._room.wait()
+        if not self._entries and not self._flushing:
+            self._progress_at = monotonic()
         self._entries.append((records, done))
         self.queued += len(records)
         self._work.set()
@@ -93,6 +110,7 @@ class Outbox:
                     await self._work.wait()
                 await slots.acquire()
                 entries, self._entries = self._entries, []
+                self._flushing += 1
                 previous = asyncio.create_task(self._flush_in_order(entries, previous, slots))
                 flushes.add(previous)
                 previous.add_done_callback(flushes.discard)
@@ -113,63 +131,58 @@ class Outbox:
                 await previous
         finally:
             slots.release()
+            self._flushing -= 1
         self.queued -= sum(len(records) for records, _ in entries)
+        self._progress_at = monotonic()
         if self.queued < self.capacity:
             self._room.set()
         for _, done in entries:
             if done is not None:
-                done()
+                try:
+                    done()
+                except Exception:  # one caller's bug must not stop every later callback
+                    log.exception("an outbox callback failed")
 
     async def _flush(self, records: list[Outgoing]) -> None:
-        """Send until every record is acknowledged, resending only failed partitions."""
-        groups = await self._retrying(lambda: self._group(records))
+        """Send until every record is acknowledged or refused for good, sending
+        again only what failed transiently (and the DLQ copies of refused records)."""
         delay = RETRY_MIN_S
-        while groups:
+        while records:
+            groups = await self._retrying(functools.partial(self._group, records))
             results = await asyncio.gather(
-                *(self._send(topic, p, items) for (topic, p), items in groups.items()),
+                *(self.sender.send(topic, p, items) for (topic, p), items in groups.items()),
                 return_exceptions=True,
             )
-            failed = {k: v for (k, v), r in zip(groups.items(), results, strict=True) if r}
-            if not failed:
-                break
-            first = next(r for r in results if r)
-            self._failing(first)
-            await asyncio.sleep(delay)
-            delay = min(RETRY_MAX_S, delay * 2)
-            groups = failed
+            records, error = [], None
+            for items, result in zip(groups.values(), results, strict=True):
+                again, failed = (items, result) if isinstance(result, BaseException) else result
+                records += again
+                error = error or failed
+            if error is not None:
+                self._failing(error)
+                await asyncio.sleep(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
         self._recovered()
 
-    async def _send(
-        self, topic: str, partition: int, items: list[Outgoing]
-    ) -> BaseException | None:
-        try:
-            futures = []
-            batch = self.producer.create_batch()
-            for item in items:
-                if (
-                    batch.append(
-                        key=item.key, value=item.value, timestamp=None, headers=list(item.headers)
-                    )
-                    is None
-                ):
-                    futures.append(
-                        await self.producer.send_batch(batch, topic, partition=partition)
-                    )
-                    batch = self.producer.create_batch()
-                    batch.append(
-                        key=item.key, value=item.value, timestamp=None, headers=list(item.headers)
-                    )
-            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
-            await asyncio.gather(*futures)
-        except Exception as exc:  # every producer error is retried
-            return exc
-        return None
-
     async def _group(self, records: list[Outgoing]) -> dict[tuple[str, int], list[Outgoing]]:
+        """Records by the partition they go to; records for a topic that refuses
+        everything from this service are refused here."""
         leads = await self._count(self.lead_topic)
+        counts: dict[str, int | tuple[Refusal, str]] = {}
+        for topic in {record.topic for record in records}:
+            try:
+                counts[topic] = await self._count(topic)
+            except Exception as exc:
+                refusal = classify(exc)
+                if refusal is None or not refusal.whole_topic:
+                    raise  # retried
+                counts[topic] = (refusal, repr(exc))
         groups: dict[tuple[str, int], list[Outgoing]] = {}
         for record in records:
-            count = await self._count(record.topic)
+            count = counts[record.topic]
+            if isinstance(count, tuple):
+                self.refusals.refuse(record, None, *count)
+                continue
             if count == leads:
                 partition = record.source_partition
             elif record.key is not None:  # like Kafka's Java client

@@ -28,6 +28,14 @@ class Outgoing:
     source_partition: int  # partition number of the record that caused it
     headers: Headers = ()
 
+    def size(self) -> int:
+        """Bytes of key, value and headers (what a broker's size limits count,
+        less a few bytes of framing)."""
+        size = len(self.key or b"") + len(self.value or b"")
+        for name, value in self.headers:
+            size += len(name) + len(value)
+        return size
+
 
 def status(topic: str, key: bytes, value: bytes, source: int) -> Outgoing:
     return Outgoing(topic, key, value, source)
