@@ -8,11 +8,13 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from service.pipeline.produce import MAX_RECORD_BYTES
 from service.pipeline.retry import tier_topics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 COMPACTED = {"cleanup.policy": "compact"}
+RECORD_OVERHEAD = 64 * 1024  # headers and batch framing around an event's bytes
 
 
 async def partition_count(admin: AIOKafkaAdminClient, topic: str) -> int | None:
@@ -42,10 +44,17 @@ async def wait_for_topic(admin: AIOKafkaAdminClient, topic: str, every_s: float 
 async def ensure_topics(admin: AIOKafkaAdminClient, settings: Settings, partitions: int) -> None:
     """Create the topics this service writes to, when missing."""
     rf = settings.topic_replication_factor
+    # A delay tier carries a whole event (up to MAX_EVENT_BYTES) and the DLQ even an
+    # oversized one: Kafka's 1 MB default would refuse them.
+    tier = {"max.message.bytes": str(settings.max_event_bytes + RECORD_OVERHEAD)}
+    dlq = {"max.message.bytes": str(MAX_RECORD_BYTES + RECORD_OVERHEAD)}
     wanted = [
         NewTopic(settings.topic_status, partitions, rf),
-        *(NewTopic(topic, partitions, rf) for topic in tier_topics(settings.topic_retry)),
-        NewTopic(settings.topic_dlq, partitions, rf),
+        *(
+            NewTopic(topic, partitions, rf, topic_configs=tier)
+            for topic in tier_topics(settings.topic_retry)
+        ),
+        NewTopic(settings.topic_dlq, partitions, rf, topic_configs=dlq),
         NewTopic(
             settings.topic_watermarks,
             partitions,
