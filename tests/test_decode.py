@@ -51,6 +51,19 @@ def with_value(path: str, value: object) -> bytes:
         (with_value("evaluation.evaluated_at", "yesterday"), "invalid_field", "validate"),
         (with_value("evaluation.evaluated_at", "2026-11-22T10:14:59"), "invalid_field", "validate"),
         (with_value("lead.email", "x" * (LIMIT + 1)), "event_too_large", "deserialize"),
+        # Valid RFC 3339, but year 10000 (and year 0) in UTC: Python cannot hold it.
+        (
+            with_value("evaluation.evaluated_at", "9999-12-31T23:30:00-01:00"),
+            "invalid_field",
+            "validate",
+        ),
+        (with_value("occurred_at", "0001-01-01T00:30:00+01:00"), "invalid_field", "validate"),
+        # A number orjson refuses, in a field the schema ignores: the real problem is named.
+        (
+            with_value("schema_version", 2)[:-1] + b',"x":1e400}',
+            "unsupported_schema_version",
+            "validate",
+        ),
     ],
 )
 def test_invalid_events(value: bytes | None, code: str, stage: str) -> None:
@@ -66,3 +79,8 @@ def test_offsets_are_normalised_to_utc_and_extras_ignored() -> None:
     event = decode_event(orjson.dumps(data), LIMIT)
     assert rfc3339(event.evaluation.evaluated_at) == "2026-11-22T10:14:59Z"
     assert rfc3339(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
+
+
+def test_a_huge_number_in_an_ignored_field_is_accepted() -> None:
+    event = decode_event(with_value("evaluation.score", "hot")[:-1] + b',"x":1e400}', LIMIT)
+    assert event.evaluation.score == "hot"
