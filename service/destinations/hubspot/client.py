@@ -34,7 +34,7 @@ from service.errors import (
     RateLimited,
     TransientError,
 )
-from service.http import Response, error_for_status, send
+from service.http import Response, error_for_status, header_number, send
 from service.metrics import Metrics
 
 NAME = "hubspot"
@@ -145,12 +145,10 @@ class HubSpotClient:
             resp = await self._send(path, body, search, token)
         usage = self.limits.observe(resp.headers)
         if self.budget is not None:
-            daily = resp.headers.get("X-HubSpot-RateLimit-Daily", "")
-            left = resp.headers.get("X-HubSpot-RateLimit-Daily-Remaining", "")
             self.budget.spend(
                 self.creds.key,
-                int(daily) if daily.isdigit() else None,
-                int(left) if left.isdigit() else None,
+                header_number(resp.headers, "X-HubSpot-RateLimit-Daily"),
+                header_number(resp.headers, "X-HubSpot-RateLimit-Daily-Remaining"),
             )
         if usage is not None:
             self.metrics.api_usage.labels(NAME).set(usage)

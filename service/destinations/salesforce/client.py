@@ -26,7 +26,7 @@ from service.metrics import Metrics
 NAME = "salesforce"
 COLLECTION_LIMIT = 200
 _VERSION = re.compile(r"\d{2,3}\.\d")
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_USAGE = re.compile(r"api-usage=(\d{1,12})/(\d{1,12})(?!\d)")  # longer: not a number we use
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,15 @@ class UsageGauge:
 
     def observe(self, instance_url: str, header: str | None) -> int | None:
         """Record the org's usage; its daily limit, when the header says it."""
-        match = _USAGE.search(header or "")
-        if not match or int(match.group(2)) <= 0:
+        match = _USAGE.search(header or "") if isinstance(header, str) else None
+        if not match:
             return None
-        self._ratios[instance_url] = int(match.group(1)) / int(match.group(2))
+        used, limit = int(match.group(1)), int(match.group(2))
+        if limit <= 0:
+            return None
+        self._ratios[instance_url] = min(used / limit, 10.0)  # 10: far past any real overdraft
         self._gauge.set(max(self._ratios.values()))
-        return int(match.group(2))
+        return limit
 
 
 class RestClient:
