@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from service.destinations.base import Batch, Outcome
+from service.destinations.base import Batch, Outcome, account_of
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
 from service.destinations.salesforce import known
 from service.destinations.salesforce import plan as planning
@@ -94,11 +94,11 @@ class SalesforceDestination:
     async def write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._client is not None
-        creds = Credentials.parse(batch.credentials)
         config = batch.config
+        creds = Credentials.parse(batch.credentials, account_of(config))
         check_names(config)
-        self._client.budget.configure(creds.instance_url, config.max_daily_api_share)
-        self._client.budget.check(creds.instance_url)  # spent: no request at all
+        self._client.budget.configure(creds.account, config.max_daily_api_share)
+        self._client.budget.check(creds.account)  # spent: no request at all
         events = [item.event for item in batch.items]
         views = [known.view_of(config, event, self.cache) for event in events]
         items = await self._round(self._client, creds, config, events, views)
