@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from service.destinations.answers import contained, one_per_item
 from service.destinations.base import Batch, DestinationContext, Outcome, account_of
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
@@ -73,6 +74,12 @@ class HubSpotDestination:
         self.metrics.truncations.labels(NAME, field).inc()
 
     async def write(self, batch: Batch) -> list[Outcome]:
+        """Only DeliveryErrors leave: an answer no parser foresaw is `bad_response`."""
+        outcomes = await contained(NAME, self._write(batch))
+        one_per_item(NAME, outcomes, len(batch.items))
+        return outcomes
+
+    async def _write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._session is not None
         creds = parse_credentials(batch.credentials, account_of(batch.config))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from time import monotonic, time
 from typing import Any
 
+from service.destinations.answers import text_of
 from service.errors import QuotaExhausted, RateLimited
 from service.http import header_number, retry_after_seconds
 from service.ratelimit import CompletionWindow, Share
@@ -118,8 +119,9 @@ class TokenLimits:
 
     def rate_limited(self, headers: Mapping[str, str], body: Any, search: bool) -> RateLimited:
         """The error for a 429, by its policy; a DAILY one blocks the token until reset."""
-        policy = str(body.get("policyName", "")).upper() if isinstance(body, dict) else ""
-        message = redact(str(body.get("message", "")) if isinstance(body, dict) else "")[:300]
+        body = body if isinstance(body, dict) else {}
+        policy = text_of(body.get("policyName")).upper()[:50]
+        message = redact(text_of(body.get("message")))[:300]
         if policy == "DAILY":
             wait = daily_wait(self.options.daily_retry_s)
             self.daily_until = monotonic() + wait

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from service.destinations.answers import unreadable
 from service.destinations.budget import DailyBudget
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
-from service.errors import CredentialsUnavailable, DeliveryError, TransientError
+from service.destinations.salesforce.pages import Pager
+from service.errors import CredentialsUnavailable, DeliveryError
 from service.http import Response, send
 from service.metrics import Metrics
 
@@ -154,30 +156,13 @@ class RestClient:
         return await self.tokens.token(self.session, creds.refresh, creds.access_token)
 
     async def query(self, creds: Credentials, soql: str) -> list[dict[str, Any]]:
-        """All records of a SOQL query, following `nextRecordsUrl` pages."""
+        """All records of a SOQL query, following `nextRecordsUrl` pages (see pages.py:
+        only on this instance, each cursor once, at most MAX_PAGES)."""
         resp = await self._call(creds, "GET", f"{creds.data_url}/query", params={"q": soql})
-        records: list[dict[str, Any]] = []
-        while True:
-            body = resp.body
-            page = body.get("records") if isinstance(body, dict) else None
-            if not isinstance(page, list) or not all(
-                isinstance(r, dict) and r.get("Id") for r in page
-            ):  # never read as "no record": that could create a duplicate
-                raise TransientError(
-                    "Salesforce answered a query without a records list with ids",
-                    code="bad_response",
-                )
-            records.extend(page)
-            next_url = body.get("nextRecordsUrl")
-            if body.get("done", True) or not isinstance(next_url, str):
-                total = body.get("totalSize")
-                if isinstance(total, int) and total != len(records):
-                    raise TransientError(
-                        f"Salesforce query said {total} records and listed {len(records)}",
-                        code="bad_response",
-                    )
-                return records
-            resp = await self._call(creds, "GET", creds.instance_url + next_url)
+        pager = Pager()
+        while (path := pager.add(resp.body)) is not None:
+            resp = await self._call(creds, "GET", creds.instance_url + path)
+        return pager.records
 
     async def collection(
         self,
@@ -200,9 +185,7 @@ class RestClient:
         resp = await self._call(creds, method, url, json=body, extra=assign)
         results = resp.body
         if not isinstance(results, list) or len(results) != len(records):
-            raise TransientError(
-                "Salesforce returned a malformed collection result", code="bad_response"
-            )
+            raise unreadable(NAME, "a collection call without one result per record")
         return results
 
 
