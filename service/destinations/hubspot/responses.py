@@ -103,9 +103,8 @@ def _context(err: dict[str, Any], name: str) -> list[str]:
 
 
 def _result_id(rec: dict[str, Any]) -> str | None:
+    """HubSpot's v3 ids are strings; anything else is not an id we can write back."""
     rid = rec.get("id")
-    if isinstance(rid, int) and not isinstance(rid, bool):
-        return str(rid)
     return rid if isinstance(rid, str) and rid else None
 
 
