@@ -4,6 +4,7 @@ Salesforce daily budget shared by every org on one instance URL."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from itertools import count
@@ -126,6 +127,19 @@ def test_secret_files_are_cached_within_a_bound(
         store.load(configs[-1])
     assert len(store._cache) == 5
     assert store.load(configs[0])["instance_url"] == "https://x.example"  # read again
+
+
+def test_a_rotated_secret_file_replaces_its_values_in_the_redaction_set(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path)
+    config = DestinationConfig.model_validate(make_config("salesforce", "rot"))
+    path, before = tmp_path / "rot-salesforce.json", redact.registered()
+    tokens = [f"rotated-file-token-{n:05d}" for n in range(100)]
+    for n, token in enumerate(tokens):
+        path.write_bytes(orjson.dumps({"access_token": token, "instance_url": "https://x"}))
+        os.utime(path, ns=(n * 10**9, n * 10**9))  # a new mtime: read again
+        store.load(config)
+    assert redact.registered() - before <= redact.KEEP_PER_OWNER
+    assert redact.redact(tokens[-1]) == "***" and redact.redact(tokens[0]) == tokens[0]
 
 
 def settings(ca: Path) -> Settings:
