@@ -5,6 +5,7 @@ request accounting and the generic status-code -> error mapping.
 from __future__ import annotations
 
 import asyncio
+import math
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,18 +50,49 @@ def new_session(
     )
 
 
-def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:
-    """`Retry-After` as delta-seconds or an HTTP date; `default` when absent or bad."""
-    raw = headers.get("Retry-After")
-    if not raw:
+MAX_WAIT_S = 3600.0  # the longest any CRM header may make us wait: an hour
+
+
+def bounded_seconds(value: float, default: float, cap: float = MAX_WAIT_S) -> float:
+    """A wait a CRM asked for, made safe for sleeps and datetimes: `default` when it
+    is not a finite number, 0 when negative, at most `cap`."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return default
     try:
-        return max(0.0, float(raw))
+        seconds = float(value)
+    except OverflowError:  # an int too big for a float
+        return cap if value > 0 else 0.0
+    if not math.isfinite(seconds):
+        return default
+    return min(cap, max(0.0, seconds))
+
+
+def header_number(headers: Mapping[str, str], name: str, *, limit: int = 10**12) -> int | None:
+    """A non-negative integer header (ASCII digits only, at most `limit`); None otherwise."""
+    raw = headers.get(name)
+    if not isinstance(raw, str):
+        return None
+    raw = raw.strip()
+    if not raw or len(raw) > 15 or not (raw.isascii() and raw.isdigit()):
+        return None
+    number = int(raw)
+    return number if number <= limit else None
+
+
+def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:
+    """`Retry-After` as delta-seconds or an HTTP date, within 0..MAX_WAIT_S; `default`
+    when absent or unreadable (inf, nan, garbage)."""
+    raw = headers.get("Retry-After")
+    if not raw or not isinstance(raw, str) or len(raw) > 100:
+        return default
+    try:
+        return bounded_seconds(float(raw), default)
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time())
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(raw)
+        return bounded_seconds(when.timestamp() - time(), default)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return default
 
 

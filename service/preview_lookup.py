@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from service.destinations.airtable.client import AirtableClient, parse_credentials
+from service.destinations.answers import contained
 from service.destinations.hubspot.client import HubSpotClient
 from service.destinations.hubspot.client import parse_credentials as hubspot_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
@@ -106,8 +107,10 @@ async def look_up(
                 record = part["record"]
                 if record["by"] == "nothing" or record.get("value", "") is None:
                     continue
-                try:
-                    part["matched"] = await lookup(session, data, part["object"], record)
+                try:  # an answer no parser foresaw is bad_response here too
+                    part["matched"] = await contained(
+                        config.destination, lookup(session, data, part["object"], record)
+                    )
                 except DeliveryError as exc:
                     part["matched"] = {"error": exc.code, "message": exc.message}
     finally:

@@ -26,17 +26,24 @@ from service.credentials import (
     ref_problem,
     reveal,
 )
+from service.destinations.idle import IdleMap
 from service.errors import CredentialsUnavailable
 from service.metrics import Metrics
 from service.models import DestinationConfig
 from service.redact import register_secret
+
+CACHE_IDLE_S = 3600.0
+CACHE_MAX_ENTRIES = 10_000
 
 
 class SecretStore:
     def __init__(self, directory: Path, metrics: Metrics | None = None) -> None:
         self.directory = directory
         self.metrics = metrics
-        self._cache: dict[str, tuple[int, CredentialsFile]] = {}
+        # Bounded: a file unused for an hour (an org that left) is read again if needed.
+        self._cache: IdleMap[str, tuple[int, CredentialsFile]] = IdleMap(
+            idle_s=CACHE_IDLE_S, max_entries=CACHE_MAX_ENTRIES
+        )
 
     def load(self, config: DestinationConfig) -> Mapping[str, Any]:
         """The credentials `config` may use, secrets as SecretStr. The one gate to a
@@ -75,8 +82,8 @@ class SecretStore:
         for key in SECRET_KEYS:  # also masked wherever a remote answer echoes one
             value = reveal(getattr(credentials, key))
             if value is not None:
-                register_secret(value)
-        self._cache[ref] = (stamp, credentials)
+                register_secret(value, owner=f"file:{ref}:{key}")  # replaces the file's old value
+        self._cache.put(ref, (stamp, credentials))
         return credentials
 
     def _refused(self, reason: str, message: str) -> CredentialsUnavailable:

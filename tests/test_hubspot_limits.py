@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from service.destinations.base import account_of
 from service.errors import QuotaExhausted, RateLimited
 from tests.factories import make_event
 from tests.sandboxes.hubspot import HubSpotSandbox
@@ -68,10 +69,11 @@ async def test_a_stricter_account_limit_is_learnt_from_the_headers(tmp_path: Pat
         dest = destination(hs)  # believes 190 / 10 s
         events = [make_event() for _ in range(1000)]
         try:
+            work = batch(hs, hubspot_config(propensity=False), events)
             with pytest.raises(RateLimited) as caught:
-                await dest.write(batch(hs, hubspot_config(propensity=False), events))
+                await dest.write(work)
             assert caught.value.retry_after == 10.0  # the rolling interval, from the headers
-            _, limits = dest.limits_for(hs.credentials())
+            limits = dest.limits_for(account_of(work.config))
             assert (limits.general.max_requests, limits.general.window_s) == (3, 10.0)
         finally:
             await dest.close()

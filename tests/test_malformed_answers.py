@@ -106,3 +106,73 @@ async def test_airtable(tmp_path: Path, create: bool, method: str, kind: str) ->
             got = await results(d.write(batch))
         assert got == UNREADABLE
         assert len(at.table("Contacts")) == 1
+
+
+# The shapes of issue 19 (tests/sandboxes/garble.py MALFORMED): each is bad_response too.
+SALESFORCE_SHAPES = [
+    *(("/query", kind) for kind in ("null_body", "null_fields", "wrong_types", "foreign_next")),
+    *(("/composite/sobjects", kind) for kind in ("null_body", "null_errors", "wrong_types")),
+]
+
+
+@pytest.mark.parametrize(("path", "kind"), SALESFORCE_SHAPES)
+async def test_salesforce_shapes(tmp_path: Path, path: str, kind: str) -> None:
+    async with SalesforceSandbox(tmp_path) as sb:
+        sb.seed("Lead", {"LastName": "L", "Company": "C", "Email": EMAIL})
+        lead = {"object": "Lead", "match": {"crm_field": "Email", "event_field": "lead.email"}}
+        cfg = make_config("salesforce", targets=[{**lead, "fields": FIELDS,
+                                                  "create_if_missing": True}])  # fmt: skip
+        sb.garble(kind, path=path)
+        d = salesforce_destination(sb)
+        await d.setup()
+        try:
+            got = await results(
+                d.write(make_batch(cfg, [make_event(email=EMAIL)], sb.credentials()))
+            )
+        finally:
+            await d.close()
+        assert got == UNREADABLE
+        assert len(sb.records("Lead")) == 1
+        assert sb.count("GET", "/query") == 1  # a foreign nextRecordsUrl is never followed
+
+
+HUBSPOT_SHAPES = [("null_body", "/crm/v3/objects/"), ("null_errors", "/batch/"),
+                  ("wrong_types", "/crm/v3/objects/"), ("null_fields", "/search")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "path"), HUBSPOT_SHAPES)
+async def test_hubspot_shapes(tmp_path: Path, kind: str, path: str) -> None:
+    async with HubSpotSandbox(tmp_path) as hs:
+        hs.seed("contacts", email=EMAIL, firstname="Ada")
+        hs.seed("companies", domain="analytical.example", name="AE")
+        hs.garble(kind, path=path)
+        d = hubspot_destination(hs)
+        await d.setup()
+        try:
+            config = hubspot_config(contacts={"create_if_missing": True})
+            batch = make_batch(config, [make_event(email=EMAIL)], hs.credentials())
+            got = await results(d.write(batch))
+        finally:
+            await d.close()
+        assert got == UNREADABLE
+        assert len(hs.records("contacts")) == 1 and len(hs.records("companies")) == 1
+
+
+AIRTABLE_SHAPES = [
+    *((False, "GET", kind) for kind in ("null_body", "null_fields", "wrong_types")),
+    *((create, "PATCH", kind) for create in (False, True) for kind in ("null_body", "wrong_types")),
+]
+
+
+@pytest.mark.parametrize(("create", "method", "kind"), AIRTABLE_SHAPES)
+async def test_airtable_shapes(tmp_path: Path, create: bool, method: str, kind: str) -> None:
+    async with AirtableSandbox(tmp_path, rate_limit=1000) as at:
+        at.seed("Contacts", [{"Email": EMAIL}])
+        at.garble(kind, path="/v0/", method=method)
+        async with opened(at) as d:
+            cfg = make_config("airtable", targets=[target(create_if_missing=create)])
+            got = await results(
+                d.write(make_batch(cfg, [make_event(email=EMAIL)], at.credentials()))
+            )
+        assert got == UNREADABLE
+        assert len(at.table("Contacts")) == 1

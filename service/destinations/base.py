@@ -68,6 +68,12 @@ class Outcome:
         return cls(state, error=error.info(), retry_after=getattr(error, "retry_after", None))
 
 
+def account_of(config: DestinationConfig) -> str:
+    """The key of per-account state (rate windows, budgets, held tokens): the org's
+    credentials file, stable when tokens rotate and never shared by two orgs."""
+    return f"{config.org_id}/{config.integration.credentials_ref}"
+
+
 @dataclass
 class DestinationContext:
     """What every destination is built with."""

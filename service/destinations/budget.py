@@ -21,12 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic
 
+from service.destinations.idle import IdleMap
 from service.errors import QuotaExhausted
 from service.metrics import Metrics
 
 WINDOW_S = 86_400.0
 BUCKET_S = 3_600.0
 CODE = "quota_budget_exhausted"
+MAX_ACCOUNTS = 100_000
 
 
 @dataclass
@@ -58,12 +60,15 @@ class DailyBudget:
     ) -> None:
         self.destination = destination
         self.probe = probe  # seconds to the next probe; None: until our requests age out
-        self._accounts: dict[str, _Account] = {}
+        # Idle for a whole window, an account's count is empty anyway: forget it.
+        self._accounts: IdleMap[str, _Account] = IdleMap(
+            idle_s=WINDOW_S + BUCKET_S, max_entries=MAX_ACCOUNTS
+        )
         self._exhausted = metrics.quota_budget_exhausted.labels(destination)
 
     def configure(self, key: str, share: float | None) -> None:
         """The org's current share (configs change); None lifts the budget."""
-        self._accounts.setdefault(key, _Account()).share = share
+        self._accounts.setdefault(key, _Account).share = share
 
     def check(self, key: str) -> None:
         """Raise QuotaExhausted while the share is spent (counted once per refusal)."""
@@ -95,7 +100,7 @@ class DailyBudget:
 
     def spend(self, key: str, limit: int | None = None, remaining: int | None = None) -> None:
         """One request of ours, and what the CRM said about the allocation."""
-        account = self._accounts.setdefault(key, _Account())
+        account = self._accounts.setdefault(key, _Account)
         now = monotonic()
         if remaining is not None:
             if account.remaining is not None and remaining > account.remaining:

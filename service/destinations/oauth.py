@@ -21,11 +21,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from service.destinations.idle import IdleMap
 from service.errors import AuthFailed, CredentialsUnavailable, TransientError
+from service.http import bounded_seconds
 from service.metrics import Metrics
 from service.redact import redact, register_secret
 
 REFRESH_KEYS = ("refresh_token", "client_id", "client_secret")
+TOKEN_IDLE_S = 86_400.0
+MAX_LIFETIME_S = 86_400.0  # an expires_in longer than a day is not believed
 
 
 def secret_text(value: Any) -> str | None:
@@ -44,6 +48,7 @@ class RefreshSpec:
     client_id: str = field(repr=False)
     client_secret: str = field(repr=False)
     refresh_token: str = field(repr=False)
+    owner: str = ""  # the credentials file (account) it belongs to; "" : the grant's key
 
     @property
     def key(self) -> str:
@@ -51,9 +56,17 @@ class RefreshSpec:
         raw = "\0".join((self.token_url, self.client_id, self.refresh_token))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
+    @property
+    def account(self) -> str:
+        """Stable across rotations of the refresh token: one held token per file."""
+        return self.owner or self.key
+
     @classmethod
-    def parse(cls, data: Mapping[str, Any], token_url: str, who: str) -> RefreshSpec | None:
-        """None when the file has no refresh token; all three keys or none."""
+    def parse(
+        cls, data: Mapping[str, Any], token_url: str, who: str, owner: str = ""
+    ) -> RefreshSpec | None:
+        """None when the file has no refresh token; all three keys or none. `owner`
+        names the credentials file, so its tokens replace each other when rotated."""
         values = {k: secret_text(data.get(k)) for k in REFRESH_KEYS}
         if not any(values.values()):
             return None
@@ -62,14 +75,16 @@ class RefreshSpec:
             raise CredentialsUnavailable(f"{who} secret has a refresh_token but no {missing[0]}")
         if urlsplit(token_url).scheme != "https" or not urlsplit(token_url).hostname:
             raise CredentialsUnavailable(f"{who} token_url must be an https:// URL")
-        for value in values.values():
-            register_secret(str(value))
-        return cls(token_url, str(values["client_id"]), str(values["client_secret"]),
-                   str(values["refresh_token"]))  # fmt: skip
+        spec = cls(token_url, str(values["client_id"]), str(values["client_secret"]),
+                   str(values["refresh_token"]), owner)  # fmt: skip
+        for name, value in values.items():
+            register_secret(str(value), owner=f"oauth:{spec.account}:{name}")
+        return spec
 
 
 @dataclass
 class _Token:
+    grant: str  # RefreshSpec.key of the file's grant it came from
     access: str = field(repr=False)
     refresh: str = field(repr=False)  # the newest refresh token (rotation hands out new ones)
     expires_at: float  # monotonic
@@ -84,16 +99,28 @@ class TokenSource:
         *,
         default_lifetime_s: float,
         margin_s: float = 60.0,
+        max_accounts: int = 10_000,
     ) -> None:
         self.destination = destination
         self.default_lifetime_s = default_lifetime_s  # when the answer has no expires_in
         self.margin_s = margin_s
-        self._tokens: dict[str, _Token] = {}
+        # One held token per credentials file (not per refresh token: rotation would
+        # add one each time); files unused for a day are forgotten.
+        self._tokens: IdleMap[str, _Token] = IdleMap(idle_s=TOKEN_IDLE_S, max_entries=max_accounts)
         self._inflight: dict[str, asyncio.Task[str]] = {}
         self._outcomes = metrics.token_refreshes
 
-    def _fresh(self, key: str) -> str | None:
-        token = self._tokens.get(key)
+    def _held(self, spec: RefreshSpec) -> _Token | None:
+        """The token got from this file's grant; one from a grant the file no longer
+        holds (the operator replaced the refresh token) is dropped."""
+        token = self._tokens.get(spec.account)
+        if token is not None and token.grant != spec.key:
+            self._tokens.pop(spec.account)
+            return None
+        return token
+
+    def _fresh(self, spec: RefreshSpec) -> str | None:
+        token = self._held(spec)
         if token is None:
             return None
         lifetime_left = token.expires_at - monotonic()
@@ -105,15 +132,15 @@ class TokenSource:
         """A valid access token, refreshed first when it is about to expire. `initial`
         (the file's own access_token) is used until the first grant: its expiry is
         unknown, so it is replaced after a 401."""
-        if initial is not None and spec.key not in self._tokens:
+        if initial is not None and self._held(spec) is None:
             return initial
-        return self._fresh(spec.key) or await self._refresh(session, spec)
+        return self._fresh(spec) or await self._refresh(session, spec)
 
     async def after_401(self, session: aiohttp.ClientSession, spec: RefreshSpec, used: str) -> str:
         """The token to retry with after `used` was refused: a newer one when another
         request already refreshed it, else a new grant."""
-        current = self._tokens.get(spec.key)
-        if current is not None and current.access != used and self._fresh(spec.key):
+        current = self._held(spec)
+        if current is not None and current.access != used and self._fresh(spec):
             return current.access
         if current is not None:
             current.expires_at = 0.0  # refused: never hand it out again
@@ -135,7 +162,7 @@ class TokenSource:
         return await asyncio.shield(task)
 
     async def _grant(self, session: aiohttp.ClientSession, spec: RefreshSpec) -> str:
-        held = self._tokens.get(spec.key)
+        held = self._held(spec)
         form = {
             "grant_type": "refresh_token",
             "refresh_token": held.refresh if held else spec.refresh_token,
@@ -166,17 +193,20 @@ class TokenSource:
         if status != 200 or access is None:
             self._outcomes.labels(self.destination, "failed").inc()
             raise _grant_error(self.destination, status, body)
-        register_secret(access)  # from here on, redact() hides it everywhere
+        # From here on redact() hides it everywhere; the file's older tokens make room.
+        register_secret(access, owner=f"oauth:{spec.account}:access_token")
         rotated = secret_text(body.get("refresh_token"))
         if rotated is not None:
-            register_secret(rotated)
-        lifetime = body.get("expires_in")
-        if not isinstance(lifetime, int | float) or lifetime <= 0:
+            register_secret(rotated, owner=f"oauth:{spec.account}:refresh_token")
+        lifetime = bounded_seconds(body.get("expires_in"), 0.0, cap=MAX_LIFETIME_S)
+        if lifetime <= 0:
             lifetime = self.default_lifetime_s
-        margin = min(self.margin_s, float(lifetime) / 10)  # a short-lived token is still used
-        self._tokens[spec.key] = _Token(
-            access, rotated or form["refresh_token"], monotonic() + float(lifetime), margin
-        )
+        margin = min(self.margin_s, lifetime / 10)  # a short-lived token is still used
+        self._tokens.put(
+            spec.account,
+            _Token(spec.key, access, rotated or form["refresh_token"], monotonic() + lifetime,
+                   margin),
+        )  # fmt: skip
         self._outcomes.labels(self.destination, "ok").inc()
         return access
 

@@ -20,13 +20,15 @@ from pydantic import SecretStr
 from service.credentials import reveal
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
-from service.errors import CredentialsUnavailable, RateLimited, TransientError
+from service.destinations.answers import unreadable
+from service.errors import CredentialsUnavailable, RateLimited
 from service.http import send
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 from service.redact import register_secret
 
 DEFAULT_BASE_URL = "https://api.airtable.com"
+MAX_PAGES = 50  # 100 records a page; a lookup asks for at most 100 values
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,36 @@ def parse_credentials(credentials: Mapping[str, Any]) -> Secret:
 
 
 def records_of(body: Any) -> list[dict[str, Any]]:
+    """The `records` of an answer, each with a string id; else `bad_response`."""
     records = body.get("records") if isinstance(body, dict) else None
-    if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
-        raise TransientError("Airtable answered without a records list", code="bad_response")
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] for r in records
+    ):
+        raise unreadable(DESTINATION, "without a records list with ids")
     return records
+
+
+def created_ids(answer: Any) -> set[str]:
+    """An upsert's `createdRecords` (ids); absent: none were created."""
+    created = answer.get("createdRecords") if isinstance(answer, dict) else None
+    if created is None:
+        return set()
+    if not isinstance(created, list) or not all(isinstance(i, str) for i in created):
+        raise unreadable(DESTINATION, "an upsert whose createdRecords is not a list of ids")
+    return set(created)
+
+
+def matched(records: list[dict[str, Any]], column: str) -> list[tuple[str, str]]:
+    """(value, id) of records found by `{column} = value`: each must hold a text value
+    in that column (a record that matched cannot lack it), else `bad_response`."""
+    out: list[tuple[str, str]] = []
+    for record in records:
+        fields = record.get("fields")
+        value = fields.get(column) if isinstance(fields, dict) else None
+        if not isinstance(value, str):
+            raise unreadable(DESTINATION, f"a record found by {column} without its value")
+        out.append((value, record["id"]))
+    return out
 
 
 class RecordsApi(Protocol):
@@ -127,8 +155,7 @@ class AirtableClient:
         """PATCH with performUpsert; returns (records in request order, ids created)."""
         body = {"performUpsert": {"fieldsToMergeOn": [merge_on]}, "records": records}
         answer = await self._call("PATCH", table, json=body)
-        created = answer.get("createdRecords") if isinstance(answer, dict) else None
-        return records_of(answer), {str(i) for i in created or ()}
+        return records_of(answer), created_ids(answer)
 
     async def get(self, table: str, record_id: str) -> dict[str, Any]:
         """GET one record (the preview's read-only check of a crm id)."""
@@ -143,13 +170,16 @@ class AirtableClient:
             "pageSize": "100",
         }
         found: dict[str, list[str]] = defaultdict(list)
-        while True:
+        offsets: set[str] = set()
+        for _ in range(MAX_PAGES):
             page = await self._call("GET", table, params=params)
-            for record in records_of(page):
-                value = record.get("fields", {}).get(column)
-                if isinstance(value, str):
-                    found[value].append(str(record["id"]))
+            for value, rid in matched(records_of(page), column):
+                found[value].append(rid)
             offset = page.get("offset")
-            if not offset:
+            if offset is None or offset == "":
                 return found
-            params = {**params, "offset": str(offset)}
+            if not isinstance(offset, str) or offset in offsets:
+                raise unreadable(DESTINATION, "a list whose offset is not a new cursor")
+            offsets.add(offset)
+            params = {**params, "offset": offset}
+        raise unreadable(DESTINATION, f"a list of more than {MAX_PAGES} pages")

@@ -24,6 +24,7 @@ from service.destinations.airtable.client import (
 from service.destinations.airtable.plan import DESTINATION
 from service.destinations.airtable.sdk import SdkClient, sdk_api
 from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
+from service.destinations.answers import contained, one_per_item
 from service.destinations.base import Batch, DestinationContext, Outcome
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
@@ -84,7 +85,7 @@ class AirtableDestination:
             self.options.requests_per_second, self.options.window_s, ctx.share
         )
         self._session: aiohttp.ClientSession | None = None
-        self._sdk: dict[Secret, Api] = {}
+        self._sdk: dict[str, tuple[Secret, Api]] = {}  # base id -> its key's client
         self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)
 
     async def setup(self) -> None:
@@ -97,7 +98,7 @@ class AirtableDestination:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        for api in self._sdk.values():
+        for _, api in self._sdk.values():
             api.session.close()
         self._sdk.clear()
 
@@ -105,13 +106,16 @@ class AirtableDestination:
         pacer = self._pacers.get(secret.base_id)
         penalty = self.options.penalty_s
         if self.options.client == "sdk":
-            if secret not in self._sdk:
+            held = self._sdk.get(secret.base_id)
+            if held is None or held[0] != secret:  # a rotated key replaces the base's client
+                if held is not None:
+                    held[1].session.close()
                 ca, timeout = (
                     self._settings.destination_ca_file,
                     self._settings.destination_timeout_s,
                 )
-                self._sdk[secret] = sdk_api(secret, ca, timeout)
-            return SdkClient(self._sdk[secret], pacer, self._metrics, secret.base_id, penalty)
+                held = self._sdk[secret.base_id] = (secret, sdk_api(secret, ca, timeout))
+            return SdkClient(held[1], pacer, self._metrics, secret.base_id, penalty)
         assert self._session is not None, "setup() must run before write()"
         return AirtableClient(self._session, pacer, self._metrics, secret, penalty)
 
@@ -119,6 +123,12 @@ class AirtableDestination:
         self._metrics.truncations.labels(DESTINATION, key).inc()
 
     async def write(self, batch: Batch) -> list[Outcome]:
+        """Only DeliveryErrors leave: an answer no parser foresaw is `bad_response`."""
+        outcomes = await contained(DESTINATION, self._write(batch))
+        one_per_item(DESTINATION, outcomes, len(batch.items))
+        return outcomes
+
+    async def _write(self, batch: Batch) -> list[Outcome]:
         client = self._client(parse_credentials(batch.credentials))
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]

@@ -21,7 +21,7 @@ from pyairtable.formulas import Formula
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 
-from service.destinations.airtable.client import Secret, records_of
+from service.destinations.airtable.client import Secret, created_ids, matched, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.errors import RateLimited, TlsError, TransientError
@@ -121,16 +121,14 @@ class SdkClient:
         self, table: str, merge_on: str, records: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], set[str]]:
         sdk_table = self._api.table(self._base_id, table)
-        result = await self._run(sdk_table.batch_upsert, records, [merge_on])
-        return records_of(dict(result)), set(result["createdRecords"])
+        result: Any = await self._run(sdk_table.batch_upsert, records, [merge_on])
+        return records_of(result), created_ids(result)
 
     async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
         sdk_table = self._api.table(self._base_id, table)
         formula = Formula(match_formula(column, values))
         rows = await self._run(sdk_table.all, formula=formula, fields=[column], page_size=100)
         found: dict[str, list[str]] = {}
-        for row in rows:
-            value = row.get("fields", {}).get(column)
-            if isinstance(value, str):
-                found.setdefault(value, []).append(row["id"])
+        for value, rid in matched(records_of({"records": rows}), column):
+            found.setdefault(value, []).append(rid)
         return found

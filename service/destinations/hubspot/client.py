@@ -34,7 +34,7 @@ from service.errors import (
     RateLimited,
     TransientError,
 )
-from service.http import Response, error_for_status, send
+from service.http import Response, error_for_status, header_number, send
 from service.metrics import Metrics
 
 NAME = "hubspot"
@@ -50,23 +50,30 @@ class HubSpotCredentials:
     base_url: str
     access_token: str | None = field(repr=False)
     refresh: RefreshSpec | None = None
+    owner: str = ""  # the credentials file (config.integration.credentials_ref)
 
     @property
     def key(self) -> str:
-        """One budget and one token per file; the key holds no secret."""
+        """A file's grant or token, hashed: the key holds no secret."""
         who = self.refresh.key if self.refresh is not None else str(self.access_token)
         return hashlib.sha256(f"{self.base_url}\0{who}".encode()).hexdigest()[:16]
 
+    @property
+    def account(self) -> str:
+        """Rate windows and the daily budget: per credentials file, so a rotated token
+        keeps its account's counts (and adds no entry); the hashed key without one."""
+        return self.owner or self.key
 
-def parse_credentials(credentials: Mapping[str, Any]) -> HubSpotCredentials:
+
+def parse_credentials(credentials: Mapping[str, Any], owner: str = "") -> HubSpotCredentials:
     token, base = secret_text(credentials.get("access_token")), credentials.get("base_url")
     if not isinstance(base, str) or not base.startswith("https://"):
         raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")
     base = base.rstrip("/")
-    refresh = RefreshSpec.parse(credentials, f"{base}/oauth/v1/token", NAME)
+    refresh = RefreshSpec.parse(credentials, f"{base}/oauth/v1/token", NAME, owner=owner)
     if token is None and refresh is None:
         raise CredentialsUnavailable("HubSpot secret has no access_token or refresh_token")
-    return HubSpotCredentials(base, token, refresh)
+    return HubSpotCredentials(base, token, refresh, owner)
 
 
 def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
@@ -111,6 +118,7 @@ class HubSpotClient:
         budget: DailyBudget | None = None,
     ) -> None:
         self.creds, self.base_url = credentials, credentials.base_url
+        self.account = credentials.account
         self.session, self.limits, self.metrics, self.tokens = session, limits, metrics, tokens
         self.budget = budget
 
@@ -137,7 +145,7 @@ class HubSpotClient:
         With a refresh token, a 401 gets one refresh and one more try."""
         self.limits.check_daily()
         if self.budget is not None:
-            self.budget.check(self.creds.key)
+            self.budget.check(self.account)
         token = await self._token()
         resp = await self._send(path, body, search, token)
         if resp.status == 401 and self.creds.refresh is not None:
@@ -145,12 +153,10 @@ class HubSpotClient:
             resp = await self._send(path, body, search, token)
         usage = self.limits.observe(resp.headers)
         if self.budget is not None:
-            daily = resp.headers.get("X-HubSpot-RateLimit-Daily", "")
-            left = resp.headers.get("X-HubSpot-RateLimit-Daily-Remaining", "")
             self.budget.spend(
-                self.creds.key,
-                int(daily) if daily.isdigit() else None,
-                int(left) if left.isdigit() else None,
+                self.account,
+                header_number(resp.headers, "X-HubSpot-RateLimit-Daily"),
+                header_number(resp.headers, "X-HubSpot-RateLimit-Daily-Remaining"),
             )
         if usage is not None:
             self.metrics.api_usage.labels(NAME).set(usage)

@@ -7,12 +7,10 @@ inputs a call, within the token's budget -> one Outcome per item.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import aiohttp
 
-from service.destinations.base import Batch, DestinationContext, Outcome
+from service.destinations.answers import contained, one_per_item
+from service.destinations.base import Batch, DestinationContext, Outcome, account_of
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
 from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
@@ -29,8 +27,12 @@ from service.destinations.hubspot.plan import (
     record_key,
 )
 from service.destinations.hubspot.responses import Done, Result
+from service.destinations.idle import IdleMap
 from service.destinations.oauth import TokenSource
 from service.http import new_session
+
+LIMITS_IDLE_S = 86_400.0
+MAX_ACCOUNTS = 100_000
 
 
 class HubSpotDestination:
@@ -41,7 +43,10 @@ class HubSpotDestination:
         self.options = options or HubSpotOptions.from_mapping(ctx.options.get(NAME))
         self.max_batch_size = self.options.max_batch_size
         self._session: aiohttp.ClientSession | None = None
-        self._limits: dict[str, TokenLimits] = {}
+        # Per credentials file; an account unused for a day goes (its windows are empty).
+        self._limits: IdleMap[str, TokenLimits] = IdleMap(
+            idle_s=LIMITS_IDLE_S, max_entries=MAX_ACCOUNTS
+        )
         self._share = ctx.share
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
         # HubSpot's answer says expires_in (30 minutes); the default is never needed.
@@ -61,24 +66,27 @@ class HubSpotDestination:
             await self._session.close()
             self._session = None
 
-    def limits_for(self, credentials: Mapping[str, Any]) -> tuple[str, TokenLimits]:
-        """One budget per credentials file (hashed: the key never holds the secret)."""
-        key = parse_credentials(credentials).key
-        if key not in self._limits:
-            self._limits[key] = TokenLimits(self.options, self._share)
-        return key, self._limits[key]
+    def limits_for(self, account: str) -> TokenLimits:
+        """One set of rate windows per account (credentials file), whatever its token."""
+        return self._limits.setdefault(account, lambda: TokenLimits(self.options, self._share))
 
     def _truncated(self, field: str) -> None:
         self.metrics.truncations.labels(NAME, field).inc()
 
     async def write(self, batch: Batch) -> list[Outcome]:
+        """Only DeliveryErrors leave: an answer no parser foresaw is `bad_response`."""
+        outcomes = await contained(NAME, self._write(batch))
+        one_per_item(NAME, outcomes, len(batch.items))
+        return outcomes
+
+    async def _write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._session is not None
-        _, limits = self.limits_for(batch.credentials)
+        creds = parse_credentials(batch.credentials, account_of(batch.config))
+        limits = self.limits_for(creds.account)
         limits.check_daily()  # spent for today: no request at all
-        creds = parse_credentials(batch.credentials)
-        self.budget.configure(creds.key, batch.config.max_daily_api_share)
-        self.budget.check(creds.key)  # this service's share is spent: no request at all
+        self.budget.configure(creds.account, batch.config.max_daily_api_share)
+        self.budget.check(creds.account)  # this service's share is spent: no request at all
         client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens, self.budget)
         org = batch.config.org_id
         writes = [

@@ -19,10 +19,16 @@ from dataclasses import dataclass, fields
 from time import monotonic, time
 from typing import Any
 
+from service.destinations.answers import text_of
 from service.errors import QuotaExhausted, RateLimited
-from service.http import retry_after_seconds
+from service.http import header_number, retry_after_seconds
 from service.ratelimit import CompletionWindow, Share
 from service.redact import redact
+
+# What HubSpot announces: 100-250 requests per 1 or 10 s. Anything far outside is
+# not a limit we can follow (a 10^12 ms interval would stall the token for good).
+MAX_ANNOUNCED = 100_000
+MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 60_000
 
 
 @dataclass(frozen=True)
@@ -97,36 +103,36 @@ class TokenLimits:
             await asyncio.sleep(start - now)
 
     def observe(self, headers: Mapping[str, str]) -> float | None:
-        """Adapt to the X-HubSpot-RateLimit-* headers; the daily usage ratio, if given."""
-        top, interval = (
-            _int(headers, "X-HubSpot-RateLimit-Max"),
-            _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
-        )
-        if top and interval:
+        """Adapt to the X-HubSpot-RateLimit-* headers; the daily usage ratio, if given.
+        Values outside what HubSpot ever sends are ignored, never taken as a limit."""
+        top = header_number(headers, "X-HubSpot-RateLimit-Max", limit=MAX_ANNOUNCED)
+        interval = header_number(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        if top and interval and MIN_INTERVAL_MS <= interval <= MAX_INTERVAL_MS:
             self.general.adapt(top, interval / 1000)
-        daily, left = (
-            _int(headers, "X-HubSpot-RateLimit-Daily"),
-            _int(headers, "X-HubSpot-RateLimit-Daily-Remaining"),
-        )
+        daily = header_number(headers, "X-HubSpot-RateLimit-Daily")
+        left = header_number(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily and left is not None:
             if left <= 0:
                 self.daily_until = monotonic() + daily_wait(self.options.daily_retry_s)
-            return 1 - left / daily
+            return max(0.0, min(1.0, 1 - left / daily))
         return None
 
     def rate_limited(self, headers: Mapping[str, str], body: Any, search: bool) -> RateLimited:
         """The error for a 429, by its policy; a DAILY one blocks the token until reset."""
-        policy = str(body.get("policyName", "")).upper() if isinstance(body, dict) else ""
-        message = redact(str(body.get("message", "")) if isinstance(body, dict) else "")[:300]
+        body = body if isinstance(body, dict) else {}
+        policy = text_of(body.get("policyName")).upper()[:50]
+        message = redact(text_of(body.get("message")))[:300]
         if policy == "DAILY":
             wait = daily_wait(self.options.daily_retry_s)
             self.daily_until = monotonic() + wait
             return QuotaExhausted(f"HubSpot daily limit: {message}", retry_after=wait)
-        interval = _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        interval = header_number(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         if search or policy == "SECONDLY":
             default = 1.0
-        else:  # TEN_SECONDLY_ROLLING: a whole interval clears the rolling window
-            default = interval / 1000 if interval else self.options.window_s
+        elif interval and MIN_INTERVAL_MS <= interval <= MAX_INTERVAL_MS:
+            default = interval / 1000  # TEN_SECONDLY_ROLLING: a whole interval clears it
+        else:
+            default = self.options.window_s
         return RateLimited(
             f"HubSpot rate limit ({policy or 'unknown policy'}): {message}",
             retry_after=retry_after_seconds(headers, default),
@@ -139,10 +145,3 @@ def daily_wait(configured: float | None) -> float:
     if configured is not None:
         return configured
     return 3600 - time() % 3600 + 1
-
-
-def _int(headers: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(headers.get(name, ""))
-    except ValueError:
-        return None

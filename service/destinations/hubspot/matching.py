@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from service.destinations.answers import unreadable
 from service.destinations.cache import CacheKey, RecordCache, cache_key
 from service.destinations.hubspot.client import HubSpotClient, gather_all
 from service.destinations.hubspot.plan import NAME, Lookup, Write
@@ -37,26 +38,29 @@ def search_body(prop: str, values: Sequence[str], limit: int, after: str | None)
     return body
 
 
-def pick(found: dict[str, str], results: Any, prop: str) -> str | None:
-    """Fold one page into value -> lowest (oldest) id; the next page's cursor.
-    A page that cannot be read raises `bad_response`: it is never "no record"."""
+def pick(found: dict[str, str], results: Any, prop: str) -> tuple[str | None, int]:
+    """Fold one page into value -> lowest (oldest) id; (the next page's cursor, the
+    page's count). A page that cannot be read raises `bad_response`: never "no record"."""
     body = results if isinstance(results, dict) else {}
     page = body.get("results")
-    if not isinstance(page, list) or not all(isinstance(r, dict) and r.get("id") for r in page):
-        raise TransientError(
-            "HubSpot answered a search without results with ids", code="bad_response"
-        )
-    for rec in page:
-        value = str((rec.get("properties") or {}).get(prop) or "").lower()
-        rid = str(rec.get("id", ""))
-        if (
-            value
-            and rid
-            and (value not in found or (len(rid), rid) < (len(found[value]), found[value]))
-        ):
+    if not isinstance(page, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] for r in page
+    ):
+        raise unreadable(NAME, "a search without results with ids")
+    for rec in page:  # matched `prop IN (...)`: the value is one we sent
+        value = rec.get("properties")
+        value = value.get(prop) if isinstance(value, dict) else None
+        if not isinstance(value, str) or not value:
+            raise unreadable(NAME, f"a search result without its {prop}")
+        value, rid = value.lower(), rec["id"]
+        if value not in found or (len(rid), rid) < (len(found[value]), found[value]):
             found[value] = rid
-    after = ((body.get("paging") or {}).get("next") or {}).get("after")
-    return str(after) if after else None
+    paging = body.get("paging")
+    after = paging.get("next") if isinstance(paging, dict) else None
+    after = after.get("after") if isinstance(after, dict) else None
+    if after is not None and not isinstance(after, str | int):
+        raise unreadable(NAME, "a search with a paging cursor that is not one")
+    return (str(after) if after not in (None, "") else None), len(page)
 
 
 async def find_ids(
@@ -68,6 +72,7 @@ async def find_ids(
     async def one(chunk: Sequence[str]) -> dict[str, str | DeliveryError]:
         found: dict[str, str] = {}
         after: str | None = None
+        cursors: set[str] = set()
         listed = 0
         for _ in range(MAX_PAGES):
             try:
@@ -82,17 +87,20 @@ async def find_ids(
                 text = message_of(resp.body, f"HubSpot search answered HTTP {resp.status}")
                 return dict.fromkeys(chunk, error_for_status(resp.status, text))
             try:
-                after = pick(found, resp.body, prop)
-                listed += len(resp.body["results"])
-                if after is None and resp.body.get("total", listed) != listed:
-                    raise TransientError(
-                        "HubSpot search listed fewer results than its total", code="bad_response"
-                    )
+                after, count = pick(found, resp.body, prop)
+                listed += count
+                total = resp.body.get("total", listed)
+                if after is None and total != listed:
+                    raise unreadable(NAME, "a search that listed fewer results than its total")
+                if after in cursors:
+                    raise unreadable(NAME, "a search that pages back to a page it gave before")
             except TransientError as exc:
                 return dict.fromkeys(chunk, exc)
             if after is None:
-                break
-        return dict(found)
+                return dict(found)
+            cursors.add(after)
+        # More pages than HubSpot serves (10,000 results): the rest is unknown, not absent.
+        return dict.fromkeys(chunk, unreadable(NAME, f"a search of more than {MAX_PAGES} pages"))
 
     unique = sorted({v.lower() for v in values})
     chunks = [unique[i : i + IN_VALUES] for i in range(0, len(unique), IN_VALUES)]

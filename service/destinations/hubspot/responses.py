@@ -13,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.errors import DeliveryError, PermanentError, TransientError
+from service.destinations.answers import text_of, unreadable
+from service.errors import DeliveryError, PermanentError
 from service.redact import redact
+
+NAME = "hubspot"
 
 _NAMED = re.compile(  # inside the message's JSON, escaped or not
     r'\\?"error\\?"\s*:\s*\\?"PROPERTY_DOESNT_EXIST\\?"\s*,\s*\\?"name\\?"\s*:\s*\\?"([^"\\]+)'
@@ -41,28 +44,38 @@ class Missing:
 Result = Done | Missing | DeliveryError
 
 
+def _list(value: Any) -> list[Any]:
+    """A list an answer should hold; anything else reads as empty."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def message_of(body: Any, fallback: str) -> str:
     if isinstance(body, dict):
-        text = str(body.get("message") or fallback)
-        details = [str(e.get("message")) for e in body.get("errors") or [] if isinstance(e, dict)]
+        text = text_of(body.get("message")) or fallback
+        details = [text_of(e.get("message")) for e in _list(body.get("errors")) if _dict(e)]
+        details = [d for d in details if d]
         if details and details[0] not in text:
             text = f"{text} ({'; '.join(details[:3])})"
     else:
-        text = str(body or fallback)
+        text = text_of(body) or fallback
     return redact(text)[:1000]
 
 
 def error_code(body: Any) -> str:
     """snake_case of HubSpot's most specific word: errors[].code, else category."""
     if isinstance(body, dict):
-        for err in body.get("errors") or []:
-            if isinstance(err, dict) and err.get("code"):
-                return str(err["code"]).lower()
-        named = _NAMED.search(str(body.get("message", "")))
+        for err in _list(body.get("errors")):
+            if isinstance(err, dict) and text_of(err.get("code")):
+                return text_of(err["code"]).lower()[:100]
+        named = _NAMED.search(text_of(body.get("message")))
         if named:
             return "property_doesnt_exist"
-        if body.get("category"):
-            return str(body["category"]).lower()
+        if text_of(body.get("category")):
+            return text_of(body["category"]).lower()[:100]
     return "rejected"
 
 
@@ -76,26 +89,34 @@ def missing_properties(body: Any) -> set[str]:
     """Property names a 400 says do not exist."""
     if not isinstance(body, dict):
         return set()
-    names = set(_NAMED.findall(str(body.get("message", ""))))
-    for err in body.get("errors") or []:
+    names = set(_NAMED.findall(text_of(body.get("message"))))
+    for err in _list(body.get("errors")):
         if isinstance(err, dict) and err.get("code") == "PROPERTY_DOESNT_EXIST":
-            context = err.get("context") or {}
-            names.update(str(n) for n in context.get("propertyName") or [])
+            names.update(_context(err, "propertyName"))
     return names
 
 
 def _context(err: dict[str, Any], name: str) -> list[str]:
-    values = (err.get("context") or {}).get(name) or []
-    return [str(v) for v in values] if isinstance(values, list) else [str(values)]
+    values = _dict(err.get("context")).get(name)
+    values = values if isinstance(values, list) else [values]
+    return [text for v in values if (text := text_of(v))]
+
+
+def _result_id(rec: dict[str, Any]) -> str | None:
+    """HubSpot's v3 ids are strings; anything else is not an id we can write back."""
+    rid = rec.get("id")
+    return rid if isinstance(rid, str) and rid else None
 
 
 def per_input(body: Any, inputs: Sequence[Input], *, created: bool) -> dict[str, Result]:
-    """A 200/201/207 batch answer, as one result per input trace."""
+    """A 200/201/207 batch answer, as one result per input trace. Whatever cannot be
+    read (a result without its id, an input left out) is `bad_response` for its input,
+    never "not found" (that would skip it as record_not_found, or create it again)."""
     body = body if isinstance(body, dict) else {}
     by_trace = {i.trace: i for i in inputs}
     by_id = {str(i.body["id"]).lower(): i.trace for i in inputs if i.body.get("id")}
     out: dict[str, Result] = {}
-    for err in body.get("errors") or []:
+    for err in _list(body.get("errors")):
         if not isinstance(err, dict):
             continue
         traces = [t for t in _context(err, "objectWriteTraceId") if t in by_trace]
@@ -106,21 +127,25 @@ def per_input(body: Any, inputs: Sequence[Input], *, created: bool) -> dict[str,
             result = permanent(err, 400)  # the input was refused; the 207 is the envelope
         for trace in traces:
             out.setdefault(trace, result)
-    for rec in body.get("results") or []:
-        if not isinstance(rec, dict) or "id" not in rec:
+    unreadable_result = unreadable(NAME, "a batch result without its record id")
+    for rec in _list(body.get("results")):
+        if not isinstance(rec, dict):
             continue
-        trace = str(rec.get("objectWriteTraceId") or "")
-        if trace not in by_trace:  # older answers: match on the id we sent
-            props = rec.get("properties") or {}
-            keys = (str(rec["id"]), str(props.get("email", "")), str(props.get("hs_object_id", "")))
+        trace = text_of(rec.get("objectWriteTraceId"))
+        rid = _result_id(rec)
+        if trace not in by_trace and rid is not None:  # older answers: match on the id sent
+            props = _dict(rec.get("properties"))
+            keys = (rid, text_of(props.get("email")), text_of(props.get("hs_object_id")))
             trace = next((by_id[k.lower()] for k in keys if k and k.lower() in by_id), "")
-        if trace in by_trace:
-            out[trace] = Done(str(rec["id"]), bool(rec.get("new", created)))
-    # An input the answer neither wrote nor refused: unreadable, never "not found"
-    # (that would skip it as record_not_found, or match and create it again).
-    unanswered = TransientError(
-        "HubSpot's batch answer has no result for an input", code="bad_response"
-    )
+        if trace not in by_trace:
+            continue
+        new = rec.get("new")
+        out[trace] = (
+            unreadable_result
+            if rid is None
+            else Done(rid, new if isinstance(new, bool) else created)
+        )
+    unanswered = unreadable(NAME, "a batch answer with no result for an input")
     for trace in by_trace:
         out.setdefault(trace, unanswered)
     return out

@@ -16,17 +16,20 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from service.destinations.answers import unreadable
 from service.destinations.budget import DailyBudget
+from service.destinations.idle import IdleMap
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
-from service.errors import CredentialsUnavailable, DeliveryError, TransientError
+from service.destinations.salesforce.pages import Pager
+from service.errors import CredentialsUnavailable, DeliveryError
 from service.http import Response, send
 from service.metrics import Metrics
 
 NAME = "salesforce"
 COLLECTION_LIMIT = 200
 _VERSION = re.compile(r"\d{2,3}\.\d")
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_USAGE = re.compile(r"api-usage=(\d{1,12})/(\d{1,12})(?!\d)")  # longer: not a number we use
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,12 @@ class Credentials:
     access_token: str | None = field(repr=False)
     api_version: str = "62.0"
     refresh: RefreshSpec | None = None
+    account: str = ""  # budget, usage and token key: the credentials file, else the instance
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Credentials:
+    def parse(cls, data: Mapping[str, Any], account: str = "") -> Credentials:
+        """`account` names the credentials file (config.integration.credentials_ref):
+        orgs on one instance URL each keep their own budget share and tokens."""
         url, token = data.get("instance_url"), secret_text(data.get("access_token"))
         version = str(data.get("api_version") or "62.0").removeprefix("v")
         if (
@@ -51,12 +57,12 @@ class Credentials:
             raise CredentialsUnavailable("salesforce secret needs an https instance_url")
         url = url.rstrip("/")
         token_url = data.get("token_url") or f"{url}/services/oauth2/token"
-        refresh = RefreshSpec.parse(data, str(token_url), NAME)
+        refresh = RefreshSpec.parse(data, str(token_url), NAME, owner=account)
         if token is None and refresh is None:
             raise CredentialsUnavailable("salesforce secret has no access_token or refresh_token")
         if not _VERSION.fullmatch(version):
             raise CredentialsUnavailable(f"salesforce api_version {version!r} is not like 62.0")
-        return cls(url, token, version, refresh)
+        return cls(url, token, version, refresh, account or url)
 
     @property
     def data_url(self) -> str:
@@ -67,20 +73,24 @@ class UsageGauge:
     """`api_usage_ratio{destination}`: the highest share used among the orgs seen.
 
     Labels may not hold org ids, so the gauge shows the org closest to its limit.
+    An org not heard from for a day no longer counts (nor takes memory).
     """
 
     def __init__(self, metrics: Metrics) -> None:
         self._gauge = metrics.api_usage.labels(NAME)
-        self._ratios: dict[str, float] = {}
+        self._ratios: IdleMap[str, float] = IdleMap(idle_s=86_400.0, max_entries=100_000)
 
-    def observe(self, instance_url: str, header: str | None) -> int | None:
+    def observe(self, account: str, header: str | None) -> int | None:
         """Record the org's usage; its daily limit, when the header says it."""
-        match = _USAGE.search(header or "")
-        if not match or int(match.group(2)) <= 0:
+        match = _USAGE.search(header or "") if isinstance(header, str) else None
+        if not match:
             return None
-        self._ratios[instance_url] = int(match.group(1)) / int(match.group(2))
+        used, limit = int(match.group(1)), int(match.group(2))
+        if limit <= 0:
+            return None
+        self._ratios.put(account, min(used / limit, 10.0))  # 10: far past any real overdraft
         self._gauge.set(max(self._ratios.values()))
-        return int(match.group(2))
+        return limit
 
 
 class RestClient:
@@ -98,7 +108,7 @@ class RestClient:
         self.usage = UsageGauge(metrics)
         # Salesforce's token answer has no expires_in: assume the session lasts this long.
         self.tokens = TokenSource(NAME, metrics, default_lifetime_s=token_lifetime_s)
-        self.budget = DailyBudget(NAME, metrics)  # keyed by instance_url: one per org
+        self.budget = DailyBudget(NAME, metrics)  # keyed by Credentials.account: one per org
         self.quota_retry_s = quota_retry_s
         self.limit_retry_s = limit_retry_s
 
@@ -112,7 +122,7 @@ class RestClient:
         params: Any = None,
         extra: Mapping[str, str] | None = None,
     ) -> Response:
-        self.budget.check(creds.instance_url)
+        self.budget.check(creds.account)
         token = await self._token(creds)
         headers = {"Accept": "application/json", **(extra or {})}
         resp = await send(
@@ -125,8 +135,8 @@ class RestClient:
                 self.session, method, url, destination=NAME, metrics=self.metrics,
                 headers={**headers, "Authorization": f"Bearer {token}"}, json=json, params=params,
             )  # fmt: skip
-        limit = self.usage.observe(creds.instance_url, resp.headers.get("Sforce-Limit-Info"))
-        self.budget.spend(creds.instance_url, limit)
+        limit = self.usage.observe(creds.account, resp.headers.get("Sforce-Limit-Info"))
+        self.budget.spend(creds.account, limit)
         if resp.ok:
             return resp
         error = request_error(
@@ -146,30 +156,13 @@ class RestClient:
         return await self.tokens.token(self.session, creds.refresh, creds.access_token)
 
     async def query(self, creds: Credentials, soql: str) -> list[dict[str, Any]]:
-        """All records of a SOQL query, following `nextRecordsUrl` pages."""
+        """All records of a SOQL query, following `nextRecordsUrl` pages (see pages.py:
+        only on this instance, each cursor once, at most MAX_PAGES)."""
         resp = await self._call(creds, "GET", f"{creds.data_url}/query", params={"q": soql})
-        records: list[dict[str, Any]] = []
-        while True:
-            body = resp.body
-            page = body.get("records") if isinstance(body, dict) else None
-            if not isinstance(page, list) or not all(
-                isinstance(r, dict) and r.get("Id") for r in page
-            ):  # never read as "no record": that could create a duplicate
-                raise TransientError(
-                    "Salesforce answered a query without a records list with ids",
-                    code="bad_response",
-                )
-            records.extend(page)
-            next_url = body.get("nextRecordsUrl")
-            if body.get("done", True) or not isinstance(next_url, str):
-                total = body.get("totalSize")
-                if isinstance(total, int) and total != len(records):
-                    raise TransientError(
-                        f"Salesforce query said {total} records and listed {len(records)}",
-                        code="bad_response",
-                    )
-                return records
-            resp = await self._call(creds, "GET", creds.instance_url + next_url)
+        pager = Pager()
+        while (path := pager.add(resp.body)) is not None:
+            resp = await self._call(creds, "GET", creds.instance_url + path)
+        return pager.records
 
     async def collection(
         self,
@@ -192,9 +185,7 @@ class RestClient:
         resp = await self._call(creds, method, url, json=body, extra=assign)
         results = resp.body
         if not isinstance(results, list) or len(results) != len(records):
-            raise TransientError(
-                "Salesforce returned a malformed collection result", code="bad_response"
-            )
+            raise unreadable(NAME, "a collection call without one result per record")
         return results
 
 

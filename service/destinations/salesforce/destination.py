@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from service.destinations.base import Batch, Outcome
+from service.destinations.answers import contained, one_per_item, unreadable
+from service.destinations.base import Batch, Outcome, account_of
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
 from service.destinations.salesforce import known
 from service.destinations.salesforce import plan as planning
@@ -32,6 +33,7 @@ from service.destinations.salesforce.outcomes import (
     fold,
     saved,
 )
+from service.destinations.salesforce.pages import field_value
 from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, OPEN_ONLY, in_queries
 from service.errors import DeliveryError
 from service.http import new_session
@@ -92,13 +94,19 @@ class SalesforceDestination:
             self._session = self._client = None
 
     async def write(self, batch: Batch) -> list[Outcome]:
+        """Only DeliveryErrors leave: an answer no parser foresaw is `bad_response`."""
+        outcomes = await contained(NAME, self._write(batch))
+        one_per_item(NAME, outcomes, len(batch.items))
+        return outcomes
+
+    async def _write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._client is not None
-        creds = Credentials.parse(batch.credentials)
         config = batch.config
+        creds = Credentials.parse(batch.credentials, account_of(config))
         check_names(config)
-        self._client.budget.configure(creds.instance_url, config.max_daily_api_share)
-        self._client.budget.check(creds.instance_url)  # spent: no request at all
+        self._client.budget.configure(creds.account, config.max_daily_api_share)
+        self._client.budget.check(creds.account)  # spent: no request at all
         events = [item.event for item in batch.items]
         views = [known.view_of(config, event, self.cache) for event in events]
         items = await self._round(self._client, creds, config, events, views)
@@ -148,10 +156,12 @@ class SalesforceDestination:
         for answer in await self._gather([client.query(creds, q) for q in queries]):
             if isinstance(answer, BaseException):
                 raise answer
-            for record in answer:
-                rid, contact = record.get("Id"), record.get("ConvertedContactId")
-                if isinstance(rid, str) and isinstance(contact, str) and contact:
-                    out[rid[:15]] = contact
+            for record in answer:  # every record has a string Id (pages.read_page)
+                contact = field_value(record, "ConvertedContactId")
+                if contact is not None and not isinstance(contact, str):
+                    raise unreadable(NAME, "a ConvertedContactId that is not an id")
+                if contact:
+                    out[record["Id"][:15]] = contact
         return out
 
     async def _gather(self, calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
@@ -190,10 +200,11 @@ class SalesforceDestination:
                 raise answer
             index = found.setdefault(key, {})
             if isinstance(index, dict):
-                for record in answer:
-                    value, rid = record.get(key[1]), record.get("Id")
-                    if isinstance(value, str) and isinstance(rid, str):
-                        index.setdefault(value.casefold(), []).append(rid)
+                for record in answer:  # matched `IN (...)`: the value is one we sent
+                    value = field_value(record, key[1])
+                    if not isinstance(value, str):
+                        raise unreadable(NAME, f"a {key[0]} matched on {key[1]} without its value")
+                    index.setdefault(value.casefold(), []).append(record["Id"])
         return found
 
     async def _execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.destinations.answers import text_of
 from service.errors import (
     AuthFailed,
     DeliveryError,
@@ -35,9 +36,9 @@ def first_error(body: Any) -> tuple[str | None, str]:
     """(errorCode, message) of a request-level error body, whatever its shape."""
     entry: Any = body[0] if isinstance(body, list) and body else body
     if isinstance(entry, Mapping):
-        code = entry.get("errorCode") or entry.get("statusCode")
-        return (str(code) if code else None), str(entry.get("message") or "")
-    return None, str(body or "")[:300]
+        code = text_of(entry.get("errorCode")) or text_of(entry.get("statusCode"))
+        return (code or None), text_of(entry.get("message"))[:1000]
+    return None, text_of(body)[:300]
 
 
 def request_error(
@@ -68,7 +69,8 @@ def record_error(errors: Sequence[Any], obj: str) -> DeliveryError:
     """One record's failure inside a 200 OK collection answer."""
     code, message = first_error(list(errors))
     fields = errors[0].get("fields") if errors and isinstance(errors[0], Mapping) else None
-    where = f"{obj}.{','.join(map(str, fields))}" if fields else obj
+    names = [f for f in fields if isinstance(f, str)] if isinstance(fields, list) else []
+    where = f"{obj}.{','.join(names)}" if names else obj
     text = _clean(f"Salesforce {code or 'error'} on {where}: {message}")
     lowered = code.lower() if code else "rejected"
     if code in TRANSIENT_CODES:

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from service.destinations.answers import unreadable
 from service.destinations.base import Outcome
 from service.destinations.salesforce.errors import record_error
-from service.destinations.salesforce.plan import Plan, Write
+from service.destinations.salesforce.plan import NAME, Plan, Write
 from service.destinations.salesforce.soql import check_name
-from service.errors import DeliveryError, PermanentError, TransientError
+from service.errors import DeliveryError, PermanentError
 from service.models import DeliveryState, DestinationConfig, RecordRef
 
 Result = RecordRef | DeliveryError
@@ -26,13 +27,24 @@ CONVERTED = "cannot_update_converted_lead"
 
 
 def saved(write: Write, result: Any) -> Result:
-    if isinstance(result, dict) and result.get("success"):
+    """One SaveResult `{"id", "success", "errors"}`. Anything else is unreadable:
+    never a success without its id, never a refusal without its error."""
+    if not isinstance(result, dict) or not isinstance(result.get("success"), bool):
+        return unreadable(NAME, "a save result without success true or false")
+    if result["success"]:
         action: Literal["updated", "created"] = "updated" if write.record_id else "created"
-        rid = result.get("id") or write.record_id
-        if not rid:  # a create without its id: unreadable, and never created twice
-            return TransientError("Salesforce saved a record without its id", code="bad_response")
-        return RecordRef(object=write.object, id=str(rid), action=action)
-    errors = result.get("errors", []) if isinstance(result, dict) else []
+        rid = result.get("id")
+        if rid is None and write.record_id:  # an update names its record already
+            rid = write.record_id
+        if not isinstance(rid, str) or not rid:  # a create without its id: never created twice
+            return unreadable(NAME, "a saved record without its id")
+        return RecordRef(object=write.object, id=rid, action=action)
+    errors = result.get("errors")
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return unreadable(NAME, "a failed save without its errors")
+    code = errors[0].get("statusCode")
+    if not isinstance(code, str) or not code:
+        return unreadable(NAME, "a failed save without a statusCode")
     return record_error(errors, write.object)
 
 
