@@ -29,8 +29,11 @@ _DATE_TIME = {
 
 
 class ColumnLike(Protocol):
-    type: str
-    choices: tuple[str, ...]
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def choices(self) -> tuple[str, ...]: ...
 
 
 def stable_id(prefix: str, *parts: str) -> str:

@@ -80,8 +80,8 @@ def derived(obj: str, name: str, length: int | None, read_only: bool) -> SfField
         return SfField("id", 18, updateable=False, createable=False)
     if name.endswith("Id") and length == 18:
         target = {"Owner": ("User",), "ConvertedContact": ("Contact",)}.get(name[:-2])
-        kind = target or (name[:-2].removeprefix("Converted"),)
-        return SfField("reference", 18, updateable=fixed, createable=fixed, reference_to=kind)
+        parent = target or (name[:-2].removeprefix("Converted"),)
+        return SfField("reference", 18, updateable=fixed, createable=fixed, reference_to=parent)
     if length is None:
         kind = "boolean" if name.startswith("Is") else "date" if "_On_" in name else "datetime"
         return SfField(kind, 0, updateable=fixed, createable=fixed)
