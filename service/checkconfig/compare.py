@@ -15,22 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.checkconfig.fields import ObjectFields, Schemas
+from service.checkconfig.fit import field_problem, quote
 from service.models import DestinationConfig, Match, Propensity, Score, Target
 
 SCORES = tuple(s.value for s in Score)
 LEVELS = tuple(p.value for p in Propensity)
-# What the service writes for evaluated_at: ISO date-time text, YYYY-MM-DD
-# (Salesforce with field_types date) or epoch milliseconds (HubSpot and Airtable).
-DAY_FORM = {"salesforce": "day", "hubspot": "epoch_ms", "airtable": "epoch_ms"}
-DATE_FIELD = {
-    "salesforce": "a Date field: Salesforce refuses a date-time there "
-    "(set field_types.evaluated_at: date to write the day, or use a DateTime field)",
-    "hubspot": "a date property: HubSpot refuses a date-time there "
-    "(set field_types.evaluated_at: date to write midnight UTC, or use a datetime property)",
-    "airtable": "a date field: Airtable keeps the day only and the time of evaluation "
-    "is lost (use a dateTime field)",
-}
 
 
 @dataclass(frozen=True)
@@ -40,10 +30,6 @@ class Problem:
 
     def line(self, config: DestinationConfig) -> str:
         return f"{config.org_id}/{config.destination} {self.where}: {self.what}"
-
-
-def _quote(values: list[str] | tuple[str, ...]) -> str:
-    return ", ".join(repr(v) for v in values)
 
 
 def value_map(raw: Any, key: str) -> dict[str, str] | None:
@@ -62,73 +48,6 @@ def _unknown(name: str, fields: ObjectFields) -> str:
     return f"no such field (did you mean {hint[0]}?)" if hint else "no such field"
 
 
-def _choice_values(key: str, info: FieldInfo, written: dict[str, str], mapped: bool) -> str | None:
-    if info.takes_list:
-        return f"{key}: a {info.crm_type} field takes a list; the service writes one value"
-    refused = [v for v in dict.fromkeys(written.values()) if v not in info.choices]
-    if not refused:
-        return None
-    allowed = f"allowed: [{', '.join(info.choices)}]"
-    if mapped:
-        return (
-            f"{key}: the values map writes {_quote(refused)}, not allowed by this field ({allowed})"
-        )
-    where = "propensity.values" if key == "propensity" else f"field_options.{key}.values"
-    return (
-        f"{key}: {_quote(refused)} would be refused by this {info.crm_type} field "
-        f"({allowed}); map them with {where}"
-    )
-
-
-def _text_problem(key: str, info: FieldInfo, written: dict[str, str], mapped: bool) -> str | None:
-    """score / propensity: one of a few words (or their mapped values)."""
-    if info.kind is Kind.TEXT:
-        return None
-    if info.kind is Kind.CHOICE:
-        return _choice_values(key, info, written, mapped)
-    sample = next(iter(written.values()))
-    if info.kind is Kind.EMAIL:
-        return f"{key}: an email field cannot take {sample!r}"
-    return f"{key}: a {info.crm_type} field cannot take the text {sample!r}"
-
-
-def _date_problem(destination: str, target: Target | None, info: FieldInfo) -> str | None:
-    day = target is not None and target.field_types.get("evaluated_at") == "date"
-    form = DAY_FORM[destination] if day else "datetime"
-    fits = {
-        "datetime": {Kind.DATETIME, Kind.TEXT},
-        "day": {Kind.DATE, Kind.DATETIME, Kind.TEXT},
-        "epoch_ms": {Kind.DATE, Kind.DATETIME, Kind.NUMBER, Kind.TEXT}
-        if destination == "hubspot"
-        else {Kind.NUMBER},
-    }[form]
-    if info.kind in fits:
-        return None
-    if form == "datetime" and info.kind is Kind.DATE:
-        return f"evaluated_at: {DATE_FIELD[destination]}"
-    if form == "epoch_ms" and destination == "airtable":
-        return (
-            "evaluated_at: field_types.evaluated_at: date makes the service write epoch "
-            f"milliseconds, which a {info.crm_type} field refuses (remove it for Airtable)"
-        )
-    return f"evaluated_at: a {info.crm_type} field cannot take a date-time"
-
-
-def _field_problem(
-    destination: str, key: str, info: FieldInfo, target: Target | None, written: dict[str, str]
-) -> str | None:
-    if key == "evaluated_at":
-        return _date_problem(destination, target, info)
-    if key == "reasoning":
-        if info.kind is Kind.TEXT:
-            return None
-        if info.kind is Kind.CHOICE:
-            return f"reasoning: free text cannot go into a {info.crm_type} field with fixed values"
-        return f"reasoning: a {info.crm_type} field cannot take free text"
-    mapped = any(word != value for word, value in written.items())
-    return _text_problem(key, info, written, mapped)
-
-
 def _written(key: str, raw: Any) -> tuple[dict[str, str], Problem | None]:
     """TrailSpark value -> value written, and a problem when a values map is partial."""
     words = LEVELS if key == "propensity" else SCORES if key == "score" else ()
@@ -138,7 +57,7 @@ def _written(key: str, raw: Any) -> tuple[dict[str, str], Problem | None]:
     missing = [w for w in words if w not in given]
     problem = None
     if missing:
-        what = f"{key}: the values map does not cover {_quote(missing)} (the config is rejected)"
+        what = f"{key}: the values map does not cover {quote(missing)} (the config is rejected)"
         problem = Problem("", what)
     return {w: given.get(w, w) for w in words}, problem
 
@@ -184,7 +103,7 @@ def _mapped(
             continue
         if create and not info.createable:
             out.append(Problem(where, f"{key}: cannot be set on create (create_if_missing)"))
-        problem = _field_problem(destination, key, info, target, written)
+        problem = field_problem(destination, key, info, target, written)
         if problem is not None:
             out.append(Problem(where, problem))
     return out

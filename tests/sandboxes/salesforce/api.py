@@ -12,7 +12,8 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from tests.sandboxes.salesforce.schema import allow_save, derived, describe_field
+from tests.sandboxes.salesforce.duplicates import allow_save
+from tests.sandboxes.salesforce.schema import derived, describe_field
 from tests.sandboxes.salesforce.soql import SoqlError, parse
 from tests.sandboxes.salesforce.store import (
     EXTERNAL_IDS,

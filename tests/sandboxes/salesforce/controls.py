@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tests.sandboxes.salesforce.schema import DuplicateRule, SfField
+from tests.sandboxes.salesforce.duplicates import DuplicateRule
+from tests.sandboxes.salesforce.schema import SfField
 from tests.sandboxes.salesforce.store import Store
 
 

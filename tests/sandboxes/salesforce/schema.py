@@ -15,17 +15,13 @@ Refusals, as Salesforce words them:
 - a value JSON cannot turn into the field's type (a date-time for a Date, text
   for a number): the whole request fails, JSON_PARSER_ERROR "Cannot deserialize
   instance of date from VALUE_STRING value ..." (approximated wording);
-- duplicate rule: DUPLICATES_DETECTED with the rule's message; a single-record
-  call also carries the DuplicateResult, under Salesforce's own (misspelt) key
-  `duplicateResut`; `Sforce-Duplicate-Rule-Header: allowSave=true` saves past
-  a rule whose action is "allow" (alert), never past a "block" rule.
+- duplicate rule: DUPLICATES_DETECTED (duplicates.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,19 +48,6 @@ class SfField:
 
     def max_length(self) -> int | None:
         return self.length if self.type in TEXT_TYPES else None
-
-
-@dataclass
-class DuplicateRule:
-    """An active duplicate rule whose matching rule compares `fields` exactly
-    (case-insensitive). `action`: "block", or "allow" (allow with an alert)."""
-
-    object: str
-    fields: tuple[str, ...]
-    action: str = "block"
-    name: str = "TS_Sandbox_Duplicate_Rule"
-    message: str = "Use one of these records?"
-    matches: list[str] = field(default_factory=list)  # ids it reported, for tests
 
 
 def label_of(name: str, spec: SfField | None = None) -> str:
@@ -175,62 +158,3 @@ def value_refusal(name: str, spec: SfField, value: Any) -> Refusal | None:
     if spec.type == "email" and not _EMAIL.fullmatch(str(value)):
         return "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]
     return None
-
-
-def duplicates(
-    rule: DuplicateRule,
-    records: Mapping[str, Mapping[str, Any]],
-    values: Mapping[str, Any],
-    own_id: str | None,
-) -> list[str]:
-    """Ids of other records the rule's matching rule finds for `values`."""
-    wanted = [str(values.get(f) or "").casefold() for f in rule.fields]
-    if not all(wanted):
-        return []
-    return [
-        rid
-        for rid, rec in records.items()
-        if rid != own_id and [str(rec.get(f) or "").casefold() for f in rule.fields] == wanted
-    ]
-
-
-def duplicate_result(rule: DuplicateRule, obj: str, ids: Iterable[str], version: str) -> Any:
-    """The DuplicateResult Salesforce puts beside a single-record DUPLICATES_DETECTED."""
-    found = [
-        {
-            "additionalInformation": [],
-            "fieldDiffs": [],
-            "matchConfidence": 100.0,
-            "record": {
-                "attributes": {"type": obj, "url": f"/services/data/{version}/sobjects/{obj}/{i}"},
-                "Id": i,
-            },
-        }
-        for i in ids
-    ]
-    return {
-        "allowSave": rule.action == "allow",
-        "duplicateRule": rule.name,
-        "duplicateRuleEntityType": obj,
-        "errorMessage": rule.message,
-        "matchResults": [
-            {
-                "entityType": obj,
-                "errors": [],
-                "matchEngine": "ExactMatchEngine",
-                "matchRecords": found,
-                "rule": f"{rule.name}_Matching",
-                "size": len(found),
-                "success": True,
-            }
-        ],
-    }
-
-
-def allow_save(header: str | None) -> bool:
-    """`Sforce-Duplicate-Rule-Header: allowSave=true; includeRecordDetails=false`."""
-    for part in (header or "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.strip() == "allowSave":
-            return value.strip().lower() == "true"
-    return False

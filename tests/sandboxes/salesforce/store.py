@@ -14,14 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.sandboxes.salesforce.schema import (
-    DuplicateRule,
-    SfField,
-    duplicate_result,
-    duplicates,
-    json_refusal,
-    value_refusal,
-)
+from tests.sandboxes.salesforce.duplicates import DuplicateRule, duplicate_result, duplicates
+from tests.sandboxes.salesforce.schema import SfField, json_refusal, value_refusal
 from tests.sandboxes.salesforce.soql import fold
 
 PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001"}
