@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from service import replay_cli
 from service.app import Service
+from service.checkconfig import cli as check_config
 from service.destinations.base import Destination
 from service.errors import SettingsError
 from service.logs import configure
@@ -54,6 +55,7 @@ def _preview(argv: list[str]) -> int:
 
 # Subcommands: name -> main(argv) -> exit code. Without one, the service runs.
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "check-config": check_config.main,
     "preview": _preview,
     "replay-dlq": replay_cli.main,
 }

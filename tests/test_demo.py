@@ -19,6 +19,7 @@ EXPECTED = {  # what each scene shows in the feed
     "stale skipped": re.compile(r"~ salesforce skipped +org_demo/lead_ada +stale_evaluation"),
     "DLQ": re.compile(r"! DLQ +invalid +org_demo:lead_x +invalid_json \(deserialize\)"),
     "scenes done": re.compile(r"» all scenes played"),
+    "check-config": re.compile(r"» +check-config: 4 problem\(s\) in 3 of 3 config\(s\)"),
 }
 
 

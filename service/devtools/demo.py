@@ -26,6 +26,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from service.devtools.broker import free_port, local_broker
+from service.devtools.demo_checkconfig import check_config_scene
 from service.devtools.demo_data import demo_configs
 from service.devtools.demo_feed import Feed, states_table
 from service.devtools.demo_scenario import ACME, ORG, Scenario
@@ -115,6 +116,7 @@ async def run(every_s: float, duration_s: float | None, gap_s: float) -> None:
             try:
                 if await wait_ready(port, proc, log, stop):
                     print(banner(bootstrap, port, log, sf, hs, at, work), flush=True)
+                    await check_config_scene(ORG, work, sf, service_env)
                     if duration_s:
                         loop.call_later(duration_s, stop.set)
                     feed = Feed(bootstrap, env, log)

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.sandboxes.airtable_schema import base_schema, refusal
 from tests.sandboxes.tls import HttpsSandbox
 
 DEFAULT_TOKEN = "patSandbox0000000.sandbox-airtable-token"
@@ -47,7 +48,8 @@ _ALNUM = string.ascii_letters + string.digits
 
 @dataclass(frozen=True)
 class Column:
-    """An Airtable field: `type` as in the schema API; `choices` for singleSelect."""
+    """An Airtable field: `type` as in the schema API; `choices` for singleSelect and
+    multipleSelects (see airtable_schema.py for the types and what they refuse)."""
 
     type: str = "singleLineText"
     choices: tuple[str, ...] = ()
@@ -284,6 +286,7 @@ class AirtableSandbox(HttpsSandbox):
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_get("/_sandbox/records", self._dump)
+        app.router.add_get("/v0/meta/bases/{base}/tables", self._meta)
         app.router.add_route("*", "/v0/{base}/{table}", self._table)
         app.router.add_route("*", "/v0/{base}/{table}/{rest}", self._record)
         return app
@@ -329,7 +332,7 @@ class AirtableSandbox(HttpsSandbox):
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith("/v0/"):
             return await handler(request)  # type: ignore[no-any-return]
-        base = request.path.split("/")[2]
+        base = request.match_info.get("base") or request.path.split("/")[2]  # meta: per base too
         arrived = monotonic()
         try:
             self._check_auth(request)
@@ -378,6 +381,13 @@ class AirtableSandbox(HttpsSandbox):
 
     async def _dump(self, request: web.Request) -> web.Response:
         return _json(self.records)
+
+    async def _meta(self, request: web.Request) -> web.Response:
+        """Get base schema (read-only; the token needs schema.bases:read)."""
+        base = request.match_info["base"]
+        if not re.fullmatch(r"app[0-9A-Za-z]{14}", base):
+            raise ApiError(404, "NOT_FOUND", "Could not find what you are looking for")
+        return _json(base_schema(self.schema))
 
     # -- routes --
 
@@ -502,6 +512,9 @@ class AirtableSandbox(HttpsSandbox):
                 raise ApiError(422, "UNKNOWN_FIELD_NAME", f'Unknown field name: "{name}"')
             if value is None:
                 continue
+            refused = refusal(name, column, value)
+            if refused is not None:
+                raise ApiError(422, *refused)
             if column.type == "singleSelect" and value not in column.choices:
                 raise ApiError(
                     422,
@@ -603,8 +616,16 @@ def _count_records(raw: bytes) -> int:
 
 
 def _valid(column: Column, value: Any) -> bool:
-    if column.type in ("singleLineText", "email", "multilineText", "singleSelect"):
+    if column.type in ("singleLineText", "multilineText", "singleSelect", "url", "phoneNumber"):
         return isinstance(value, str) and len(value) <= TEXT_LIMIT
+    if column.type == "email":
+        return isinstance(value, str) and (value == "" or "@" in value)
+    if column.type == "date":  # a day; Airtable also reads a full ISO date-time here
+        return isinstance(value, str) and bool(re.match(r"\d{4}-\d{2}-\d{2}", value))
+    if column.type == "checkbox":
+        return isinstance(value, bool)
+    if column.type == "multipleSelects":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if column.type == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     if column.type == "dateTime":

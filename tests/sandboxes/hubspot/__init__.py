@@ -5,7 +5,8 @@
         secret = hs.credentials()      # {"access_token": ..., "base_url": "https://127.0.0.1:PORT"}
         ca = hs.ca_file                # the service's DESTINATION_CA_FILE
 
-Bearer auth, HubSpot's error bodies and X-HubSpot-RateLimit-* headers, a rolling
+Property definitions (`GET /crm/v3/properties/{objectType}`, properties.py), bearer
+auth, HubSpot's error bodies and X-HubSpot-RateLimit-* headers, a rolling
 request window (190 per 10 s), search per second (4), a daily quota, fault
 injection (`inject`, `store.reject`), and `GET /_sandbox/records` to look at
 what was written (`POST /_sandbox/config {"latency_s": ...}` adds a round trip).
@@ -28,6 +29,8 @@ from aiohttp import web
 from tests.sandboxes.hubspot import batch
 from tests.sandboxes.hubspot.budget import Budget, limit_body
 from tests.sandboxes.hubspot.objects import object_routes
+from tests.sandboxes.hubspot.properties import HsProperty
+from tests.sandboxes.hubspot.schema_routes import property_routes
 from tests.sandboxes.hubspot.search import search
 from tests.sandboxes.hubspot.store import OBJECTS, Rec, Store, error_body
 from tests.sandboxes.hubspot.wire import object_of, read_body, reply
@@ -67,7 +70,7 @@ class HubSpotSandbox(HttpsSandbox):
     window_s: float = 10.0
     search_per_s: int = 4
     daily_limit: int = 1_000_000
-    properties: dict[str, dict[str, str]] | None = None
+    properties: dict[str, dict[str, str | HsProperty]] | None = None
     search_lag_s: float = 0.0  # recently created records are not yet searchable
     multi_status_updates: bool = False
     latency_s: float = 0.0  # added to every CRM answer (a real round trip)
@@ -91,6 +94,7 @@ class HubSpotSandbox(HttpsSandbox):
         app.router.add_post("/crm/v3/objects/{obj}/search", self._search)
         app.router.add_post("/crm/v3/objects/{obj}/batch/{op}", self._batch)
         app.router.add_routes(object_routes(self.store))
+        app.router.add_routes(property_routes(self.store))
         return app
 
     def credentials(self) -> dict[str, str]:
@@ -108,6 +112,10 @@ class HubSpotSandbox(HttpsSandbox):
         rec = self.store.create(obj, clean)
         rec.born -= self.search_lag_s  # seeded records are already indexed
         return rec.id
+
+    def define(self, obj: str, name: str, prop: str | HsProperty) -> None:
+        """Declare (or add) a property: a type string, or an HsProperty with options."""
+        self.store.define(obj, name, prop)
 
     def records(self, obj: str) -> list[Rec]:
         return sorted(self.store.records[obj].values(), key=lambda r: int(r.id))

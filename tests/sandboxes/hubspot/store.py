@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from time import monotonic
 from typing import Any, NamedTuple
 
+from tests.sandboxes.hubspot.properties import HsProperty, issue
+
 OBJECTS = ("contacts", "companies")
 TEXT_MAX = 65_536
 READ_ONLY = frozenset({"hs_object_id", "createdate", "lastmodifieddate"})
@@ -126,15 +128,24 @@ class Rec:
 
 
 class Store:
-    def __init__(self, properties: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(self, properties: dict[str, dict[str, str | HsProperty]] | None = None) -> None:
         self.schema = {o: dict(DEFAULT_PROPERTIES[o]) for o in OBJECTS}
+        # Declared definitions (properties.py): only these are option- and read-only-checked.
+        self.defs: dict[str, dict[str, HsProperty]] = {o: {} for o in OBJECTS}
         for obj, extra in (properties or {}).items():
-            self.schema[obj].update(extra)
+            for name, kind in extra.items():
+                self.define(obj, name, kind)
         self.records: dict[str, dict[str, Rec]] = {o: {} for o in OBJECTS}
         self.reject: Reject | None = None  # tests: refuse some values (fault injection)
         self._next = 100
         self._by_value: dict[tuple[str, str, str], set[str]] = {}
         self.merged: dict[str, str] = {}  # id merged away -> the id it was merged into
+
+    def define(self, obj: str, name: str, kind: str | HsProperty) -> None:
+        if isinstance(kind, HsProperty):
+            self.defs[obj][name] = kind
+            kind = kind.type
+        self.schema[obj][name] = kind
 
     def _coerce(self, obj: str, name: str, value: Any) -> tuple[str | None, Issue | None]:
         kind = self.schema[obj].get(name)
@@ -143,6 +154,10 @@ class Store:
             return None, Issue(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
         if name in READ_ONLY:
             return None, Issue(name, "READ_ONLY_VALUE", f'"{name}" is a read only property')
+        spec = self.defs[obj].get(name)
+        refused = issue(name, spec, text) if spec is not None else None
+        if refused is not None:
+            return None, Issue(name, *refused)
         if kind == "datetime":
             return _datetime(name, text)
         if kind == "date":

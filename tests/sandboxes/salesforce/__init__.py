@@ -8,7 +8,8 @@
     POST|DELETE /_sandbox/faults                 inject or clear failures
     POST /_sandbox/latency {"seconds": 0.05}     delay every API answer
 
-It checks the bearer token, knows each object's fields (unknown -> INVALID_FIELD),
+It checks the bearer token, knows each object's fields (unknown -> INVALID_FIELD;
+types, restricted picklists and duplicate rules a test declares: controls.py),
 answers errors as Salesforce does (a JSON list of {message, errorCode, fields}),
 sends `Sforce-Limit-Info`, and simple-salesforce works against it unchanged.
 
@@ -29,6 +30,7 @@ from aiohttp import web
 
 from tests.sandboxes.oauth import TokenIssuer
 from tests.sandboxes.salesforce.api import N_RECORDS, WRITTEN, Api, Call, Fault, json
+from tests.sandboxes.salesforce.controls import SchemaControls
 from tests.sandboxes.salesforce.store import SfError, Store
 from tests.sandboxes.tls import HttpsSandbox
 
@@ -57,7 +59,7 @@ class Write:
     at: float  # monotonic
 
 
-class SalesforceSandbox(HttpsSandbox):
+class SalesforceSandbox(HttpsSandbox, SchemaControls):
     def __init__(
         self,
         tls_dir: Path,
@@ -182,6 +184,7 @@ class SalesforceSandbox(HttpsSandbox):
                     request.query.get("q"),
                     request.get(N_RECORDS, 0),
                     request.headers.get("Sforce-Auto-Assign"),
+                    request.headers.get("Sforce-Duplicate-Rule-Header"),
                 )
             )
         response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.api_limit}"

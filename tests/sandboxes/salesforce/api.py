@@ -12,8 +12,17 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
+from tests.sandboxes.salesforce.duplicates import allow_save
+from tests.sandboxes.salesforce.schema import derived, describe_field
 from tests.sandboxes.salesforce.soql import SoqlError, parse
-from tests.sandboxes.salesforce.store import EXTERNAL_IDS, READ_ONLY, SYSTEM, SfError, Store
+from tests.sandboxes.salesforce.store import (
+    EXTERNAL_IDS,
+    PREFIX,
+    READ_ONLY,
+    SYSTEM,
+    SfError,
+    Store,
+)
 
 COLLECTION_LIMIT = 200
 ROLLED_BACK = {
@@ -34,6 +43,7 @@ class Call:
     soql: str | None
     records: int  # records in a collection call
     auto_assign: str | None = None  # the Sforce-Auto-Assign header as sent
+    duplicate_header: str | None = None  # Sforce-Duplicate-Rule-Header as sent
 
 
 @dataclass
@@ -57,6 +67,10 @@ async def _body(request: web.Request) -> Any:
         raise SfError(
             400, "JSON_PARSER_ERROR", "Unexpected character: was expecting JSON"
         ) from None
+
+
+def _allow_save(request: web.Request) -> bool:
+    return allow_save(request.headers.get("Sforce-Duplicate-Rule-Header"))
 
 
 def _assigns(request: web.Request) -> bool:
@@ -144,23 +158,25 @@ class Api:
             obj = (rec.get("attributes") or {}).get("type") if isinstance(rec, dict) else None
             if not obj:
                 raise SfError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-            self.store.check_names(obj, [k for k in rec if k != "attributes" and k.lower() != "id"])
+            self.store.check_names(
+                obj, {k: v for k, v in rec.items() if k != "attributes" and k.lower() != "id"}
+            )
         before = copy.deepcopy(self.store.records) if body.get("allOrNone") else None
-        assign = _assigns(request)
+        assign, allow = _assigns(request), _allow_save(request)
         results: list[dict[str, Any]] = []
         for rec in records:
             obj = rec["attributes"]["type"]
             values = {k: v for k, v in rec.items() if k != "attributes"}
             try:
                 if creating:
-                    rid = self.store.create(obj, values)
+                    rid = self.store.create(obj, values, allow_save=allow)
                 else:
                     rid = values.pop("id", None) or values.pop("Id", None)
                     if not rid:
                         raise SfError(
                             400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]
                         )
-                    rid = self.store.update(obj, str(rid), values)
+                    rid = self.store.update(obj, str(rid), values, allow_save=allow)
                 if assign:
                     self.store.assign(obj, rid)
                 results.append({"id": rid, "success": True, "errors": []})
@@ -184,38 +200,42 @@ class Api:
         fields = store.object_fields(obj)
         if not rest and method == "POST":
             values = await _body(request)
-            store.check_names(obj, list(values))
-            rid = store.create(obj, values)
+            store.check_names(obj, values)
+            rid = store.create(obj, values, allow_save=_allow_save(request))
             if _assigns(request):
                 store.assign(obj, rid)
             return json({"id": rid, "success": True, "errors": []}, 201)
         if rest == ["describe"] and method == "GET":
-            return json(
-                {"name": obj, "fields": [self._describe(obj, f, n) for f, n in fields.items()]}
-            )
+            return json(self.describe(obj, version, fields))
         if len(rest) == 1:
             return await self._row(request, version, obj, rest[0])
         if len(rest) == 2:
             return await self._upsert(request, version, obj, rest[0], rest[1])
         raise SfError(*NOT_FOUND)
 
-    def _describe(self, obj: str, name: str, length: int | None) -> dict[str, Any]:
-        kind = (
-            "id"
-            if name == "Id"
-            else "string"
-            if length and length <= 255
-            else "textarea"
-            if length
-            else "datetime"
-        )
+    def describe(self, obj: str, version: str, fields: dict[str, int | None]) -> dict[str, Any]:
+        """The sObject Describe answer: declared fields as declared, the rest derived."""
+        declared = self.store.types.get(obj, {})
+        described = [
+            describe_field(
+                name,
+                declared.get(name) or derived(obj, name, length, name in READ_ONLY[obj]),
+                external_id=name in EXTERNAL_IDS[obj],
+            )
+            for name, length in {**fields, **dict.fromkeys(SYSTEM)}.items()
+        ]
         return {
-            "name": name,
-            "type": kind,
-            "length": length or 0,
-            "externalId": name in EXTERNAL_IDS[obj],
-            "updateable": name not in READ_ONLY[obj],
-        }
+            "name": obj,
+            "label": obj,
+            "custom": False,
+            "keyPrefix": PREFIX[obj],
+            "createable": True,
+            "updateable": True,
+            "queryable": True,
+            "fields": described,
+            "urls": {"sobject": f"/services/data/{version}/sobjects/{obj}",
+                     "describe": f"/services/data/{version}/sobjects/{obj}/describe"},
+        }  # fmt: skip
 
     async def _row(self, request: web.Request, version: str, obj: str, rid: str) -> web.Response:
         try:
@@ -228,8 +248,8 @@ class Api:
             return json(self.store.view(obj, rid, version))
         if request.method == "PATCH":
             values = await _body(request)
-            self.store.check_names(obj, list(values))
-            self.store.update(obj, rid, values)
+            self.store.check_names(obj, values)
+            self.store.update(obj, rid, values, allow_save=_allow_save(request))
             if _assigns(request):
                 self.store.assign(obj, rid)
             return web.Response(status=204)
@@ -266,9 +286,10 @@ class Api:
                 f"HTTP Method '{request.method}' not allowed. Allowed are GET,PATCH",
             )
         values = await _body(request)
-        self.store.check_names(obj, list(values))
+        self.store.check_names(obj, values)
+        allow = _allow_save(request)
         if found:
-            rid = self.store.update(obj, found[0], values)
+            rid = self.store.update(obj, found[0], values, allow_save=allow)
             return json({"id": rid, "success": True, "errors": [], "created": False}, 200)
-        rid = self.store.create(obj, {**values, field: value})
+        rid = self.store.create(obj, {**values, field: value}, allow_save=allow)
         return json({"id": rid, "success": True, "errors": [], "created": True}, 201)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.sandboxes.salesforce.duplicates import DuplicateRule, duplicate_result, duplicates
+from tests.sandboxes.salesforce.schema import SfField, json_refusal, value_refusal
 from tests.sandboxes.salesforce.soql import fold
 
 PREFIX = {"Lead": "00Q", "Contact": "003", "Account": "001"}
@@ -62,13 +64,20 @@ Rule = Callable[[str, Mapping[str, Any]], str | None]
 
 class SfError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, fields: list[str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        extra: dict[str, Any] | None = None,  # single-record answers only (duplicateResut)
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.fields = status, code, message, fields or []
+        self.extra = extra or {}
 
     def body(self) -> list[dict[str, Any]]:
-        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
+        return [{**self.extra, "message": self.message, "errorCode": self.code,
+                 "fields": self.fields}]  # fmt: skip
 
     def save_error(self) -> dict[str, Any]:
         return {"statusCode": self.code, "message": self.message, "fields": self.fields}
@@ -89,6 +98,9 @@ class Store:
     deleted: set[str] = field(default_factory=set)
     locked: set[str] = field(default_factory=set)  # ids answering UNABLE_TO_LOCK_ROW
     rules: list[Rule] = field(default_factory=list)
+    # Declared field types (tests/sandboxes/salesforce/schema.py): only these are enforced.
+    types: dict[str, dict[str, SfField]] = field(default_factory=dict)
+    duplicate_rules: list[DuplicateRule] = field(default_factory=list)
     # The org's active Lead assignment rule: the owner it assigns, None when there is none.
     assignment_owner: str | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -124,8 +136,9 @@ class Store:
             raise SfError(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
         return self.fields[obj]
 
-    def check_names(self, obj: str, names: list[str]) -> None:
-        """Unknown fields fail the whole request, as Salesforce's JSON reader does."""
+    def check_names(self, obj: str, names: list[str] | Mapping[str, Any]) -> None:
+        """Unknown fields, and values of a declared type that JSON cannot read (a
+        date-time for a Date), fail the whole request, as Salesforce's JSON reader does."""
         known = self.object_fields(obj)
         for name in names:
             if name not in known and name not in SYSTEM:
@@ -135,6 +148,13 @@ class Store:
                     f"No such column '{name}' on sobject of type {obj}",
                     [name],
                 )
+        declared = self.types.get(obj, {})
+        for name in names:
+            spec = declared.get(name)
+            if spec is not None and isinstance(names, Mapping):
+                refused = json_refusal(name, spec, names[name])
+                if refused is not None:
+                    raise SfError(400, "JSON_PARSER_ERROR", refused)
 
     def resolve(self, obj: str, rid: str) -> str:
         """The stored 18-character id for `rid`, or the error Salesforce gives."""
@@ -152,16 +172,29 @@ class Store:
             raise SfError(404, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
         return known
 
-    def _validate(self, obj: str, values: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    def _validate(
+        self,
+        obj: str,
+        values: Mapping[str, Any],
+        current: Mapping[str, Any],
+        rid: str | None = None,
+        allow_save: bool | None = None,
+    ) -> None:
         limits = self.object_fields(obj)
+        declared = self.types.get(obj, {})
         for name, value in values.items():
-            if name in READ_ONLY[obj] or name in SYSTEM:
+            spec = declared.get(name)
+            locked = spec is not None and not (spec.updateable if rid else spec.createable)
+            if name in READ_ONLY[obj] or name in SYSTEM or locked:
                 message = f"Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."  # noqa: E501
                 raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", message, [name])
             limit = limits.get(name)
             if isinstance(value, str) and limit is not None and len(value) > limit:
                 message = f"{name}: data value too large: {value[:20]}... (max length={limit})"
                 raise SfError(400, "STRING_TOO_LONG", message, [name])
+            refused = value_refusal(name, spec, value) if spec is not None else None
+            if refused is not None:
+                raise SfError(400, *refused)
         merged = {**current, **values}
         missing = [f for f in REQUIRED[obj] if not merged.get(f)]
         if missing:
@@ -170,11 +203,27 @@ class Store:
         for rule in self.rules:
             if (broken := rule(obj, merged)) is not None:
                 raise SfError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", broken, [])
+        if allow_save is not None:  # only API writes meet the org's duplicate rules
+            self._check_duplicates(obj, merged, rid, allow_save)
 
-    def create(self, obj: str, values: Mapping[str, Any]) -> str:
+    def _check_duplicates(
+        self, obj: str, merged: Mapping[str, Any], rid: str | None, allow_save: bool
+    ) -> None:
+        for rule in self.duplicate_rules:
+            if rule.object != obj or (rule.action == "allow" and allow_save):
+                continue
+            found = duplicates(rule, self.records[obj], merged, rid)
+            if found:
+                rule.matches.extend(found)
+                extra = {"duplicateResut": duplicate_result(rule, obj, found, "v62.0")}
+                raise SfError(400, "DUPLICATES_DETECTED", rule.message, [], extra)
+
+    def create(self, obj: str, values: Mapping[str, Any], *, allow_save: bool | None = None) -> str:
+        """`allow_save`: None for a write that bypasses duplicate rules (seeding),
+        else whether the request sent `Sforce-Duplicate-Rule-Header: allowSave=true`."""
         if any(k.lower() == "id" for k in values):
             raise SfError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
-        self._validate(obj, values, {})
+        self._validate(obj, values, {}, None, allow_save)
         rid = f"{PREFIX[obj]}5g0000{next(self._ids):06d}AAA"
         stamp = _now()
         extra = {"IsConverted": False} if obj == "Lead" else {}
@@ -204,14 +253,16 @@ class Store:
         lead.update(IsConverted=True, ConvertedContactId=contact, ConvertedAccountId=account)
         return contact
 
-    def update(self, obj: str, rid: str, values: Mapping[str, Any]) -> str:
+    def update(
+        self, obj: str, rid: str, values: Mapping[str, Any], *, allow_save: bool | None = None
+    ) -> str:
         rid = self.resolve(obj, rid)
         if obj == "Lead" and self.records[obj][rid].get("IsConverted"):
             raise SfError(400, "CANNOT_UPDATE_CONVERTED_LEAD", CONVERTED, [])
         if rid in self.locked:
             message = f"unable to obtain exclusive access to this record or 1 records: {rid}"
             raise SfError(400, "UNABLE_TO_LOCK_ROW", message)
-        self._validate(obj, values, self.records[obj][rid])
+        self._validate(obj, values, self.records[obj][rid], rid, allow_save)
         before = dict(self.records[obj][rid]) if self._indexes else {}
         self.records[obj][rid].update(values, LastModifiedDate=_now())
         self._reindex(obj, rid, before)
