@@ -56,6 +56,7 @@ def _preview(argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "preview": _preview,
     "replay-dlq": replay_cli.main,
+    "trace": lambda argv: __import__("service.trace_cli").trace_cli.main(argv),
 }
 
 
