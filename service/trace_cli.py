@@ -138,6 +138,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> Scan:
             bar.close()
 
 
+def configure_logs() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our own line says it once
+
+
 def main(argv: list[str]) -> int:
     now_ms = int(time.time() * 1000)
     args = parse_args(argv, now_ms)
@@ -146,8 +151,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # our own line says it once
+    configure_logs()
     try:
         scan = asyncio.run(_run(settings, args))
     except (KafkaUnreachable, TopicMissing) as exc:

@@ -24,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from service import trace_cli
 from service.devtools.broker import free_port
 from service.settings import Settings
 from service.trace import Found, Scan, trace
@@ -543,3 +544,29 @@ async def test_a_lead_delivered_by_the_service_is_traced(
     assert lines[5] == "by destination:" and len(lines) == 10
     assert lines[9].startswith("3 statuses (")
     assert other["evaluation"]["evaluation_id"] not in done.stdout
+
+
+def test_an_incomplete_scan_prints_what_it_read_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kafka stopped answering mid-scan (the broker side is covered above)."""
+    partial = Scan(
+        partitions=2,
+        scanned=10,
+        found=[found(status("hubspot", "delivered", NOW), 3)],
+        incomplete=["partition 1 (end offset 40)"],
+    )
+
+    async def stalled(*args: object, **kwargs: object) -> Scan:
+        return partial
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setattr(trace_cli, "trace", stalled)
+    monkeypatch.setattr(trace_cli, "configure_logs", lambda: None)  # global, for the CLI only
+    assert trace_cli.main(["--org", "org_1", "--lead", "lead_A"]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[2].split()[1:3] == ["hubspot", "delivered"]
+    assert out.splitlines()[-1] == (
+        "warning: incomplete, stopped before the end of partition 1 (end offset 40)"
+    )
+    assert err == "trace: Kafka stopped answering: the trace is incomplete\n"
