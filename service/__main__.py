@@ -53,11 +53,18 @@ def _preview(argv: list[str]) -> int:
     return preview(argv)
 
 
+def _trace(argv: list[str]) -> int:
+    from service.trace_cli import main as trace
+
+    return trace(argv)
+
+
 # Subcommands: name -> main(argv) -> exit code. Without one, the service runs.
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "check-config": check_config.main,
     "preview": _preview,
     "replay-dlq": replay_cli.main,
+    "trace": _trace,
 }
 
 
