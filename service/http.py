@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,16 +80,17 @@ def header_number(headers: Mapping[str, str], name: str, *, limit: int = 10**12)
     return number if number <= limit else None
 
 
+_DELAY_SECONDS = re.compile(r"\s*\d{1,40}(\.\d{1,6})?\s*")  # RFC 9110: 1*DIGIT (and 1.5)
+
+
 def retry_after_seconds(headers: Mapping[str, str], default: float) -> float:
     """`Retry-After` as delta-seconds or an HTTP date, within 0..MAX_WAIT_S; `default`
-    when absent or unreadable (inf, nan, garbage)."""
+    when absent or unreadable (inf, nan, 1e12, -5, garbage: none is delay-seconds)."""
     raw = headers.get("Retry-After")
     if not raw or not isinstance(raw, str) or len(raw) > 100:
         return default
-    try:
+    if _DELAY_SECONDS.fullmatch(raw):
         return bounded_seconds(float(raw), default)
-    except ValueError:
-        pass
     try:
         when = parsedate_to_datetime(raw)
         return bounded_seconds(when.timestamp() - time(), default)

@@ -21,8 +21,8 @@ RETRY_AFTER = [
     ("7", 7.0),
     (" 2.5 ", 2.5),
     ("0", 0.0),
-    ("-5", 0.0),
-    ("1e12", MAX_WAIT_S),
+    ("-5", 9.0),  # not delay-seconds (RFC 9110): the default
+    ("1e12", 9.0),
     ("99999999999999999999999", MAX_WAIT_S),
     ("1e400", 9.0),  # inf once parsed
     ("inf", 9.0),
