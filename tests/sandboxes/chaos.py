@@ -155,15 +155,11 @@ class Chaotic:
             chaos.note(request, kind, f"{delay:.1f}s after applying")
             await asyncio.sleep(delay)
             return response  # type: ignore[no-any-return]
-        mangled = mangle_of(chaos, response, kind)
+        mangled = chaos.mangle(response, kind) if isinstance(response, web.Response) else None
         if mangled is None:
             return response  # type: ignore[no-any-return]
         chaos.note(request, kind, str(response.status))
         return mangled
-
-
-def mangle_of(chaos: Chaos, response: web.StreamResponse, kind: str) -> web.Response | None:
-    return chaos.mangle(response, kind) if isinstance(response, web.Response) else None
 
 
 def schedule(
