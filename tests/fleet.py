@@ -77,6 +77,7 @@ class Fleet:
         self.arrived: dict[tuple[str, str], float] = {}  # monotonic arrival of the terminal status
         self.statuses = 0
         self.every: Counter[tuple[str, str | None]] = Counter()  # every terminal status
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}  # every status, in order
         self.sent_at: dict[str, float] = {}  # event id -> monotonic produce time
         self._reader: asyncio.Task[None] | None = None
 
@@ -213,9 +214,10 @@ class Fleet:
                     for record in records:
                         self.statuses += 1
                         status = orjson.loads(record.value)
+                        key = (status["event_id"], status["destination"])
+                        self.history.setdefault(key, []).append(status)
                         if status["status"] == "retrying":
                             continue
-                        key = (status["event_id"], status["destination"])
                         self.every[(status["status"], status["reason"])] += 1
                         if key not in self.terminal:
                             self.terminal[key] = status

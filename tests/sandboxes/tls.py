@@ -16,6 +16,7 @@ from typing import Self
 import trustme
 from aiohttp import web
 
+from tests.sandboxes.chaos import Chaotic
 from tests.sandboxes.garble import Garbler
 
 
@@ -34,7 +35,7 @@ def sandbox_tls(directory: Path) -> tuple[ssl.SSLContext, Path]:
     return context, ca_file
 
 
-class HttpsSandbox(Garbler):
+class HttpsSandbox(Garbler, Chaotic):
     """Lifecycle shared by the CRM sandboxes: serve `app()` over HTTPS on
     127.0.0.1 with the sandbox CA; `start`/`stop` or `async with`.
 
@@ -60,6 +61,9 @@ class HttpsSandbox(Garbler):
         self.garbles = []
         app = self.app()
         app.middlewares.append(self._garble)  # innermost: the answer as the CRM wrote it
+        app.middlewares.insert(
+            0, self._chaos
+        )  # outermost: a gateway's faults (tests/sandboxes/chaos.py)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=ssl_context)
