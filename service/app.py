@@ -84,6 +84,7 @@ class Service:
         self.consumer: Consumer | None = None
         self.watch: BrokerWatch | None = None
         self.exit_code = 0
+        self.broken: str | None = None  # why /healthz fails, once the consume loop died
         self.share = Share()  # this instance's part of every tenant's rate limits
         self.lanes: Lanes | None = None
         self.circuits = Circuits(self.metrics, list(SPECS))
@@ -104,6 +105,8 @@ class Service:
         with no flush completing for BROKER_UNAVAILABLE_EXIT_S (a restart may
         help; any completed flush makes it healthy again). Kafka trouble short
         of that shows in readiness only (§7)."""
+        if self.broken is not None:
+            return False, self.broken
         stalled = self.outbox.stalled_s()
         if stalled >= self.settings.broker_unavailable_exit_s:
             return False, f"outbox stalled for {stalled:.0f}s (BROKER_UNAVAILABLE_EXIT_S)"
@@ -186,7 +189,14 @@ class Service:
         )
         writer = asyncio.create_task(self.outbox.run(), name="outbox")
         try:
-            await self.consumer.run(self.stopping)
+            try:
+                await self.consumer.run(self.stopping)
+            except Exception:  # never a zombie that answers /healthz and consumes nothing
+                self.broken = "the consume loop failed"
+                log.exception("the consume loop failed; exiting 1 so that it is restarted")
+                self.exit_code = 1
+                self.stop()
+                raise
             log.info("stopping: handing back in-flight work")
             assignment = self.consumer.kafka.assignment()
             finished = await self.consumer.hand_back(assignment, max(1.0, s.shutdown_timeout_s - 5))
