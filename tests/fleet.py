@@ -119,9 +119,10 @@ class Fleet:
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
         self._write_secrets(self.tmp / "secrets", self.sf.token)  # for benchmarks' baselines
 
-    async def launch(self) -> None:
+    async def launch(self, **instance: Any) -> None:
+        """The status reader and the first instance (`add_instance(**instance)`)."""
         self._reader = asyncio.create_task(self._read_statuses())
-        await self.add_instance()
+        await self.add_instance(**instance)
 
     async def __aexit__(self, *exc: object) -> None:
         for instance in self.instances:
@@ -150,16 +151,18 @@ class Fleet:
                 (secrets / f"{org}-{dest}.json").write_bytes(orjson.dumps(creds[dest]))
         return secrets
 
-    async def add_instance(self) -> Instance:
-        """One more `python -m service` in the same group, ready."""
+    async def add_instance(self, *, module: str = "service", ready: bool = True) -> Instance:
+        """One more `python -m service` (or a test double, `module`) in the same group;
+        ready, unless `ready=False`."""
         name = f"i{len(self.instances)}"
         # Each instance its own Salesforce token: the sandbox tells who wrote what.
         secrets = self._write_secrets(self.tmp / f"secrets-{name}", f"{self.sf.token}-{name}")
         env = base_env(self.kafka, secrets, self.tmp / "configs.json", self.sf.ca_file)
-        instance = Instance(name, {**env, **self.env}, self.tmp)
+        instance = Instance(name, {**env, **self.env}, self.tmp, module)
         self.instances.append(instance)
         instance.start()
-        await instance.wait_ready()
+        if ready:
+            await instance.wait_ready()
         return instance
 
     async def kill_and_restart(self, index: int = 0) -> None:

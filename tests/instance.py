@@ -17,8 +17,9 @@ from service.devtools.broker import free_port
 
 
 class Instance:
-    def __init__(self, name: str, env: dict[str, str], tmp: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], tmp: Path, module: str = "service") -> None:
         self.name = name
+        self.module = module  # `python -m` this; a test double wraps `service`
         self.port = free_port()
         self.log = tmp / f"{name}.log"
         self.env = {
@@ -31,7 +32,7 @@ class Instance:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service"], env=self.env, stderr=out
+                [sys.executable, "-m", self.module], env=self.env, stderr=out
             )
 
     @property
