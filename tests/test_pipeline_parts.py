@@ -368,3 +368,17 @@ async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Pa
     assert deferred.topic.startswith("trailspark.destinations.retry")
     assert RetryRecord.read(deferred.value, deferred.headers).attempt == 1
     assert not sink.values("status")
+
+
+def test_closed_failure_free_circuits_are_swept_so_memory_does_not_grow() -> None:
+    from service.pipeline import circuit as circuit_module
+
+    circuits = Circuits(Metrics(), ["hubspot"])
+    for _ in range(3):
+        circuits.get("hubspot", "org_x-hubspot").failed("server_error")  # open: kept
+    circuits.get("hubspot", "org_y-hubspot").failed("timeout")  # one failure: kept
+    for i in range(circuit_module.SWEEP_AT * 3):
+        circuits.get("hubspot", f"org_{i}-hubspot")  # credentials come and go
+    assert len(circuits._circuits) <= 2 * circuit_module.SWEEP_AT
+    assert circuits.get("hubspot", "org_x-hubspot").is_open
+    assert circuits.get("hubspot", "org_y-hubspot").failures == 1
