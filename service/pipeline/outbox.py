@@ -170,7 +170,9 @@ class Outbox:
         groups: dict[tuple[str, int], list[Outgoing]] = {}
         for record in records:
             count = await self._count(record.topic)
-            if count == leads:
+            if record.partition is not None:
+                partition = record.partition
+            elif count == leads:
                 partition = record.source_partition
             elif record.key is not None:  # like Kafka's Java client
                 partition = (murmur2(record.key) & 0x7FFFFFFF) % count

@@ -80,9 +80,8 @@ class AirtableDestination:
         self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
         self.max_batch_size = self.options.max_batch_size
         self._settings, self._metrics = ctx.settings, ctx.metrics
-        self._pacers = WindowPool(
-            self.options.requests_per_second, self.options.window_s, ctx.share
-        )
+        self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
+        self._handoffs = ctx.handoffs
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[Secret, Api] = {}
         self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)
@@ -101,8 +100,10 @@ class AirtableDestination:
             api.session.close()
         self._sdk.clear()
 
-    def _client(self, secret: Secret) -> RecordsApi:
+    def _client(self, secret: Secret, org_id: str) -> RecordsApi:
         pacer = self._pacers.get(secret.base_id)
+        if (wait := self._handoffs.wait_s(org_id, pacer.window_s)) > 0:
+            pacer.hold(wait)  # the base's previous owner (another instance) may have spent it
         penalty = self.options.penalty_s
         if self.options.client == "sdk":
             if secret not in self._sdk:
@@ -119,7 +120,7 @@ class AirtableDestination:
         self._metrics.truncations.labels(DESTINATION, key).inc()
 
     async def write(self, batch: Batch) -> list[Outcome]:
-        client = self._client(parse_credentials(batch.credentials))
+        client = self._client(parse_credentials(batch.credentials), batch.config.org_id)
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]
         for target in batch.config.targets:  # propensity: never on Airtable (config validation)

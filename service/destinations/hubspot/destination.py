@@ -42,7 +42,7 @@ class HubSpotDestination:
         self.max_batch_size = self.options.max_batch_size
         self._session: aiohttp.ClientSession | None = None
         self._limits: dict[str, TokenLimits] = {}
-        self._share = ctx.share
+        self._handoffs = ctx.handoffs
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
         # HubSpot's answer says expires_in (30 minutes); the default is never needed.
         self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
@@ -65,7 +65,7 @@ class HubSpotDestination:
         """One budget per credentials file (hashed: the key never holds the secret)."""
         key = parse_credentials(credentials).key
         if key not in self._limits:
-            self._limits[key] = TokenLimits(self.options, self._share)
+            self._limits[key] = TokenLimits(self.options)
         return key, self._limits[key]
 
     def _truncated(self, field: str) -> None:
@@ -75,6 +75,7 @@ class HubSpotDestination:
         await self.setup()
         assert self._session is not None
         _, limits = self.limits_for(batch.credentials)
+        limits.handoff(self._handoffs, batch.config.org_id)
         limits.check_daily()  # spent for today: no request at all
         creds = parse_credentials(batch.credentials)
         self.budget.configure(creds.key, batch.config.max_daily_api_share)
