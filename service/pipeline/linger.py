@@ -17,7 +17,7 @@ from collections.abc import Callable
 from time import monotonic
 
 EXTENSIONS = 40  # the longest wait, in lingers, while deliveries keep arriving
-QUIET = 3  # lingers without an arrival that end a burst (a busy process pauses too)
+QUIET = 5  # lingers without an arrival that end a burst (a busy process pauses too)
 
 
 async def linger(
