@@ -83,7 +83,12 @@ class Service:
             max_batch_size=256 * 1024,
             max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
         )
-        self.outbox = Outbox(self.producer, settings.topic_work)  # stage 2's records
+        # Stage 2's records. Statuses go where the Java client puts their `org:lead` key
+        # (as before, when they followed the evaluations' partitions): a big org's
+        # statuses spread over the status topic, not into its one work partition.
+        self.outbox = Outbox(
+            self.producer, settings.topic_work, keyed=frozenset({settings.topic_status})
+        )
         self.forwarded = Outbox(self.producer, settings.topic_evaluations)  # stage 1's
         self.legacy = LegacyMarks(
             settings, self.layout.legacy_changelog, self.layout.changelog, self.stores, self.outbox

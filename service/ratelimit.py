@@ -39,8 +39,11 @@ class Handoffs:
         self.partitions = 0  # of the work topic
         self._released: dict[int, float] = {}
 
-    def took(self, released: dict[int, float], partitions: int) -> None:
-        self._released, self.partitions = dict(released), partitions
+    def took(self, released: dict[int, float], partitions: int, owned: set[int]) -> None:
+        """After an assignment: `released` for the partitions it just took; holds of
+        partitions it keeps still count (two rebalances within one window)."""
+        kept = {p: at for p, at in self._released.items() if p in owned}
+        self._released, self.partitions = kept | released, partitions
 
     def wait_s(self, org_id: str, window_s: float) -> float:
         """How long `org_id`'s requests must still wait for a window of `window_s`."""

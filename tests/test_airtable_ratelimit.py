@@ -192,7 +192,7 @@ async def test_a_new_owner_holds_a_base_until_the_old_owners_window_has_passed()
             granted.append(loop.time())
     handoffs = Handoffs()
     released = time.time()
-    handoffs.took({org_partition(org, 12): released}, 12)
+    handoffs.took({org_partition(org, 12): released}, 12, set(range(12)))
     moved = org_partition(org, 12)
     kept = next(o for o in (f"org{i}" for i in range(99)) if org_partition(o, 12) != moved)
     assert handoffs.wait_s(kept, window_s) == 0.0  # a tenant of a partition it kept
@@ -206,5 +206,7 @@ async def test_a_new_owner_holds_a_base_until_the_old_owners_window_has_passed()
     busiest = max(sum(1 for t in granted if s <= t < s + window_s) for s in granted)
     assert busiest == 5  # never both owners' 5 within one window
     assert granted[5] - granted[4] >= window_s - 0.02
-    handoffs.took({}, 12)  # partitions kept across a rebalance: no hold
-    assert handoffs.wait_s(org, window_s) == 0.0
+    handoffs.took({}, 12, set(range(12)))  # a second rebalance within the window:
+    assert handoffs.wait_s(org, 10.0) > 0  # the hold of a partition it kept stays
+    handoffs.took({}, 12, {moved + 1})  # handed on: its tenants are another's now
+    assert handoffs.wait_s(org, 10.0) == 0.0

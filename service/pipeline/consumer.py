@@ -180,7 +180,7 @@ class Consumer:
         if self.legacy is not None:
             await self.legacy.import_into(numbers, total)
         released = {p: t for p in self._acquired if (t := released_at(self.restorer.stores, p))}
-        self.handoffs.took(released, total)
+        self.handoffs.took(released, total, self._owned)
 
     async def hand_back(self, tps: set[TopicPartition], timeout_s: float) -> bool:
         """Revoke or stop: drop what is queued from `tps` (never written here, left

@@ -45,8 +45,16 @@ class Sink(Protocol):
 
 
 class Outbox:
-    def __init__(self, producer: Producer, lead_topic: str, *, capacity: int = 20_000) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        lead_topic: str,
+        *,
+        capacity: int = 20_000,
+        keyed: frozenset[str] = frozenset(),
+    ) -> None:
         self.producer = producer
+        self.keyed = keyed  # topics partitioned by key even when co-sized with lead_topic
         self.lead_topic = lead_topic
         self.capacity = capacity
         self.queued = 0  # records waiting for the writer
@@ -172,7 +180,7 @@ class Outbox:
             count = await self._count(record.topic)
             if record.partition is not None:
                 partition = record.partition
-            elif count == leads:
+            elif count == leads and record.topic not in self.keyed:
                 partition = record.source_partition
             elif record.key is not None:  # like Kafka's Java client
                 partition = (murmur2(record.key) & 0x7FFFFFFF) % count
