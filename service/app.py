@@ -1,9 +1,10 @@
 """Wires the service together and owns its lifecycle (start / run / stop).
 
+evaluations (org:lead) ──► Repartitioner (stage 1: decode, DLQ) ──► work topic (org)
 config topic ──► TableReader ──► ConfigStore ─┐
-evaluations ──┐                               ▼
+work topic ───┐                               ▼
 delay tiers ──┴► Consumer ──► Router ──► Lanes (one per org x destination) ──┐
-   ▲                                         │ Deliverer: stale check,      │ deferred
+   ▲          (stage 2)                      │ Deliverer: stale check,      │ deferred
    │                                         ▼ secrets, circuit, write      ▼
    └──── retries, deferrals ◄── Outbox ◄── Settler ◄────────────────────────┘
          status / DLQ / watermarks ◄──┘ (one writer, acked before commit)
@@ -29,20 +30,24 @@ from service.outcomes import LastOutcomes
 from service.pipeline.broker_watch import BrokerWatch
 from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
+from service.pipeline.cutover import wait_for_earlier_version
 from service.pipeline.delays import TierGate
 from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
+from service.pipeline.layout import Layout, stage2_settings
+from service.pipeline.legacy import LegacyMarks
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
 from service.pipeline.refusals import Refusals
+from service.pipeline.repartition import Forward, Repartitioner
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
 from service.pipeline.state import StateStores
 from service.pipeline.table import TableReader
-from service.pipeline.topics import ensure_topics, misaligned, wait_for_topic
+from service.pipeline.topics import ensure_topics, existing, misaligned, wait_for_topic
 from service.pipeline.watermarks import Watermarks
-from service.ratelimit import Share
+from service.ratelimit import Handoffs
 from service.secrets import SecretStore
 from service.settings import Settings
 from service.states import ServiceStates
@@ -60,15 +65,16 @@ class Service:
         destinations: dict[str, Destination] | None = None,
     ) -> None:
         self.settings = settings
+        self.layout = Layout.of(settings)
+        self.work_settings = stage2_settings(settings)  # the delivery pipeline's names
         self.metrics = metrics or Metrics()
         self.destinations = destinations
         self.stopping = asyncio.Event()
         self.store = ConfigStore(self.metrics)
-        self.stores = StateStores(
-            settings.state_dir, settings.consumer_group, settings.topic_watermarks
-        )
+        w = self.work_settings
+        self.stores = StateStores(w.state_dir, w.consumer_group, w.topic_watermarks)
         self.watermarks = Watermarks(self.stores)
-        self.restorer = Restorer(settings, self.stores)
+        self.restorer = Restorer(w, self.stores)
         self.configs = TableReader(settings, settings.topic_configs, self.store.apply_record)
         self.producer = AIOKafkaProducer(
             **settings.kafka_client_args(),
@@ -78,14 +84,28 @@ class Service:
             max_batch_size=256 * 1024,
             max_request_size=16 * 1024 * 1024,  # the DLQ carries oversized events unchanged
         )
+        # Stage 2's records. Statuses go where the Java client puts their `org:lead` key
+        # (as before, when they followed the evaluations' partitions): a big org's
+        # statuses spread over the status topic, not into its one work partition.
         refusals = Refusals.for_settings(settings, self.metrics)
-        self.outbox = Outbox(self.producer, settings.topic_evaluations, refusals)
+        self.outbox = Outbox(
+            self.producer,
+            settings.topic_work,
+            refusals,
+            keyed=frozenset({settings.topic_status}),
+        )
+        self.forwarded = Outbox(self.producer, settings.topic_evaluations, refusals)  # stage 1's
+        self.legacy = LegacyMarks(
+            settings, self.layout.legacy_changelog, self.layout.changelog, self.stores, self.outbox
+        )
         self.offsets = OffsetTracker()
         self.consumer: Consumer | None = None
+        self.repartitioner: Repartitioner | None = None
+        self.waiting_for_earlier = False  # a rolling upgrade: the old pods still consume
         self.watch: BrokerWatch | None = None
         self.exit_code = 0
         self.broken: str | None = None  # why /healthz fails, once the consume loop died
-        self.share = Share()  # this instance's part of every tenant's rate limits
+        self.handoffs = Handoffs()  # tenants taken over from another instance
         self.lanes: Lanes | None = None
         self.circuits = Circuits(self.metrics, list(SPECS))
         self.outcomes = LastOutcomes()
@@ -107,7 +127,7 @@ class Service:
         of that shows in readiness only (§7)."""
         if self.broken is not None:
             return False, self.broken
-        stalled = self.outbox.stalled_s()
+        stalled = max(self.outbox.stalled_s(), self.forwarded.stalled_s())
         if stalled >= self.settings.broker_unavailable_exit_s:
             return False, f"outbox stalled for {stalled:.0f}s (BROKER_UNAVAILABLE_EXIT_S)"
         return True, "ok"
@@ -115,9 +135,11 @@ class Service:
     def ready(self) -> tuple[bool, str]:
         checks = {
             "configs_caught_up": self.configs.caught_up.is_set(),
-            "assigned": self.consumer is not None and self.consumer.assigned,
+            "assigned": self.waiting_for_earlier
+            or (self.consumer is not None and self.consumer.assigned),
             "running": not self.stopping.is_set(),
-            "kafka_writable": self.outbox.failing_since is None,
+            "kafka_writable": self.outbox.failing_since is None
+            and self.forwarded.failing_since is None,
             "broker_reachable": self.watch is None or self.watch.reachable,
             "state_restored": not self.restorer.busy
             and (self.consumer is None or not self.consumer.rebalance.unrestored),
@@ -137,7 +159,7 @@ class Service:
         watching = asyncio.create_task(self.watch.run(), name="broker-watch")
         destinations = self.destinations
         if destinations is None:
-            context = DestinationContext(settings=s, metrics=self.metrics, share=self.share)
+            context = DestinationContext(settings=s, metrics=self.metrics, handoffs=self.handoffs)
             destinations = build_all(context)
         try:
             await self.producer.start()
@@ -149,25 +171,35 @@ class Service:
             partitions = await self._until_stopped(wait_for_topic(admin, s.topic_evaluations))
             if partitions is None:
                 return
-            await ensure_topics(admin, s, partitions)
-            if problems := await misaligned(admin, s, partitions):
+            work_partitions = await ensure_topics(admin, s, partitions)
+            if problems := await misaligned(admin, s, work_partitions):
                 for problem in problems:
                     log.error("cannot start: %s", problem)
                 self.exit_code = 2  # a deployment error, like a bad setting
                 return
             await self.restorer.start()
+            await self.legacy.start(admin)
+            legacy_tiers = await existing(admin, self.layout.legacy_tiers)
             for destination in destinations.values():
                 await destination.setup()
             if await self._until_stopped(self.configs.caught_up.wait()) is None:
                 return
-            await self._consume(destinations)
+            await self._until_stopped(
+                wait_for_earlier_version(admin, s.consumer_group, self._waiting_for_earlier)
+            )
+            if self.stopping.is_set():
+                return
+            self.waiting_for_earlier = False
+            await self._consume(destinations, work_partitions, legacy_tiers)
         finally:
             watching.cancel()
             await asyncio.gather(watching, return_exceptions=True)
             await self._stop_all(destinations, admin)
 
-    async def _consume(self, destinations: dict[str, Destination]) -> None:
-        s = self.settings
+    async def _consume(
+        self, destinations: dict[str, Destination], work_partitions: int, legacy_tiers: list[str]
+    ) -> None:
+        s = self.work_settings
         settler = Settler(s, self.metrics, self.outbox, self.watermarks, self.outcomes.observe)
         secrets = SecretStore(s.secrets_dir, self.metrics)
         deliverer = Deliverer(self.metrics, secrets, self.watermarks, settler)
@@ -185,9 +217,26 @@ class Service:
             s, self.metrics, self.store, lanes, settler, self.outbox, self.offsets, gate
         )
         self.consumer = Consumer(
-            s, self.metrics, router, self.offsets, lanes, self.outbox, self.restorer, self.share
+            s,
+            self.metrics,
+            router,
+            self.offsets,
+            lanes,
+            self.outbox,
+            self.restorer,
+            self.handoffs,
+            self.legacy,
         )
-        writer = asyncio.create_task(self.outbox.run(), name="outbox")
+        forward = Forward(self.settings, self.metrics, work_partitions)
+        self.repartitioner = Repartitioner(
+            self.settings, self.metrics, self.forwarded, forward, legacy_tiers
+        )
+        writers = [
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+            asyncio.create_task(self.forwarded.run(), name="outbox-stage1"),
+        ]
+        stage1 = asyncio.create_task(self.repartitioner.run(self.stopping), name="stage1")
+        stage1.add_done_callback(self._stage1_ended)
         try:
             try:
                 await self.consumer.run(self.stopping)
@@ -201,11 +250,27 @@ class Service:
             assignment = self.consumer.kafka.assignment()
             finished = await self.consumer.hand_back(assignment, max(1.0, s.shutdown_timeout_s - 5))
             log.info("final commit done (in-flight writes finished: %s)", finished)
+            await asyncio.wait_for(asyncio.shield(stage1), max(1.0, s.shutdown_timeout_s - 5))
         finally:
+            stage1.cancel()
+            await asyncio.gather(stage1, return_exceptions=True)
             await lanes.stop()
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+            for writer in writers:
+                writer.cancel()
+            await asyncio.gather(*writers, return_exceptions=True)
             await self.consumer.stop()
+
+    def _waiting_for_earlier(self) -> None:
+        """Ready while an earlier version's pods consume: a rolling update goes on,
+        each new pod lets an old one go, and the last to leave hands everything over."""
+        self.waiting_for_earlier = True
+
+    def _stage1_ended(self, task: asyncio.Task[None]) -> None:
+        """Stage 1 ends at a stop; anything else stops the service (exit 1)."""
+        if task.cancelled() or self.stopping.is_set():
+            return
+        log.error("stage 1 stopped unexpectedly: %r", task.exception())
+        self._give_up("stage 1 failed")
 
     async def _until_stopped(self, work: Awaitable[T]) -> T | None:
         """Await `work` unless a stop comes first (then None)."""

@@ -109,7 +109,11 @@ class Metrics:
         self.configs_rejected = counter(
             "configs_rejected", "Destination configs rejected", ("reason",)
         )
-        self.consumer_lag = gauge("consumer_lag", "Evaluations not yet consumed", ("partition",))
+        self.consumer_lag = gauge(
+            "consumer_lag",
+            "Work-topic records (evaluations keyed by org) not yet consumed for delivery",
+            ("partition",),
+        )
         self.inflight = gauge(
             "inflight_deliveries", "Deliveries queued or in progress", ("destination",)
         )
@@ -174,6 +178,12 @@ class Metrics:
             "Records Kafka refused for good (each dropped, a DLQ copy sent where one fits)",
             ("topic_kind", "reason"),
         )
+        self.repartitioned = counter(
+            "repartitioned", "Valid evaluations written to the work topic, keyed by org (stage 1)"
+        )
+        self.repartition_lag = gauge(
+            "repartition_lag", "Evaluations not yet read by stage 1", ("partition",)
+        )
         self.ready = gauge("ready", "1 when /readyz answers ready")
         self.build_info = gauge("build_info", "Always 1; the running version", ("version",))
         self.build_info.labels(package_version()).set(1)
@@ -201,7 +211,7 @@ class Metrics:
                 self.produce_refused.labels(kind, refusal)
 
     def partition_assigned(self, partitions: Iterable[int]) -> None:
-        """Show lag for newly assigned evaluation partitions before their first fetch."""
+        """Show lag for newly assigned work partitions before their first fetch."""
         for partition in partitions:
             self.consumer_lag.labels(str(partition))  # 0 until the consumer reports it
 

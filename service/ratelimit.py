@@ -12,11 +12,10 @@ whatever the network does. The cost is the round trip: the rate is
 `penalize(seconds)` blocks the whole key (Airtable's 30 s penalty after a 429);
 `adapt` takes a stricter limit announced by the server (HubSpot's headers).
 
-Several instances serve every tenant (events are keyed by org and lead, so an
-org's leads spread over all partitions), and each paces a tenant on its own: a
-`Share` makes each spend only its part of a tenant's limit, the part of the
-partitions it owns, rounded down. Two instances then send a base 2 requests/s
-each, not 5 each.
+One instance owns a tenant at a time (its org's work partition, service/tenancy.py),
+so each applies the tenant's whole limit. When a partition changes hands, the
+new owner holds each tenant's window until the old owner's last requests have
+aged out of it (`Handoffs`, `hold`): the server never sees the two together.
 """
 
 from __future__ import annotations
@@ -25,30 +24,43 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from time import monotonic
+from time import monotonic, time
+
+from service.tenancy import org_partition
 
 
-class Share:
-    """This instance's part of every tenant's limit: owned / all evaluation
-    partitions (Consumer sets it on every assignment). 1 until assigned."""
-
-    MIN = 0.05  # an instance with a sliver of the partitions still moves
+class Handoffs:
+    """Work partitions this instance took over, and when their previous owner let
+    them go (epoch seconds; the Consumer sets them after each assignment). A
+    tenant's window is held until then + its length: the previous owner may have
+    spent the whole limit in its last window."""
 
     def __init__(self) -> None:
-        self.value = 1.0
+        self.partitions = 0  # of the work topic
+        self._released: dict[int, float] = {}
 
-    def owned(self, mine: int, total: int) -> None:
-        self.value = max(self.MIN, min(1.0, mine / total)) if mine and total else 1.0
+    def took(self, released: dict[int, float], partitions: int, owned: set[int]) -> None:
+        """After an assignment: `released` for the partitions it just took; holds of
+        partitions it keeps still count (two rebalances within one window)."""
+        kept = {p: at for p, at in self._released.items() if p in owned}
+        self._released, self.partitions = kept | released, partitions
+
+    def wait_s(self, org_id: str, window_s: float) -> float:
+        """How long `org_id`'s requests must still wait for a window of `window_s`."""
+        if not self._released or not self.partitions:
+            return 0.0
+        at = self._released.get(org_partition(org_id, self.partitions))
+        return 0.0 if at is None else max(0.0, at + window_s - time())
 
 
 class CompletionWindow:
-    def __init__(self, max_requests: int, window_s: float, share: Share | None = None) -> None:
+    def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self.share = share or Share()
         self._done: deque[float] = deque()  # answer times, in order
         self._inflight = 0
         self._blocked_until = 0.0
+        self._held_until = 0.0  # a handoff: no request before (monotonic), not a penalty
         self._lock = asyncio.Lock()  # FIFO: waiters take slots in arrival order
         self._released = asyncio.Event()
 
@@ -59,6 +71,14 @@ class CompletionWindow:
     def blocked_for(self) -> float:
         return max(0.0, self._blocked_until - monotonic())
 
+    def hold(self, seconds: float) -> None:
+        """Send nothing for `seconds` (a tenant taken over from another instance).
+        Unlike a penalty, callers wait in `slot()`: nothing is refused."""
+        self._held_until = max(self._held_until, monotonic() + seconds)
+
+    def _waiting_s(self) -> float:
+        return max(0.0, max(self._blocked_until, self._held_until) - monotonic())
+
     def adapt(self, max_requests: int, window_s: float) -> None:
         """Take the server's stated limit when it is stricter than ours."""
         if (
@@ -68,22 +88,16 @@ class CompletionWindow:
         ):
             self.max_requests, self.window_s = max_requests, window_s
 
-    @property
-    def allowed(self) -> int:
-        """Requests per window for us: our share of the limit, rounded down, so that
-        instances together never exceed it within any window (at least one)."""
-        return max(1, int(self.max_requests * self.share.value))
-
     def _has_room(self, now: float) -> bool:
         while self._done and self._done[0] <= now - self.window_s:
             self._done.popleft()
-        return len(self._done) + self._inflight < self.allowed
+        return len(self._done) + self._inflight < self.max_requests
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold a slot for one request: `async with window.slot(): await send(...)`."""
         async with self._lock:
-            while (blocked := self.blocked_for) or not self._has_room(now := monotonic()):
+            while (blocked := self._waiting_s()) or not self._has_room(now := monotonic()):
                 if blocked:
                     await asyncio.sleep(blocked)
                     continue
@@ -104,15 +118,14 @@ class CompletionWindow:
 class WindowPool:
     """One window per key (an API token, an Airtable base), created on first use."""
 
-    def __init__(self, max_requests: int, window_s: float, share: Share | None = None) -> None:
+    def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self.share = share
         self._windows: dict[str, CompletionWindow] = {}
 
     def get(self, key: str) -> CompletionWindow:
         window = self._windows.get(key)
         if window is None:
-            window = CompletionWindow(self.max_requests, self.window_s, self.share)
+            window = CompletionWindow(self.max_requests, self.window_s)
             self._windows[key] = window
         return window

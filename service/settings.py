@@ -111,6 +111,10 @@ class Settings:
     topic_retry: str = "trailspark.destinations.retry"
     topic_dlq: str = "trailspark.destinations.dlq"
     topic_watermarks: str = "trailspark.destinations.watermarks"
+    # Internal: valid evaluations keyed by org (service/pipeline/layout.py); its
+    # partition count is the fleet's ceiling. 0: as many as the evaluations topic.
+    topic_work: str = "trailspark.destinations.work"
+    work_partitions: int = 0
     topic_replication_factor: int = 1
     secrets_dir: Path = Path("/var/run/secrets/trailspark")
     config_file: Path | None = None
@@ -153,6 +157,7 @@ class Settings:
         return cls(
             **kafka,
             topic_replication_factor=e.number("TOPIC_REPLICATION_FACTOR", 1, minimum=1),
+            work_partitions=e.number("WORK_PARTITIONS", 0),
             secrets_dir=secrets_dir,
             config_file=e.readable_file("CONFIG_FILE"),
             config_entries=e.config_entries("CONFIG_FILE"),
@@ -265,4 +270,5 @@ def _kafka_fields(e: _Env) -> dict[str, Any]:
         "topic_retry": e.text("TOPIC_RETRY", d.topic_retry) or "",
         "topic_dlq": e.text("TOPIC_DLQ", d.topic_dlq) or "",
         "topic_watermarks": e.text("TOPIC_WATERMARKS", d.topic_watermarks) or "",
+        "topic_work": e.text("TOPIC_WORK", d.topic_work) or "",
     }

@@ -1,5 +1,7 @@
 """A watermarks changelog filled in bulk: the state a long-running service
-leaves behind, for restore tests and the memory benchmark."""
+leaves behind, for restore tests and the memory benchmark. Laid out as this
+version writes it (`{TOPIC_WATERMARKS}.by-org`): each org's marks in its work
+partition (service/tenancy.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from service.tenancy import org_partition
+
 BULK_MARK = {"evaluated_at": "2026-11-01T00:00:00Z", "evaluation_id": "eval_x"}
+BULK_ORGS = 1_000
 
 
 async def fill_watermarks(
@@ -19,8 +24,8 @@ async def fill_watermarks(
     partitions: int = 6,
     extra: Iterable[tuple[bytes, bytes, int]] = (),
 ) -> None:
-    """Create the compacted topic, then `n` marks of an org of their own spread
-    over its partitions, then the `extra` (key, value, partition) records."""
+    """Create the compacted topic, then `n` marks of BULK_ORGS orgs of their own,
+    each org's in its partition, then the `extra` (key, value, partition) records."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     await admin.start()
     try:
@@ -35,8 +40,9 @@ async def fill_watermarks(
     try:
         value = orjson.dumps(BULK_MARK)
         for i in range(n):
-            key = f"org_bulk:salesforce:lead_{i}".encode()
-            await producer.send(topic, value, key, partition=i % partitions)
+            org = f"org_bulk{i % BULK_ORGS}"
+            key = f"{org}:salesforce:lead_{i}".encode()
+            await producer.send(topic, value, key, partition=org_partition(org, partitions))
         for key, value, partition in extra:
             await producer.send(topic, value, key, partition=partition)
         await producer.flush()

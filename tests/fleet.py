@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from service.devtools.broker import partitions_of
 from tests.factories import DEFAULT_TARGETS, make_config
@@ -56,16 +57,24 @@ class Fleet:
         own_hubspot: int = 0,
         env: dict[str, str] | None = None,
         configs: dict[str, dict[str, Any]] | None = None,
+        tenant_limits: bool = False,
     ) -> None:
         """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break.
-        `configs`: destination -> make_config overrides (e.g. HubSpot propensity)."""
+        `configs`: destination -> make_config overrides (e.g. HubSpot propensity).
+        `tenant_limits`: the published per-tenant limits, enforced by the sandboxes:
+        each HubSpot account 190 requests per 10 s and 4 searches/s, each Airtable
+        base 5 requests/s with the 30 s penalty after a 429."""
         self.kafka, self.tmp, self.orgs, self.partitions = kafka, tmp_path, orgs, partitions
         self.destinations = destinations
         self.overrides = configs or {}
         tls = tmp_path / "tls"
         tls.mkdir(exist_ok=True)
         self.sf = SalesforceSandbox(tls, api_limit=10**9)
-        self.hs = HubSpotSandbox(tls, max_requests=10**9, search_per_s=10**6)
+        if tenant_limits:
+            self.hs = HubSpotSandbox(tls, per_account=True)
+            airtable_rate = 5
+        else:
+            self.hs = HubSpotSandbox(tls, max_requests=10**9, search_per_s=10**6)
         self.at = AirtableSandbox(tls, rate_limit=airtable_rate)
         self.hs_own = HubSpotSandbox(tls, max_requests=10**9, search_per_s=10**6)
         self.own_hubspot = own_hubspot
@@ -165,6 +174,38 @@ class Fleet:
             await instance.wait_ready()
         return instance
 
+    async def add_instances(self, n: int) -> list[Instance]:
+        """`n` more processes in the same group, started together; once all are ready."""
+        added = []
+        for _ in range(n):
+            name = f"i{len(self.instances)}"
+            secrets = self._write_secrets(self.tmp / f"secrets-{name}", f"{self.sf.token}-{name}")
+            env = base_env(self.kafka, secrets, self.tmp / "configs.json", self.sf.ca_file)
+            instance = Instance(name, {**env, **self.env}, self.tmp)
+            self.instances.append(instance)
+            instance.start()
+            added.append(instance)
+        for instance in added:
+            await instance.wait_ready()
+        return added
+
+    async def work_partitions(self) -> list[int]:
+        """Work partitions each running instance owns (its consumer_lag series)."""
+        return [await i.work_partitions() if i.running else 0 for i in self.instances]
+
+    async def settled(self, steady_s: float = 3.0, timeout: float = 120) -> list[int]:
+        """Until every work partition is owned once and the split held for `steady_s`
+        (the group's rebalances are over)."""
+        deadline, last, since = monotonic() + timeout, [-1], monotonic()
+        while monotonic() < deadline:
+            now = await self.work_partitions()
+            if now != last:
+                last, since = now, monotonic()
+            elif sum(now) == self.partitions and monotonic() - since >= steady_s:
+                return now
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"work partitions never settled: {last}")
+
     async def kill_and_restart(self, index: int = 0) -> None:
         """kill -9, then the same process again (same STATE_DIR, group, port)."""
         instance = self.instances[index]
@@ -195,6 +236,35 @@ class Fleet:
                 key = f"{event['org_id']}:{event['lead']['lead_id']}".encode()
                 await producer.send(topic, orjson.dumps(event), key)
             await producer.flush()
+            now = monotonic()
+            for event in events:
+                self.sent_at[str(event["event_id"])] = now
+        finally:
+            await producer.stop()
+
+    async def produce_at_once(self, events: list[dict[str, Any]]) -> None:
+        """A burst: the events serialized first, then one batch per partition (as
+        the Java client partitions `org:lead`), sent together. `produce` sends one
+        by one, and on 2 cores busy with six instances that took 5 s for 4,800."""
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka,
+            enable_idempotence=False,
+            max_batch_size=4 << 20,
+            max_request_size=16 << 20,
+        )
+        await producer.start()
+        try:
+            topic = self.env["TOPIC_EVALUATIONS"]
+            count = len(await producer.partitions_for(topic))
+            batches: dict[int, Any] = {}
+            for event in events:
+                key = f"{event['org_id']}:{event['lead']['lead_id']}".encode()
+                partition = (murmur2(key) & 0x7FFFFFFF) % count
+                batch = batches.setdefault(partition, producer.create_batch())
+                if batch.append(key=key, value=orjson.dumps(event), timestamp=None) is None:
+                    raise AssertionError("a burst larger than max_batch_size")
+            sent = [await producer.send_batch(b, topic, partition=p) for p, b in batches.items()]
+            await asyncio.gather(*sent)
             now = monotonic()
             for event in events:
                 self.sent_at[str(event["event_id"])] = now

@@ -45,6 +45,7 @@ def topic_env(prefix: str) -> dict[str, str]:
         "TOPIC_RETRY": f"{prefix}.retry",
         "TOPIC_DLQ": f"{prefix}.dlq",
         "TOPIC_WATERMARKS": f"{prefix}.watermarks",
+        "TOPIC_WORK": f"{prefix}.work",
         "KAFKA_CONSUMER_GROUP": f"{prefix}.group",
     }
 

@@ -80,6 +80,19 @@ class Instance:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    async def work_partitions(self) -> int:
+        """Work partitions it owns: its consumer_lag{partition} series (0 if it is away)."""
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/metrics") as r,
+            ):
+                text = await r.text()
+        except aiohttp.ClientError:
+            return 0
+        lag = "trailspark_destinations_consumer_lag{"
+        return sum(1 for line in text.splitlines() if line.startswith(lag))
+
     def peak_rss_mb(self) -> float:
         assert self.process is not None
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -9,6 +9,7 @@ limiter are both set to a 20/s ceiling here (same code path, production default 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from service.destinations.airtable import AirtableDestination
 from service.errors import RateLimited
 from service.http import new_session
 from service.models import DeliveryState
-from service.ratelimit import CompletionWindow, Share
+from service.ratelimit import CompletionWindow, Handoffs
+from service.tenancy import org_partition
 from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
 from tests.sandboxes.airtable import AirtableSandbox, Hit
 from tests.test_airtable_destination import opened
@@ -177,27 +179,34 @@ async def test_pacer_holds_a_slot_in_flight_and_one_window_after_the_answer() ->
     assert loop.time() - start >= 0.4 + 0.2 + 0.3 - 0.05
 
 
-async def test_two_instances_with_half_the_partitions_each_keep_a_base_under_its_limit() -> None:
-    """Each instance paces a base on its own; with a Share of its partitions (3 of
-    6), two of them together send the base no more than its limit."""
-    shares = [Share(), Share()]
-    for share in shares:
-        share.owned(3, 6)
-    pacers = [CompletionWindow(max_requests=5, window_s=0.2, share=s) for s in shares]
+async def test_a_new_owner_holds_a_base_until_the_old_owners_window_has_passed() -> None:
+    """One owner at a time, each with the whole limit: the instance that takes a
+    tenant over waits until the previous owner's last window is over, so the base
+    never sees both owners' requests within one window."""
+    window_s, org = 0.2, "org_moved"
+    old, new = CompletionWindow(5, window_s), CompletionWindow(5, window_s)
     loop = asyncio.get_running_loop()
     granted: list[float] = []
-
-    async def instance(pacer: CompletionWindow) -> None:
-        for _ in range(10):
-            async with pacer.slot():
-                granted.append(loop.time())
-
-    await asyncio.gather(*(instance(p) for p in pacers))
-    granted.sort()
-    busiest = max(sum(1 for t in granted if s <= t < s + 0.2) for s in granted)
-    assert busiest <= 5  # 2 + 2: never over the base's 5 in any window
-    assert shares[0].value == 0.5
-    shares[0].owned(0, 6)  # nothing assigned (yet): the whole limit
-    assert shares[0].value == 1.0
-    shares[0].owned(1, 100)
-    assert shares[0].value == Share.MIN
+    for _ in range(5):  # the old owner spends the whole limit, then lets go
+        async with old.slot():
+            granted.append(loop.time())
+    handoffs = Handoffs()
+    released = time.time()
+    handoffs.took({org_partition(org, 12): released}, 12, set(range(12)))
+    moved = org_partition(org, 12)
+    kept = next(o for o in (f"org{i}" for i in range(99)) if org_partition(o, 12) != moved)
+    assert handoffs.wait_s(kept, window_s) == 0.0  # a tenant of a partition it kept
+    wait = handoffs.wait_s(org, window_s)
+    assert 0.15 < wait <= window_s
+    new.hold(wait)
+    assert new.blocked_for == 0.0  # a hold is not a penalty: nothing is refused
+    for _ in range(5):
+        async with new.slot():
+            granted.append(loop.time())
+    busiest = max(sum(1 for t in granted if s <= t < s + window_s) for s in granted)
+    assert busiest == 5  # never both owners' 5 within one window
+    assert granted[5] - granted[4] >= window_s - 0.02
+    handoffs.took({}, 12, set(range(12)))  # a second rebalance within the window:
+    assert handoffs.wait_s(org, 10.0) > 0  # the hold of a partition it kept stays
+    handoffs.took({}, 12, {moved + 1})  # handed on: its tenants are another's now
+    assert handoffs.wait_s(org, 10.0) == 0.0

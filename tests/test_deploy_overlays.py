@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from service.pipeline.layout import Layout
 from service.settings import Settings
 from tests.test_deploy import APP, K8S_VERSIONS, KAFKA_SECRET, REPO, render, schema_errors
 
@@ -82,16 +83,18 @@ def test_the_service_accepts_each_overlay(overlay: tuple[str, Docs], tmp_path: P
     assert settings.topic_replication_factor == int(env.get("TOPIC_REPLICATION_FACTOR", "1"))
 
 
-def test_scaledobject_follows_the_consumer_group_up_to_the_partition_count(
-    overlay: tuple[str, Docs],
+def test_scaledobject_follows_the_delivery_stage_up_to_the_work_partition_count(
+    overlay: tuple[str, Docs], tmp_path: Path
 ) -> None:
+    """KEDA watches the lag more pods can reduce: the delivery stage's group on the
+    work topic (service/pipeline/layout.py), never more pods than its partitions."""
     _, docs = overlay
     scaled, deployment, config = one(docs, "ScaledObject"), one(docs, "Deployment"), config_of(docs)
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     spec = scaled["spec"]
     assert spec["scaleTargetRef"]["kind"] == "Deployment"
     assert spec["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    partitions = int(scaled["metadata"]["annotations"]["trailspark.io/evaluations-partitions"])
+    partitions = int(scaled["metadata"]["annotations"]["trailspark.io/work-partitions"])
     assert spec["maxReplicaCount"] == partitions
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
     # `kubectl apply` must not fight the autoscaler's floor.
@@ -100,8 +103,12 @@ def test_scaledobject_follows_the_consumer_group_up_to_the_partition_count(
     assert trigger["type"] == "kafka"
     meta = trigger["metadata"]
     assert meta["bootstrapServers"] == config["KAFKA_BOOTSTRAP_SERVERS"]
-    assert meta["consumerGroup"] == config["KAFKA_CONSUMER_GROUP"]
-    assert meta["topic"] == config["TOPIC_EVALUATIONS"]
+    literal_env = {e["name"]: e["value"] for e in container_of(docs)["env"] if "value" in e}
+    env = {**config, **literal_env, "SECRETS_DIR": str(tmp_path)}
+    env |= {"KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}
+    layout = Layout.of(Settings.from_env(env))
+    assert meta["consumerGroup"] == layout.work_group == config["KAFKA_CONSUMER_GROUP"] + ".work"
+    assert meta["topic"] == layout.work == literal_env["TOPIC_WORK"]
     assert meta["allowIdleConsumers"] == "false"
     assert int(meta["lagThreshold"]) > 0
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]

@@ -241,8 +241,9 @@ async def test_long_full_stop_pauses_then_resumes(
 async def test_a_watermarks_topic_not_co_partitioned_stops_the_start_with_exit_2(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """State stores are numbered by the evaluations' partitions: a watermarks topic
-    with another count would restore marks into the wrong stores (stale overwrites)."""
+    """State stores are numbered by the work topic's partitions (an org's): a
+    watermarks changelog with another count would restore marks into the wrong
+    stores (stale overwrites)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     env = process_env(kafka_bootstrap, tmp_path)
@@ -250,11 +251,12 @@ async def test_a_watermarks_topic_not_co_partitioned_stops_the_start_with_exit_2
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(env["TOPIC_WATERMARKS"], 2, 1)])
+        changelog = env["TOPIC_WATERMARKS"] + ".by-org"  # service/pipeline/layout.py
+        await admin.create_topics([NewTopic(changelog, 2, 1)])
     finally:
         await admin.close()
     log = tmp_path / "service.log"
     process = start(env, log)
     code = await asyncio.to_thread(process.wait, 60)
     assert code == 2
-    assert f"topic {env['TOPIC_WATERMARKS']} has 2 partitions" in log.read_text()
+    assert f"topic {changelog} has 2 partitions" in log.read_text()

@@ -12,18 +12,14 @@ from time import monotonic
 
 import orjson
 import pytest
-from aiokafka.partitioner import murmur2
 
+from service.tenancy import org_partition
 from tests.changelog import fill_watermarks
 from tests.factories import make_event
 from tests.fleet import Fleet, org_id
 
 pytestmark = pytest.mark.load
 PARTITIONS = 6
-
-
-def partition_of(key: bytes) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % PARTITIONS  # the Java client's, and aiokafka's
 
 
 async def test_kill_9_three_times_writes_each_pair_about_once(
@@ -76,7 +72,7 @@ async def test_a_million_watermarks_restore_in_bounded_memory(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     fleet = Fleet(kafka_bootstrap, tmp_path, orgs=1, destinations=("salesforce",))
-    topic = fleet.env["TOPIC_WATERMARKS"]
+    topic = fleet.env["TOPIC_WATERMARKS"] + ".by-org"  # the changelog (service/pipeline/layout.py)
     stale = make_event(org_id(0), "lead_stale", evaluated_at="2026-11-01T00:00:00Z")
     dup = make_event(org_id(0), "lead_dup", evaluated_at="2026-11-20T00:00:00Z")
     held = {  # newer than the stale one; the very evaluation of the duplicate
@@ -87,7 +83,7 @@ async def test_a_million_watermarks_restore_in_bounded_memory(
         (
             f"{org_id(0)}:salesforce:{lead}".encode(),
             orjson.dumps({"evaluated_at": at, "evaluation_id": evaluation}),
-            partition_of(f"{org_id(0)}:{lead}".encode()),
+            org_partition(org_id(0), PARTITIONS),
         )
         for lead, (at, evaluation) in held.items()
     ]

@@ -22,7 +22,7 @@ from service.models import (
     EvaluationCompleted,
     RecordRef,
 )
-from service.ratelimit import Share
+from service.ratelimit import Handoffs
 from service.settings import Settings
 
 
@@ -81,7 +81,8 @@ class DestinationContext:
     settings: Settings
     metrics: Metrics
     options: dict[str, Any] = field(default_factory=dict)  # per-destination knobs (limits, linger)
-    share: Share = field(default_factory=Share)  # this instance's part of tenant limits
+    # Tenants taken over from another instance: hold their rate windows (ratelimit.py).
+    handoffs: Handoffs = field(default_factory=Handoffs)
 
 
 class Destination(Protocol):

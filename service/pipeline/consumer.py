@@ -1,10 +1,13 @@
-"""The consume loop: fetch, route, hold tier partitions until due, commit what is safe.
+"""Stage 2's consume loop: fetch, route, hold tier partitions until due, commit what is safe.
 
-One group member reads the evaluations and every delay tier. The range assignor
-gives it the same partition numbers of each, so a lead's events, its delayed
-work and its watermarks are all handled by one instance. Offsets are committed
+One group member reads the work topic (evaluations keyed by org, layout.py) and
+every delay tier. The range assignor gives it the same partition numbers of
+each, so an org's events, its delayed work and its watermarks are all handled
+by one instance, which applies the org's whole CRM limits. Offsets are committed
 manually, only below the lowest unfinished record (offsets.py), every
-COMMIT_INTERVAL_MS, on revoke (rebalance.py) and at stop.
+COMMIT_INTERVAL_MS, on revoke (rebalance.py) and at stop. A partition handed
+back leaves a `released` time in its changelog; the next owner holds its
+tenants' rate windows from it (handoff.py).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from service.metrics import Metrics
 from service.pipeline.delays import TierGate
+from service.pipeline.handoff import released_at, released_records
 from service.pipeline.lanes import Lanes
+from service.pipeline.legacy import LegacyMarks
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
 from service.pipeline.rebalance import REVOKE_DRAIN_MAX_S, Rebalance
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
-from service.ratelimit import Share
+from service.ratelimit import Handoffs
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,10 +50,16 @@ class Consumer:
         lanes: Lanes,
         outbox: Outbox,
         restorer: Restorer,
-        share: Share,
+        handoffs: Handoffs,
+        legacy: LegacyMarks | None = None,
     ) -> None:
         self.settings = settings
-        self.share = share  # of tenant limits, set on each assignment
+        self.topic = settings.topic_work
+        self.handoffs = handoffs  # tenants taken over, set on each assignment
+        self.legacy = legacy  # an upgraded deployment's watermarks, imported once
+        self.restorer = restorer
+        self._owned: set[int] = set()  # work partitions before the latest assignment
+        self._acquired: set[int] = set()  # and those it added
         self.metrics = metrics
         self.router = router
         self.gate: TierGate = router.gate
@@ -71,7 +82,7 @@ class Consumer:
                 settings.session_timeout_ms, int((REVOKE_DRAIN_MAX_S + 10) * 1000)
             ),
             # Per partition and fetch: this consumer reads 7 topics' partitions (the
-            # evaluations and six tiers), and each buffers a fetch. A record larger
+            # work topic and six tiers), and each buffers a fetch. A record larger
             # than this still comes back whole (brokers return at least one batch).
             max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             # aiokafka keeps one fetch in flight per broker; a fetch that covers
@@ -83,10 +94,10 @@ class Consumer:
         self._held_since: float | None = None  # monotonic; see _hold
         self.rebalance = Rebalance(
             self.kafka,
-            settings.topic_evaluations,
+            self.topic,
             self.hand_back,
             self._took,
-            restorer.restore,
+            self._restore,
             restorer.stores.close,
             metrics.restore_failures.inc,
         )
@@ -98,9 +109,7 @@ class Consumer:
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; the caller then calls `hand_back` and `stop`."""
         await self.kafka.start()
-        self.kafka.subscribe(
-            [self.settings.topic_evaluations, *self.gate.topics], listener=self.rebalance
-        )
+        self.kafka.subscribe([self.topic, *self.gate.topics], listener=self.rebalance)
         next_commit = monotonic()
         while not stopping.is_set():
             assignment = self.kafka.assignment()
@@ -167,10 +176,20 @@ class Consumer:
 
     def _took(self, assigned: set[TopicPartition]) -> None:
         self.paused &= self.kafka.assignment()
-        lead = self.settings.topic_evaluations
-        mine = sum(1 for tp in self.kafka.assignment() if tp.topic == lead)
-        self.share.owned(mine, len(self.kafka.partitions_for_topic(lead) or ()))
-        self.metrics.partition_assigned(tp.partition for tp in assigned if tp.topic == lead)
+        now = {tp.partition for tp in self.kafka.assignment() if tp.topic == self.topic}
+        self._acquired, self._owned = now - self._owned, now
+        self.metrics.partition_assigned(tp.partition for tp in assigned if tp.topic == self.topic)
+
+    async def _restore(self, numbers: set[int]) -> None:
+        """Before a newly assigned partition is processed: its store restored (and, once,
+        an upgraded deployment's marks imported), and the time its previous owner
+        let it go, so that its tenants' rate windows are held until then + a window."""
+        await self.restorer.restore(numbers)
+        total = len(self.kafka.partitions_for_topic(self.topic) or ())
+        if self.legacy is not None:
+            await self.legacy.import_into(numbers, total)
+        released = {p: t for p in self._acquired if (t := released_at(self.restorer.stores, p))}
+        self.handoffs.took(released, total, self._owned)
 
     async def hand_back(self, tps: set[TopicPartition], timeout_s: float) -> bool:
         """Revoke or stop: drop what is queued from `tps` (never written here, left
@@ -179,6 +198,9 @@ class Consumer:
         their records' acks, commit, forget the partitions."""
         deadline = monotonic() + timeout_s
         dropped, finished = await self.lanes.drain(tps, timeout_s)
+        # Nothing more is written for these partitions: say when, for the next owner.
+        numbers = {tp.partition for tp in tps if tp.topic == self.topic}
+        await self.outbox.put(released_records(self.settings.topic_watermarks, numbers))
         try:
             await asyncio.wait_for(self.outbox.barrier(), max(0.1, deadline - monotonic()))
         except TimeoutError:
@@ -186,8 +208,7 @@ class Consumer:
         await self.commit(tps)
         self.offsets.forget(tps)
         self.gate.forget(tps)
-        lead = self.settings.topic_evaluations
-        self.metrics.partition_revoked(tp.partition for tp in tps if tp.topic == lead)
+        self.metrics.partition_revoked(tp.partition for tp in tps if tp.topic == self.topic)
         log.info(
             "handed back %d partitions (%d queued deliveries dropped, in-flight finished: %s)",
             len(tps),
@@ -214,7 +235,7 @@ class Consumer:
             point = part.position if part else None
             if high is None or point is None:
                 continue
-            if tp.topic == self.settings.topic_evaluations:
+            if tp.topic == self.topic:
                 self.metrics.consumer_lag.labels(str(tp.partition)).set(max(0, high - point))
             else:
                 waiting += max(0, high - point)

@@ -12,13 +12,13 @@ never holds back the org's other destinations or other orgs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from time import monotonic, time
 
 from service.destinations.base import Destination
 from service.pipeline.circuit import Admit, Circuit
+from service.pipeline.linger import linger
 from service.pipeline.work import Delivery
 
 IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
@@ -144,14 +144,9 @@ class Lane:
         self.rate += RATE_WEIGHT * (sample - self.rate)
 
     async def _linger(self) -> None:
-        """Like a producer's linger.ms: the oldest delivery waits at most linger_s
-        for its batch to fill; a full batch goes at once."""
-        remaining = self._oldest_at + self.linger_s - monotonic()
-        if len(self.queue) >= self.destination.max_batch_size or remaining <= 0:
-            return
-        self._filled.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._filled.wait(), remaining)
+        """Like a producer's linger.ms, longer while a burst lasts (linger.py)."""
+        full = self.destination.max_batch_size
+        await linger(lambda: len(self.queue), full, self._oldest_at, self.linger_s, self._filled)
 
     def _take(self, limit: int | None) -> list[Delivery]:
         """Up to max_batch_size queued deliveries that share one config version."""

@@ -49,8 +49,10 @@ class Outbox:
         *,
         capacity: int = 20_000,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        keyed: frozenset[str] = frozenset(),
     ) -> None:
         self.producer = producer
+        self.keyed = keyed  # topics partitioned by key even when co-sized with lead_topic
         self.lead_topic = lead_topic
         self.refusals = refusals or Refusals()
         self.sender = PartitionSender(producer, self.refusals, max_record_bytes)
@@ -183,7 +185,9 @@ class Outbox:
             if isinstance(count, tuple):
                 self.refusals.refuse(record, None, *count)
                 continue
-            if count == leads:
+            if record.partition is not None:
+                partition = record.partition
+            elif count == leads and record.topic not in self.keyed:
                 partition = record.source_partition
             elif record.key is not None:  # like Kafka's Java client
                 partition = (murmur2(record.key) & 0x7FFFFFFF) % count

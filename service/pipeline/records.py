@@ -27,6 +27,7 @@ class Outgoing:
     value: bytes | None
     source_partition: int  # partition number of the record that caused it
     headers: Headers = ()
+    partition: int | None = None  # explicit: a record re-keyed to its org's partition
 
     def size(self) -> int:
         """Bytes of key, value and headers (what a broker's size limits count,

@@ -81,9 +81,8 @@ class AirtableDestination:
         self.options = options or AirtableOptions.from_mapping(ctx.options.get(DESTINATION))
         self.max_batch_size = self.options.max_batch_size
         self._settings, self._metrics = ctx.settings, ctx.metrics
-        self._pacers = WindowPool(
-            self.options.requests_per_second, self.options.window_s, ctx.share
-        )
+        self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
+        self._handoffs = ctx.handoffs
         self._session: aiohttp.ClientSession | None = None
         self._sdk: dict[str, tuple[Secret, Api]] = {}  # base id -> its key's client
         self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)
@@ -102,8 +101,10 @@ class AirtableDestination:
             api.session.close()
         self._sdk.clear()
 
-    def _client(self, secret: Secret) -> RecordsApi:
+    def _client(self, secret: Secret, org_id: str) -> RecordsApi:
         pacer = self._pacers.get(secret.base_id)
+        if (wait := self._handoffs.wait_s(org_id, pacer.window_s)) > 0:
+            pacer.hold(wait)  # the base's previous owner (another instance) may have spent it
         penalty = self.options.penalty_s
         if self.options.client == "sdk":
             held = self._sdk.get(secret.base_id)
@@ -129,7 +130,7 @@ class AirtableDestination:
         return outcomes
 
     async def _write(self, batch: Batch) -> list[Outcome]:
-        client = self._client(parse_credentials(batch.credentials))
+        client = self._client(parse_credentials(batch.credentials), batch.config.org_id)
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]
         for target in batch.config.targets:  # propensity: never on Airtable (config validation)

@@ -47,7 +47,7 @@ class HubSpotDestination:
         self._limits: IdleMap[str, TokenLimits] = IdleMap(
             idle_s=LIMITS_IDLE_S, max_entries=MAX_ACCOUNTS
         )
-        self._share = ctx.share
+        self._handoffs = ctx.handoffs
         self.cache = RecordCache(NAME, ctx.metrics, self.options.cache_size)
         # HubSpot's answer says expires_in (30 minutes); the default is never needed.
         self.tokens = TokenSource(NAME, ctx.metrics, default_lifetime_s=1800.0)
@@ -68,7 +68,7 @@ class HubSpotDestination:
 
     def limits_for(self, account: str) -> TokenLimits:
         """One set of rate windows per account (credentials file), whatever its token."""
-        return self._limits.setdefault(account, lambda: TokenLimits(self.options, self._share))
+        return self._limits.setdefault(account, lambda: TokenLimits(self.options))
 
     def _truncated(self, field: str) -> None:
         self.metrics.truncations.labels(NAME, field).inc()
@@ -84,6 +84,7 @@ class HubSpotDestination:
         assert self._session is not None
         creds = parse_credentials(batch.credentials, account_of(batch.config))
         limits = self.limits_for(creds.account)
+        limits.handoff(self._handoffs, batch.config.org_id)
         limits.check_daily()  # spent for today: no request at all
         self.budget.configure(creds.account, batch.config.max_daily_api_share)
         self.budget.check(creds.account)  # this service's share is spent: no request at all

@@ -22,7 +22,7 @@ from typing import Any
 from service.destinations.answers import text_of
 from service.errors import QuotaExhausted, RateLimited
 from service.http import header_number, retry_after_seconds
-from service.ratelimit import CompletionWindow, Share
+from service.ratelimit import CompletionWindow, Handoffs
 from service.redact import redact
 
 # What HubSpot announces: 100-250 requests per 1 or 10 s. Anything far outside is
@@ -64,17 +64,22 @@ class HubSpotOptions:
 class TokenLimits:
     """Everything one access token may spend: the 10 s window, search, the day."""
 
-    def __init__(self, options: HubSpotOptions, share: Share | None = None) -> None:
+    def __init__(self, options: HubSpotOptions) -> None:
         self.options = options
-        self.share = share or Share()
-        self.general = CompletionWindow(options.max_requests, options.window_s, self.share)
-        self.search = CompletionWindow(options.search_requests, options.search_window_s, self.share)
+        self.general = CompletionWindow(options.max_requests, options.window_s)
+        self.search = CompletionWindow(options.search_requests, options.search_window_s)
         self.daily_until = 0.0  # monotonic; the account's daily quota is spent until then
         spacing = options.search_spacing_s
         self.search_spacing = (
             options.search_window_s / options.search_requests if spacing is None else spacing
         )
         self._next_search = 0.0  # monotonic: the earliest start of the next search
+
+    def handoff(self, handoffs: Handoffs, org_id: str) -> None:
+        """Hold both windows while the tenant's previous owner's requests count."""
+        for window in (self.general, self.search):
+            if (wait := handoffs.wait_s(org_id, window.window_s)) > 0:
+                window.hold(wait)
 
     def check_daily(self) -> None:
         """Fail fast, without a request, while the day's quota is known to be spent."""
@@ -97,8 +102,7 @@ class TokenLimits:
         """Wait for this search's turn: searches start at least `search_spacing` apart."""
         now = monotonic()
         start = max(now, self._next_search)
-        # Reserved before waiting (FIFO); stretched like the windows by our share.
-        self._next_search = start + self.search_spacing / self.share.value
+        self._next_search = start + self.search_spacing  # reserved before waiting (FIFO)
         if start > now:
             await asyncio.sleep(start - now)
 

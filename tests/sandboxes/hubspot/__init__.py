@@ -59,6 +59,7 @@ class Call:
     status: int
     at: float  # monotonic arrival time
     inputs: int  # batch inputs or IN values; 0 otherwise
+    token: str = ""  # the token presented: which account asked
 
 
 @dataclass
@@ -78,11 +79,15 @@ class HubSpotSandbox(HttpsSandbox):
     # More accounts' tokens: each org of a load test is its own HubSpot account,
     # with its own rate budget on the service's side.
     account_tokens: set[str] = field(default_factory=set)
+    # Each account token its own rate windows and day, as HubSpot limits per account
+    # (`budgets`); otherwise one budget for every token (`budget`).
+    per_account: bool = False
 
     def __post_init__(self) -> None:
         self.oauth = TokenIssuer("hubspot-sandbox", lifetime_s=1800.0)  # HubSpot: 30 minutes
         self.store = Store(self.properties)
         self.budget = Budget(self.max_requests, self.window_s, self.search_per_s, self.daily_limit)
+        self.budgets: dict[str, Budget] = {}  # per_account: presented token -> its budget
         self._faults: list[Fault] = []
 
     # -- lifecycle -------------------------------------------------------------
@@ -148,6 +153,19 @@ class HubSpotSandbox(HttpsSandbox):
             if c.path.endswith(path_end) and (status is None or c.status == status)
         )
 
+    def rejected(self) -> int:
+        """429s answered, over every account."""
+        budgets = [self.budget, *self.budgets.values()]
+        return sum(sum(b.rejected.values()) for b in budgets)
+
+    def _budget(self, token: str) -> Budget:
+        if not self.per_account:
+            return self.budget
+        if token not in self.budgets:
+            b = self.budget
+            self.budgets[token] = Budget(b.max_requests, b.window_s, b.search_per_s, b.daily_limit)
+        return self.budgets[token]
+
     # -- HTTP ----------------------------------------------------------------------
     def _fault(self, path: str) -> Fault | None:
         for fault in self._faults:
@@ -162,8 +180,9 @@ class HubSpotSandbox(HttpsSandbox):
             return await handler(request)
         arrived = monotonic()
         resp = await self._answer(request, handler)
+        token = request.headers.get("Authorization", "").partition(" ")[2]
         self.calls.append(
-            Call(request.method, request.path, resp.status, arrived, request.get(INPUTS, 0))
+            Call(request.method, request.path, resp.status, arrived, request.get(INPUTS, 0), token)
         )
         return resp
 
@@ -186,8 +205,9 @@ class HubSpotSandbox(HttpsSandbox):
                     "INVALID_AUTHENTICATION",
                 ),
             )
-        policy = self.budget.admit(is_search)
-        headers = {} if is_search else self.budget.headers()  # search sends no limit headers
+        budget = self._budget(presented)
+        policy = budget.admit(is_search)
+        headers = {} if is_search else budget.headers()  # search sends no limit headers
         if policy is not None:
             return reply(429, limit_body(policy), headers)
         if self.latency_s:
