@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import SettingsError
+from service.pipeline.layout import Layout
 from service.settings import Settings
 
 
@@ -34,6 +35,25 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.group_instance_id is None  # dynamic membership unless asked
     pinned = Settings.from_env({**env(tmp_path), "KAFKA_GROUP_INSTANCE_ID": "destinations-0"})
     assert pinned.group_instance_id == "destinations-0"
+
+
+def test_the_two_stages_topics_and_groups(tmp_path: Path) -> None:
+    layout = Layout.of(Settings.from_env(env(tmp_path)))
+    assert (layout.work, layout.group, layout.work_group) == (
+        "trailspark.destinations.work",
+        "trailspark-destinations",
+        "trailspark-destinations.work",
+    )
+    assert layout.tiers[:2] == [
+        "trailspark.destinations.retry.by-org",
+        "trailspark.destinations.retry.by-org.5s",
+    ]
+    assert layout.changelog == "trailspark.destinations.watermarks.by-org"
+    assert layout.legacy_tiers[0] == "trailspark.destinations.retry"  # earlier versions'
+    custom = Settings.from_env(env(tmp_path, TOPIC_WORK="w", WORK_PARTITIONS="24"))
+    assert (custom.topic_work, custom.work_partitions) == ("w", 24)
+    with pytest.raises(SettingsError, match="WORK_PARTITIONS"):
+        Settings.from_env(env(tmp_path, WORK_PARTITIONS="twelve"))
 
 
 def test_sasl_scram_reaches_the_client_args(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ class LegacyMarks:
 
     async def import_into(self, partitions: set[int], work_partitions: int) -> None:
         todo = self.pending(partitions)
-        if not todo:
+        if not todo or not work_partitions:
             return
         started, copied = monotonic(), 0
         consumer = AIOKafkaConsumer(
