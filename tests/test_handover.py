@@ -53,7 +53,7 @@ async def test_old_marks_are_imported_into_their_orgs_partitions_where_newer(
     other = next(f"org_{i}" for i in range(99) if org_partition(f"org_{i}", partitions) != mine)
     stores = StateStores(tmp_path, "g", "marks.by-org")
     stores.open(mine)
-    stores.put(mine, f"{moved}:salesforce:lead_new", (2_000_000_000_000_000, "eval_newer"))
+    stores.put(mine, f"{moved}:salesforce:lead_new", (2_000_000_000_000_000, "eval_newer", True))
     producer = FakeProducer(partitions=partitions)
     outbox = Outbox(producer, "work")
     writer = asyncio.create_task(outbox.run())
@@ -77,11 +77,15 @@ async def test_old_marks_are_imported_into_their_orgs_partitions_where_newer(
         writer.cancel()
     assert copied == 2  # lead_1 twice (each newer than what was held); lead_new kept
     nov_2 = epoch_us(datetime(2026, 11, 2, tzinfo=UTC))
-    assert stores.get(mine, f"{moved}:salesforce:lead_1") == (nov_2, "e2")
-    assert stores.get(mine, f"{moved}:salesforce:lead_new") == (2_000_000_000_000_000, "eval_newer")
+    assert stores.get(mine, f"{moved}:salesforce:lead_1") == (nov_2, "e2", True)
+    assert stores.get(mine, f"{moved}:salesforce:lead_new") == (
+        2_000_000_000_000_000,
+        "eval_newer",
+        True,
+    )
     assert stores.get(mine, f"{other}:hubspot:lead_9") is None  # another partition's org
     sent = [(topic, p, key) for topic, p, items in producer.sent for key, _, _ in items]
     assert {(t, p) for t, p, _ in sent} == {("marks.by-org", mine)}
     store = stores.parts[mine]
-    store.put(IMPORTED_KEY, (0, "imported"))
+    store.put(IMPORTED_KEY, (0, "imported", True))
     assert legacy.pending({mine}) == set()  # imported once: later restores skip it

@@ -323,7 +323,8 @@ async def test_liveness_fails_while_nothing_goes_through_and_recovers_when_it_do
     outbox = outbox_for(producer, Metrics())
     settings = Settings(bootstrap_servers="unused:9092", broker_unavailable_exit_s=60)
     # Service.live on just what it reads (a whole Service opens Kafka clients).
-    live = functools.partial(Service.live, SimpleNamespace(outbox=outbox, settings=settings))
+    held = SimpleNamespace(outbox=outbox, forwarded=outbox, settings=settings, broken=None)
+    live = functools.partial(Service.live, held)
     assert live() == (True, "ok")
     clock.now += 3_600
     assert live() == (True, "ok")  # idle is not stalled

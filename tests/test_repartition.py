@@ -12,11 +12,11 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from service.metrics import Metrics
+from service.models import rfc3339
 from service.pipeline.cutover import earlier_members
 from service.pipeline.layout import STAGE1_CLIENT_ID, Layout, stage2_settings
 from service.pipeline.outbox import Outbox
 from service.pipeline.repartition import Forward, Repartitioner
-from service.pipeline.retry import RetryRecord
 from service.settings import Settings
 from service.tenancy import org_of_key, org_partition
 from tests.factories import make_event
@@ -79,7 +79,17 @@ def test_a_retry_waiting_in_an_old_tier_moves_to_the_by_org_tier_that_fits() -> 
     forward = Forward(SETTINGS, Metrics(), work_partitions=12)
     now = datetime.now(UTC)
     event = orjson.dumps(make_event("org_9", "lead_3"))
-    waiting = RetryRecord("hubspot", 3, now + timedelta(seconds=200), now, None, event).to_json()
+    waiting = orjson.dumps(  # the v1 envelope an earlier version wrote (the event embedded)
+        {
+            "v": 1,
+            "destination": "hubspot",
+            "attempt": 3,
+            "not_before": rfc3339(now + timedelta(seconds=200)),
+            "first_attempt_at": rfc3339(now),
+            "last_error": None,
+            "event": orjson.Fragment(event),
+        }
+    )
     old_tier = LAYOUT.legacy_tiers[4]  # the 10-minute tier, partitioned by org:lead
     out = forward(record(waiting, topic=old_tier, partition=5, key=b"org_9:lead_3"))
     assert out.topic == LAYOUT.tiers[3]  # 200 s to go: the 2-minute by-org tier

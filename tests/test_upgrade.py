@@ -16,8 +16,8 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.partitioner import murmur2
 
 from service.destinations.memory import MemoryDestination
+from service.models import rfc3339
 from service.pipeline.layout import STAGE1_CLIENT_ID
-from service.pipeline.retry import RetryRecord
 from tests.factories import make_event
 from tests.harness import ServiceHarness
 from tests.test_pipeline_e2e import connect
@@ -47,8 +47,16 @@ async def leave_old_layout(kafka: str, h: ServiceHarness) -> None:
     finally:
         await admin.close()
     now = datetime.now(UTC)
-    retry = RetryRecord(
-        "salesforce", 2, now, now, None, orjson.dumps(make_event("org_1", "lead_y"))
+    retry = orjson.dumps(  # the v1 envelope the earlier version wrote, the event embedded
+        {
+            "v": 1,
+            "destination": "salesforce",
+            "attempt": 2,
+            "not_before": rfc3339(now),
+            "first_attempt_at": rfc3339(now),
+            "last_error": None,
+            "event": make_event("org_1", "lead_y"),
+        }
     )
     mark = {"evaluated_at": "2026-11-22T12:00:00Z", "evaluation_id": "eval_delivered"}
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
@@ -62,7 +70,7 @@ async def leave_old_layout(kafka: str, h: ServiceHarness) -> None:
         )
         await producer.send_and_wait(
             s.topic_retry,
-            retry.to_json(),
+            retry,
             b"org_1:lead_y",
             partition=old_partition("org_1", "lead_y"),
         )
