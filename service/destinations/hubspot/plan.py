@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from service.errors import DeliveryError
-from service.mapping import crm_id, lead_value, mapped_values, truncate
+from service.mapping import crm_id, lead_value, mapped_values, propensity_value, truncate
 from service.models import DestinationConfig, EvaluationCompleted
 
 NAME = "hubspot"
@@ -107,7 +107,7 @@ def plan_item(
         write = Write(
             item,
             prop.object,
-            {prop.field: event.evaluation.propensity.value},
+            {prop.field: propensity_value(prop, event.evaluation.propensity)},
             when,
             crm_id(event, NAME, prop.object),
             propensity=True,

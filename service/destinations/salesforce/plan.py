@@ -16,7 +16,7 @@ from typing import Any
 
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.errors import DeliveryError
-from service.mapping import OnTruncate, crm_id, lead_value
+from service.mapping import OnTruncate, crm_id, lead_value, propensity_value
 from service.models import DestinationConfig, EvaluationCompleted, Match
 
 NAME = "salesforce"
@@ -200,7 +200,12 @@ def build(
             plan.propensity_misses += 1
         for rid in ids:
             write = Write(
-                prop.object, rid, {prop.field: level.value}, stamp, known=known, match=value
+                prop.object,
+                rid,
+                {prop.field: propensity_value(prop, level)},
+                stamp,
+                known=known,
+                match=value,
             )
             plan.add(i, (prop.object, rid[:15]), write, target=False)
     return plan
