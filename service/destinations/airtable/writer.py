@@ -143,7 +143,12 @@ class TargetWriter:
             if len(chunk) == 1 and moves and rejected.error.code == "record_deleted":
                 self.gone.add(chunk[0].index)
                 return
-            if len(chunk) == 1 or rejected.applies_to_all([w.record for w in chunk]):
+            if len(chunk) == 1:  # the record at fault: a refused value is `invalid_value`
+                fields = chunk[0].record.get("fields")
+                error = rejected.for_record(self.table, fields if isinstance(fields, dict) else {})
+                self.fail([chunk[0].index], error)
+                return
+            if rejected.applies_to_all([w.record for w in chunk]):
                 self.fail([w.index for w in chunk], rejected.error)
                 return
             half = len(chunk) // 2

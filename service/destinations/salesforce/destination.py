@@ -214,15 +214,16 @@ class SalesforceDestination:
         chunks = list(planning.requests(plan, self.collection_size))
         calls = [
             client.collection(
-                creds, method, [plan.writes[i].body() for i in idx], auto_assign=assign
+                creds, c.method, [plan.writes[i].body() for i in c.writes],
+                auto_assign=c.assign, allow_save=c.allow_save,
             )
-            for method, assign, idx in chunks
-        ]
+            for c in chunks
+        ]  # fmt: skip
         results: list[Result | None] = [None] * len(plan.writes)
-        for (_method, _assign, idx), answer in zip(chunks, await self._gather(calls), strict=True):
+        for chunk, answer in zip(chunks, await self._gather(calls), strict=True):
             if isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
                 raise answer
-            for n, i in enumerate(idx):
+            for n, i in enumerate(chunk.writes):
                 write = plan.writes[i]
                 results[i] = (
                     answer if isinstance(answer, DeliveryError) else saved(write, answer[n])

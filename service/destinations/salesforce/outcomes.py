@@ -45,7 +45,7 @@ def saved(write: Write, result: Any) -> Result:
     code = errors[0].get("statusCode")
     if not isinstance(code, str) or not code:
         return unreadable(NAME, "a failed save without a statusCode")
-    return record_error(errors, write.object)
+    return record_error(errors, write.object, write.fields)
 
 
 def check_names(config: DestinationConfig) -> None:

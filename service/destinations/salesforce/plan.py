@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.errors import DeliveryError
 from service.mapping import OnTruncate, crm_id, lead_value, propensity_value
-from service.models import DestinationConfig, EvaluationCompleted, Match
+from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate
 
 NAME = "salesforce"
 LookupKey = tuple[str, str]  # (object, field)
@@ -34,6 +34,7 @@ class Write:
     assign: bool = False  # a create the target lets assignment rules run on
     known: bool = False  # the id came from crm_ids or the cache: the record may have moved
     match: str | None = None  # the match value, to learn the id of a record found or created
+    allow_save: bool = False  # on_duplicate: allow -> Sforce-Duplicate-Rule-Header allowSave
 
     def merge(self, fields: dict[str, Any], stamp: datetime) -> None:
         if stamp >= self.stamp:
@@ -81,8 +82,10 @@ class Plan:
             at = self._index[key] = len(self.writes)
             self.writes.append(write)
         else:
-            self.writes[at].merge(write.fields, write.stamp)
-            self.writes[at].known = self.writes[at].known or write.known
+            held = self.writes[at]
+            held.merge(write.fields, write.stamp)
+            held.known = held.known or write.known
+            held.allow_save = held.allow_save or write.allow_save
         if at not in self.uses[item]:
             self.uses[item].append(at)
         if target:
@@ -164,6 +167,7 @@ def build(
         for target in config.targets:
             if view is not None and not view.wants(target.object):
                 continue
+            allow = target.on_duplicate is OnDuplicate.ALLOW
             ids, error, value, known = _resolve(event, target.object, target.match, lookups, view)
             if error is not None:
                 plan.errors[i].append(error)
@@ -173,7 +177,10 @@ def build(
                     target, event, default_limit=default_limit, on_truncate=on_truncate
                 )
                 for rid in ids:  # every matching record: duplicates in the CRM all get the score
-                    write = Write(target.object, rid, dict(values), stamp, known=known, match=value)
+                    write = Write(
+                        target.object, rid, dict(values), stamp, known=known, match=value,
+                        allow_save=allow,
+                    )  # fmt: skip
                     plan.add(i, (target.object, rid[:15]), write)
             elif target.create_if_missing:
                 fields = create_values(
@@ -185,8 +192,9 @@ def build(
                     else ("new", event.event_id, target.object)
                 )
                 write = Write(
-                    target.object, None, fields, stamp, assign=target.assign_on_create, match=value
-                )
+                    target.object, None, fields, stamp, assign=target.assign_on_create,
+                    match=value, allow_save=allow,
+                )  # fmt: skip
                 plan.add(i, key, write)
         prop, level = config.propensity, event.evaluation.propensity
         if prop is None or not prop.enabled or level is None:
@@ -211,17 +219,26 @@ def build(
     return plan
 
 
-def requests(plan: Plan, size: int) -> Iterator[tuple[str, bool, list[int]]]:
-    """(method, auto-assign, write indices): PATCH updates, POST creates, objects grouped,
-    <= size each. Creates whose target lets assignment rules run go in their own POSTs,
-    since `Sforce-Auto-Assign` applies to every record of a request."""
-    groups = (("PATCH", True, False), ("POST", False, False), ("POST", False, True))
-    for method, want_id, assign in groups:
-        picked = [
-            i
-            for i, w in enumerate(plan.writes)
-            if (w.record_id is not None) == want_id and (w.assign and not want_id) == assign
-        ]
+class Request(NamedTuple):
+    """One sObject Collections call: its method, headers, and the writes it carries."""
+
+    method: str  # PATCH updates, POST creates
+    assign: bool  # Sforce-Auto-Assign: TRUE
+    allow_save: bool  # Sforce-Duplicate-Rule-Header: allowSave=true
+    writes: list[int]
+
+
+def requests(plan: Plan, size: int) -> Iterator[Request]:
+    """PATCH updates, POST creates, objects grouped, <= size each. Headers apply to every
+    record of a request, so creates whose target lets assignment rules run, and writes
+    whose target allows duplicates, go in requests of their own."""
+    groups: dict[tuple[str, bool, bool], list[int]] = {}
+    for i, w in enumerate(plan.writes):
+        method = "PATCH" if w.record_id is not None else "POST"
+        groups.setdefault((method, w.assign and method == "POST", w.allow_save), []).append(i)
+    order = sorted(groups, key=lambda g: (g[0] != "PATCH", g[1], g[2]))  # updates first
+    for method, assign, allow in order:
+        picked = groups[method, assign, allow]
         picked.sort(key=lambda i: plan.writes[i].object)  # fewer type chunks per request
         for start in range(0, len(picked), size):
-            yield method, assign, picked[start : start + size]
+            yield Request(method, assign, allow, picked[start : start + size])
