@@ -203,7 +203,8 @@ AT_URL = "https://at.fuzz.example"
 
 def airtable_world(request: Request) -> Answer:
     if request.method == "GET":
-        column = request.params["fields[]"]
+        fields = request.params["fields[]"]  # a list, as aiohttp takes it, or one name
+        column = fields[0] if isinstance(fields, list) else fields
         formula = request.params["filterByFormula"]
         records = [
             {"id": fake_id("rec", v), "createdTime": "2026-01-01T00:00:00.000Z",

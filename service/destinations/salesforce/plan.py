@@ -16,13 +16,23 @@ from typing import Any, NamedTuple
 
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.errors import DeliveryError
-from service.mapping import OnTruncate, crm_id, lead_value, propensity_value
-from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate
+from service.mapping import (
+    OnTruncate,
+    crm_id,
+    if_empty_fields,
+    keep_filled,
+    lead_value,
+    propensity_value,
+)
+from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate, WriteMode
 
 NAME = "salesforce"
 LookupKey = tuple[str, str]  # (object, field)
 # Folded value -> matching record ids, or the error that stopped the lookup.
 Lookups = Mapping[LookupKey, Mapping[str, list[str]] | DeliveryError]
+# (object, 15-character id) -> the if_empty fields as read, or the error that stopped the
+# read (current.py); a record absent from it was not read: everything is written.
+Current = Mapping[tuple[str, str], Mapping[str, Any] | DeliveryError]
 
 
 @dataclass
@@ -73,8 +83,27 @@ class Plan:
     uses: list[list[int]] = field(default_factory=list)  # per item: indices into writes
     targets: list[set[int]] = field(default_factory=list)  # per item: writes that carry the score
     errors: list[list[DeliveryError]] = field(default_factory=list)  # per item
+    kept: list[bool] = field(default_factory=list)  # per item: a target record kept its values
     propensity_misses: int = 0
     _index: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def update(
+        self, item: int, write: Write, guard: frozenset[str], current: Current | None, *,
+        target: bool = True,
+    ) -> None:  # fmt: skip
+        """An update of a record found: without the `if_empty` fields that hold a value;
+        a write left with nothing to write is not made (`kept`)."""
+        assert write.record_id is not None
+        if guard and current is not None:
+            now = current.get((write.object, write.record_id[:15]))
+            if isinstance(now, DeliveryError):
+                self.errors[item].append(now)
+                return
+            write.fields = keep_filled(write.fields, guard, now)
+            if not write.fields:
+                self.kept[item] = self.kept[item] or target
+                return
+        self.add(item, (write.object, write.record_id[:15]), write, target=target)
 
     def add(self, item: int, key: tuple[str, ...], write: Write, *, target: bool = True) -> None:
         at = self._index.get(key)
@@ -156,15 +185,18 @@ def build(
     default_limit: int,
     on_truncate: OnTruncate,
     views: Sequence[View | None] | None = None,
+    current: Current | None = None,
 ) -> Plan:
+    """`current`: what `write: if_empty` fields hold now, of the records read."""
     n = len(events)
     plan = Plan(uses=[[] for _ in range(n)], targets=[set() for _ in range(n)])
-    plan.errors = [[] for _ in range(n)]
+    plan.errors, plan.kept = [[] for _ in range(n)], [False] * n
+    guards = [if_empty_fields(t) for t in config.targets]
     order = sorted(range(n), key=lambda i: events[i].evaluation.evaluated_at)
     for i in order:  # oldest first, so the newest evaluation's values win a merge
         event, stamp = events[i], events[i].evaluation.evaluated_at
         view = views[i] if views is not None else None
-        for target in config.targets:
+        for target, guard in zip(config.targets, guards, strict=True):
             if view is not None and not view.wants(target.object):
                 continue
             allow = target.on_duplicate is OnDuplicate.ALLOW
@@ -181,7 +213,7 @@ def build(
                         target.object, rid, dict(values), stamp, known=known, match=value,
                         allow_save=allow,
                     )  # fmt: skip
-                    plan.add(i, (target.object, rid[:15]), write)
+                    plan.update(i, write, guard, current)
             elif target.create_if_missing:
                 fields = create_values(
                     target, event, value, default_limit=default_limit, on_truncate=on_truncate
@@ -206,16 +238,11 @@ def build(
             plan.errors[i].append(error)
         elif not ids:  # never create an account for propensity; count the miss
             plan.propensity_misses += 1
+        guard = frozenset({prop.field}) if prop.write is WriteMode.IF_EMPTY else frozenset()
         for rid in ids:
-            write = Write(
-                prop.object,
-                rid,
-                {prop.field: propensity_value(prop, level)},
-                stamp,
-                known=known,
-                match=value,
-            )
-            plan.add(i, (prop.object, rid[:15]), write, target=False)
+            values = {prop.field: propensity_value(prop, level)}
+            write = Write(prop.object, rid, values, stamp, known=known, match=value)
+            plan.update(i, write, guard, current, target=False)
     return plan
 
 
