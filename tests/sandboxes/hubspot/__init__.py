@@ -59,6 +59,7 @@ class Call:
     status: int
     at: float  # monotonic arrival time
     inputs: int  # batch inputs or IN values; 0 otherwise
+    token: str = ""  # the bearer token it presented (an account in tests with many)
 
 
 @dataclass
@@ -163,7 +164,14 @@ class HubSpotSandbox(HttpsSandbox):
         arrived = monotonic()
         resp = await self._answer(request, handler)
         self.calls.append(
-            Call(request.method, request.path, resp.status, arrived, request.get(INPUTS, 0))
+            Call(
+                request.method,
+                request.path,
+                resp.status,
+                arrived,
+                request.get(INPUTS, 0),
+                request.headers.get("Authorization", "").removeprefix("Bearer "),
+            )
         )
         return resp
 
