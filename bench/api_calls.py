@@ -12,13 +12,14 @@ warm), counted in the sandboxes, which log every request:
 
 The second pass is produced while the service runs, so its batches close on
 BATCH_LINGER_MS as the events arrive: its writes are reported, not judged.
+`write: if_empty`'s extra reads are measured on the 200-org run (if_empty_calls.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench import calls, e2e_throughput, fleet_run
+from bench import calls, e2e_throughput, fleet_run, if_empty_calls
 from bench.figures import Figure
 from bench.fleet_run import Pass
 
@@ -71,6 +72,7 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     ]
     return [
         *floor,
+        *await if_empty_calls.run(kafka, work, quick, lanes | {"airtable": TARGETS["airtable"]}),
         *figures_of(one.first, f"{big}, first pass", full, False),
         *figures_of(one.repeat, f"{big}, same leads again", full, True),
         *figures_of(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import monotonic
@@ -113,15 +114,17 @@ async def measure(
     repeat: bool = False,
     sample: bool = False,
     label: str = "",
+    per_org: Callable[[int, str], dict[str, Any]] | None = None,
 ) -> Run:
     """`repeat`: a second pass over the same leads; `sample`: py-spy during it;
-    `label` tells rounds of the same scenario apart."""
+    `label` tells rounds of the same scenario apart (and scenarios with `per_org`
+    config overrides, see tests/fleet.py, from those without)."""
     key = (kafka, orgs, events, destinations, baselines_too, repeat, sample, label)
     if key in _runs:
         return _runs[key]
     tmp = work / f"orgs{orgs}-{len(destinations)}d{label}"
     tmp.mkdir(parents=True, exist_ok=True)
-    f = Fleet(kafka, tmp, orgs=orgs, destinations=destinations)
+    f = Fleet(kafka, tmp, orgs=orgs, destinations=destinations, per_org=per_org)
     try:
         await f.prepare()
         # Salesforce indexes Email; without it each lookup would scan the sandbox's

@@ -150,6 +150,12 @@ class Metrics:
             "Record-id cache lookups (hit, miss) and entries dropped for a gone record",
             ("destination", "outcome"),
         )
+        self.if_empty_reads = counter(
+            "if_empty_reads",
+            "Reads made only to learn the current values `write: if_empty` needs (records "
+            "named by id, upserts: no lookup was made for them)",
+            ("destination",),
+        )
         self.quota_budget_exhausted = counter(
             "quota_budget_exhausted",
             "Requests refused (their deliveries deferred) as max_daily_api_share is spent",
@@ -201,6 +207,7 @@ class Metrics:
                 self.destination_requests.labels(destination, outcome)
             for family in (self.rate_limited, self.retries, self.inflight, self.circuit_open):
                 family.labels(destination)
+            self.if_empty_reads.labels(destination)
             self.delivery_latency.observe_many(destination, ())
         for stage in DLQ_STAGES:
             self.dlq.labels(stage)

@@ -77,6 +77,20 @@ class Propensity(StrEnum):
     LOW = "low"
 
 
+class WriteMode(StrEnum):
+    """Contract §4a `write`: always, or only into an empty CRM field."""
+
+    ALWAYS = "always"
+    IF_EMPTY = "if_empty"
+
+
+class OnDuplicate(StrEnum):
+    """Contract §4a `on_duplicate` (Salesforce): fail on a duplicate rule, or ask to save."""
+
+    FAIL = "fail"
+    ALLOW = "allow"
+
+
 class Trigger(StrEnum):
     BATCH = "batch"
     RE_EVALUATION = "re_evaluation"
@@ -158,6 +172,15 @@ class Match(_In):
 
 
 FieldKey = Literal["score", "reasoning", "evaluated_at"]
+# TrailSpark value -> the value written (contract §4a); completeness: config/semantics.py.
+ValueMap = dict[str, NonEmpty]
+
+
+class FieldOption(_In):
+    """Contract §4a `field_options.{key}`: a values map and when to write."""
+
+    values: ValueMap | None = None
+    write: WriteMode = WriteMode.ALWAYS
 
 
 class Target(_In):
@@ -173,6 +196,10 @@ class Target(_In):
     # Salesforce only: let the org's Lead/Account assignment rules run when a record is
     # created (`Sforce-Auto-Assign: TRUE`); updates never reassign (docs/salesforce.md).
     assign_on_create: bool = False
+    # Contract §4a (optional): values maps and if_empty per field; Salesforce duplicate rules
+    # (None: `fail`, the default; config/semantics.py refuses it on other destinations).
+    field_options: dict[FieldKey, FieldOption] = Field(default_factory=dict)
+    on_duplicate: OnDuplicate | None = None
 
 
 class PropensityMapping(_In):
@@ -180,6 +207,8 @@ class PropensityMapping(_In):
     object: NonEmpty
     match: Match
     field: NonEmpty
+    values: ValueMap | None = None  # contract §4a
+    write: WriteMode = WriteMode.ALWAYS
 
 
 class Integration(_In):

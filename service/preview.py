@@ -24,7 +24,7 @@ from service.destinations.airtable.plan import LONG_TEXT_LIMIT, create_values
 from service.destinations.hubspot.plan import plan_item
 from service.destinations.salesforce import mapping as sf
 from service.errors import ConfigRejected, DeliveryError, InvalidEvent
-from service.mapping import crm_id, lead_value, mapped_values
+from service.mapping import crm_id, lead_value, mapped_values, propensity_value
 from service.models import DestinationConfig, EvaluationCompleted, Target
 from service.pipeline.decode import decode_event
 
@@ -141,7 +141,11 @@ def render(config: DestinationConfig, event: EvaluationCompleted) -> dict[str, A
             else {"by": "match", "field": prop.match.crm_field, "value": value}
         )
         out["propensity"] = (
-            {"object": prop.object, "record": record, "fields": {prop.field: level.value}}
+            {
+                "object": prop.object,
+                "record": record,
+                "fields": {prop.field: propensity_value(prop, level)},
+            }
             if level is not None
             else {"object": prop.object, "note": "the event has no propensity: not written"}
         )

@@ -178,15 +178,29 @@ def hubspot_world(request: Request) -> Answer:
     if path.endswith("/search"):
         search = request.body["filterGroups"][0]["filters"][0]
         prop = search["propertyName"]
+        asked = request.body.get("properties") or [prop]
         results = [
             {
                 "id": fake_id("1", obj, v),
-                "properties": {prop: v, "hs_object_id": fake_id("1", obj, v)},
+                "properties": {
+                    **{p: "held" for p in asked},  # if_empty's properties, when asked
+                    prop: v,
+                    "hs_object_id": fake_id("1", obj, v),
+                },
             }
             for v in search["values"]
         ]
         return Answer(200, {"total": len(results), "results": results}, dict(HS_HEADERS))
     op = path.rsplit("/", 1)[1]
+    if op == "read":  # if_empty's batch read: every record there, every property held
+        props = request.body.get("properties") or []
+        results = [
+            {"id": str(i["id"]) if "idProperty" not in request.body else fake_id("1", obj, i["id"]),
+             "properties": {**{p: "held" for p in props},
+                            **({"email": i["id"]} if "idProperty" in request.body else {})}}
+            for i in request.body["inputs"]
+        ]  # fmt: skip
+        return Answer(200, {"status": "COMPLETE", "results": results}, dict(HS_HEADERS))
     written: list[dict[str, Any]] = []
     for item in request.body["inputs"]:
         rid = item.get("id") if "idProperty" not in item else fake_id("1", obj, item["id"])
@@ -203,11 +217,14 @@ AT_URL = "https://at.fuzz.example"
 
 def airtable_world(request: Request) -> Answer:
     if request.method == "GET":
-        column = request.params["fields[]"]
+        fields = request.params["fields[]"]  # a list, as aiohttp takes it, or one name
+        names = fields if isinstance(fields, list) else [fields]
         formula = request.params["filterByFormula"]
+        by_id = formula.startswith("OR(RECORD_ID()")  # if_empty's read of known records
+        held = {name: "held" for name in (names if by_id else names[1:])}  # if_empty cells
         records = [
-            {"id": fake_id("rec", v), "createdTime": "2026-01-01T00:00:00.000Z",
-             "fields": {column: v}}
+            {"id": v if by_id else fake_id("rec", v), "createdTime": "2026-01-01T00:00:00.000Z",
+             "fields": held if by_id else {names[0]: v, **held}}
             for v in literals(formula)
         ]  # fmt: skip
         return Answer(200, {"records": records})

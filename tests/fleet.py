@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -58,15 +59,18 @@ class Fleet:
         env: dict[str, str] | None = None,
         configs: dict[str, dict[str, Any]] | None = None,
         tenant_limits: bool = False,
+        per_org: Callable[[int, str], dict[str, Any]] | None = None,
     ) -> None:
         """Orgs 0 .. own_hubspot-1 get a HubSpot sandbox of their own (`hs_own`), to break.
-        `configs`: destination -> make_config overrides (e.g. HubSpot propensity).
+        `configs`: destination -> make_config overrides (e.g. HubSpot propensity);
+        `per_org(i, destination)`: more overrides for one org's config.
         `tenant_limits`: the published per-tenant limits, enforced by the sandboxes:
         each HubSpot account 190 requests per 10 s and 4 searches/s, each Airtable
         base 5 requests/s with the 30 s penalty after a 429."""
         self.kafka, self.tmp, self.orgs, self.partitions = kafka, tmp_path, orgs, partitions
         self.destinations = destinations
         self.overrides = configs or {}
+        self.per_org = per_org
         tls = tmp_path / "tls"
         tls.mkdir(exist_ok=True)
         self.sf = SalesforceSandbox(tls, api_limit=10**9)
@@ -122,9 +126,9 @@ class Fleet:
         for i in range(self.orgs):
             for name in self.destinations:
                 extra: dict[str, Any] = {"targets": [LEAD]} if name == "salesforce" else {}
-                configs.append(
-                    make_config(name, org_id(i), **extra, **self.overrides.get(name, {}))
-                )
+                extra.update(self.overrides.get(name, {}))
+                extra.update(self.per_org(i, name) if self.per_org is not None else {})
+                configs.append(make_config(name, org_id(i), **extra))
         (self.tmp / "configs.json").write_bytes(orjson.dumps(configs))
         self._write_secrets(self.tmp / "secrets", self.sf.token)  # for benchmarks' baselines
 

@@ -160,7 +160,8 @@ async def test_a_422_splits_the_batch_and_fails_only_the_bad_record(
     assert states[6] is DeliveryState.FAILED
     assert states[:6] + states[7:] == [DeliveryState.DELIVERED] * 9
     error = outcomes[6].error
-    assert error is not None and error.code == "invalid_multiple_choice_options"
+    assert error is not None and error.code == "invalid_value"  # contract §4a
+    assert error.message.startswith("Airtable refused 'cold' for Contacts.TS Score: ")
     assert "select option" in error.message and error.retryable is False
     assert len(sandbox.table("Contacts")) == 9
     # Halves until the bad record is alone: 4 refused requests, not one per record.

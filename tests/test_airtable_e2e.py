@@ -141,7 +141,7 @@ async def test_422_fails_only_its_record_and_long_text_is_truncated(
 
     bad = statuses[events[4]["event_id"]]
     assert bad["status"] == "failed"
-    assert bad["error"]["code"] == "invalid_multiple_choice_options"
+    assert bad["error"]["code"] == "invalid_value"  # contract §4a
     assert bad["error"]["http_status"] == 422 and bad["error"]["retryable"] is False
     assert "select option" in bad["error"]["message"]
     others = [statuses[e["event_id"]]["status"] for i, e in enumerate(events) if i != 4]

@@ -5,14 +5,18 @@ without (or with a wrong) values map, missing match fields, and a clean config."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from pydantic import ValidationError
 
 from service.checkconfig import airtable, hubspot, salesforce
+from service.checkconfig.cli import BadInput, load
 from service.checkconfig.compare import check, objects_of
 from service.checkconfig.fields import Schemas
+from service.config.validation import validate
+from service.errors import ConfigRejected
 from service.models import DestinationConfig
 from tests.factories import make_config
 
@@ -57,8 +61,8 @@ def sf_config(fields: dict[str, str], **target: Any) -> dict[str, Any]:
 
 
 def lines(raw: dict[str, Any], schemas: Schemas) -> list[str]:
-    config = DestinationConfig.model_validate(raw)
-    return [p.line(config) for p in check(config, raw, schemas)]
+    config = validate(DestinationConfig.model_validate(raw))
+    return [p.line(config) for p in check(config, schemas)]
 
 
 def test_salesforce_default_mapping_is_clean() -> None:
@@ -274,15 +278,14 @@ def test_airtable_default_match_create_fields_and_tables() -> None:
     ]
 
 
-def test_a_partial_values_map_is_reported() -> None:
-    """Once the models validate §4a maps, a partial one is rejected before this check
-    (check-config then exits 2); until then the comparison reports it itself."""
+def test_a_partial_values_map_is_rejected_before_any_schema_is_read(tmp_path: Path) -> None:
+    """Validation refuses a partial map (invalid_field_options): check-config exits 2 on
+    the config itself, and the comparison never sees it."""
     raw = sf_config({"score": "Rating"}, field_options={"score": {"values": {"hot": "Hot"}}})
-    try:
-        found = lines(raw, sf_schemas())
-    except ValidationError:
-        pytest.skip("the model rejects a partial values map itself")
-    assert found[0] == (
-        "org_1/salesforce target Lead.Rating: score: the values map does not cover "
-        "'warm', 'cold' (the config is rejected)"
-    )
+    with pytest.raises(ConfigRejected) as caught:
+        lines(raw, sf_schemas())
+    assert caught.value.reason == "invalid_field_options"
+    path = tmp_path / "config.json"
+    path.write_bytes(orjson.dumps(raw))
+    with pytest.raises(BadInput, match=r"invalid_field_options: .*does not cover 'warm', 'cold'"):
+        load(path, None)

@@ -160,15 +160,15 @@ def test_requests_group_objects_and_respect_the_size() -> None:
     accounts = {f"d{i}.example": [f"001{i:012d}AAA"] for i in range(7)}
     plan = plan_for(cfg, events, {("Lead", "Email"): found, ("Account", "Website"): accounts})
     chunks = list(requests(plan, 200))
-    assert [(m, a, len(idx)) for m, a, idx in chunks] == [
+    assert [(m, a, len(idx)) for m, a, _, idx in chunks] == [
         ("PATCH", False, 200),
         ("PATCH", False, 107),
         ("POST", False, 150),
     ]
-    for _, _, idx in chunks:
-        objects = [plan.writes[i].object for i in idx]
+    for chunk in chunks:
+        objects = [plan.writes[i].object for i in chunk.writes]
         assert objects == sorted(objects)  # at most one type switch per request
-    assert sorted(i for _, _, idx in chunks for i in idx) == list(range(len(plan.writes)))
+    assert sorted(i for c in chunks for i in c.writes) == list(range(len(plan.writes)))
 
 
 def test_fold_applies_the_precedence_rules() -> None:

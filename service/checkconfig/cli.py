@@ -43,8 +43,8 @@ class BadInput(Exception):
     """A bad argument, setting or config file: one line, exit code 2."""
 
 
-def load(path: Path, org: str | None) -> list[tuple[DestinationConfig, dict[str, Any]]]:
-    """Each config of the file (JSON or YAML, one or a list), validated, with its dict."""
+def load(path: Path, org: str | None) -> list[DestinationConfig]:
+    """Each config of the file (JSON or YAML, one or a list), validated."""
     try:
         text = path.read_bytes()
         data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -59,7 +59,7 @@ def load(path: Path, org: str | None) -> list[tuple[DestinationConfig, dict[str,
         except ConfigRejected as exc:
             raise BadInput(f"invalid config (entry {n}): {exc.reason}: {exc.message}") from None
         if org is None or config.org_id == org:
-            out.append((config, entry))
+            out.append(config)
     if not out:
         raise BadInput(f"no config{f' for org {org!r}' if org else ''} in {str(path)!r}")
     return out
@@ -71,14 +71,12 @@ async def _schemas(
     return await READERS[config.destination](session, secrets.load(config), objects_of(config))
 
 
-async def run(
-    configs: list[tuple[DestinationConfig, dict[str, Any]]], secrets: SecretStore, ca: Path | None
-) -> list[str]:
+async def run(configs: list[DestinationConfig], secrets: SecretStore, ca: Path | None) -> list[str]:
     """The problem lines, config after config (schemas are read one config at a time)."""
     lines: list[str] = []
     session = new_session(ca, 30.0, limit=4)
     try:
-        for config, raw in configs:
+        for config in configs:
             try:
                 schemas = await _schemas(session, secrets, config)
             except (DeliveryError, ValueError) as exc:
@@ -86,7 +84,7 @@ async def run(
                 problem = Problem("schema", f"cannot be read: {redact(text)}")
                 lines.append(problem.line(config))
                 continue
-            lines += [p.line(config) for p in check(config, raw, schemas)]
+            lines += [p.line(config) for p in check(config, schemas)]
     finally:
         await session.close()
     return lines

@@ -4,8 +4,8 @@ For each target (and the propensity mapping): the object exists; every mapped
 field exists, is writable (and settable on create when `create_if_missing`), and
 its type can take what the service writes there; a field with fixed values
 allows every value written (after a §4a `values` map); the match field exists
-and can be searched. The §4a keys are read from the raw config, so this works
-before and after the models learn them.
+and can be searched. A partial values map never gets here: validation rejects
+the config first (`invalid_field_options`, exit 2).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from service.checkconfig.fields import ObjectFields, Schemas
-from service.checkconfig.fit import field_problem, quote
-from service.models import DestinationConfig, Match, Propensity, Score, Target
+from service.checkconfig.fit import field_problem
+from service.models import DestinationConfig, Match, Propensity, Score, Target, ValueMap
 
 SCORES = tuple(s.value for s in Score)
 LEVELS = tuple(p.value for p in Propensity)
@@ -32,13 +31,12 @@ class Problem:
         return f"{config.org_id}/{config.destination} {self.where}: {self.what}"
 
 
-def value_map(raw: Any, key: str) -> dict[str, str] | None:
-    """`field_options.{key}.values` of a raw target (or `values` of raw propensity)."""
-    if not isinstance(raw, dict):
-        return None
-    section = raw if key == "propensity" else (raw.get("field_options") or {}).get(key)
-    values = section.get("values") if isinstance(section, dict) else None
-    return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else None
+def value_map(config: DestinationConfig, target: Target | None, key: str) -> ValueMap | None:
+    """`field_options.{key}.values` of a target (or `propensity.values`)."""
+    if target is None:
+        return config.propensity.values if config.propensity is not None else None
+    option = target.field_options.get(key)  # type: ignore[call-overload]
+    return option.values if option is not None else None
 
 
 def _unknown(name: str, fields: ObjectFields) -> str:
@@ -48,18 +46,10 @@ def _unknown(name: str, fields: ObjectFields) -> str:
     return f"no such field (did you mean {hint[0]}?)" if hint else "no such field"
 
 
-def _written(key: str, raw: Any) -> tuple[dict[str, str], Problem | None]:
-    """TrailSpark value -> value written, and a problem when a values map is partial."""
+def _written(key: str, given: ValueMap | None) -> dict[str, str]:
+    """TrailSpark value -> value written (validation made any map complete)."""
     words = LEVELS if key == "propensity" else SCORES if key == "score" else ()
-    given = value_map(raw, key)
-    if given is None:
-        return {w: w for w in words}, None
-    missing = [w for w in words if w not in given]
-    problem = None
-    if missing:
-        what = f"{key}: the values map does not cover {quote(missing)} (the config is rejected)"
-        problem = Problem("", what)
-    return {w: given.get(w, w) for w in words}, problem
+    return {w: (given or {}).get(w, w) for w in words}
 
 
 def _match_problems(
@@ -84,8 +74,8 @@ def _mapped(
     obj: str,
     mapping: Mapping[str, str],
     fields: ObjectFields,
+    config: DestinationConfig,
     target: Target | None,
-    raw: Any,
     create: bool,
 ) -> list[Problem]:
     out: list[Problem] = []
@@ -95,9 +85,7 @@ def _mapped(
         if info is None:
             out.append(Problem(where, f"{key}: {_unknown(name, fields)}"))
             continue
-        written, partial = _written(key, raw)
-        if partial is not None:
-            out.append(Problem(where, partial.what))
+        written = _written(key, value_map(config, target, key))
         if not info.updateable:  # nothing else about it matters
             out.append(Problem(where, f"{key}: the field is read-only"))
             continue
@@ -109,7 +97,8 @@ def _mapped(
     return out
 
 
-def _target(destination: str, target: Target, raw: Any, schemas: Schemas) -> list[Problem]:
+def _target(config: DestinationConfig, target: Target, schemas: Schemas) -> list[Problem]:
+    destination = config.destination
     fields = schemas.get(target.object)
     if fields is None:
         kind = "table in the base" if destination == "airtable" else "object"
@@ -117,7 +106,7 @@ def _target(destination: str, target: Target, raw: Any, schemas: Schemas) -> lis
     create = target.create_if_missing
     out = _match_problems(target.object, target.match, fields, create)
     mapping = {str(key): name for key, name in target.fields.items()}
-    out += _mapped(destination, "target", target.object, mapping, fields, target, raw, create)
+    out += _mapped(destination, "target", target.object, mapping, fields, config, target, create)
     for lead_field, column in target.create_fields.items():
         info = fields.get(column)
         where = f"target {target.object}.{column}"
@@ -128,14 +117,11 @@ def _target(destination: str, target: Target, raw: Any, schemas: Schemas) -> lis
     return out
 
 
-def check(config: DestinationConfig, raw: Mapping[str, Any], schemas: Schemas) -> list[Problem]:
-    """Every problem of one validated config; `raw` is the same config as a dict."""
-    listed = raw.get("targets")
-    raw_targets: list[Any] = listed if isinstance(listed, list) else []
+def check(config: DestinationConfig, schemas: Schemas) -> list[Problem]:
+    """Every problem of one validated config."""
     out: list[Problem] = []
-    for i, target in enumerate(config.targets):
-        raw_target = raw_targets[i] if i < len(raw_targets) else {}
-        out += _target(config.destination, target, raw_target, schemas)
+    for target in config.targets:
+        out += _target(config, target, schemas)
     prop = config.propensity
     if prop is not None and prop.enabled and config.destination != "airtable":
         fields = schemas.get(prop.object)
@@ -144,9 +130,8 @@ def check(config: DestinationConfig, raw: Mapping[str, Any], schemas: Schemas) -
         out += _match_problems(prop.object, prop.match, fields, False)
         mapping = {"propensity": prop.field}
         out += _mapped(
-            config.destination, "propensity", prop.object, mapping, fields, None,
-            raw.get("propensity"), False,
-        )  # fmt: skip
+            config.destination, "propensity", prop.object, mapping, fields, config, None, False
+        )
     return out
 
 

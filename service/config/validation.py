@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 from pydantic import ValidationError
 
+from service.config import semantics
 from service.credentials import ref_problem
 from service.errors import ConfigRejected
 from service.models import LEAD_FIELDS, DestinationConfig, Match
@@ -73,6 +74,7 @@ def validate(config: DestinationConfig, key: str | None = None) -> DestinationCo
                 "unknown_object", f"propensity goes to {sorted(spec.propensity_objects)} only"
             )
         _check_match(propensity.match, "propensity")
+    semantics.check(config)
     return config
 
 
@@ -84,6 +86,13 @@ def parse(value: bytes, key: str | None = None) -> DestinationConfig:
     return validate(parse_obj(data), key)
 
 
+def _field_options(loc: tuple[int | str, ...]) -> bool:
+    """A type error in a §4a key (`write: sometimes`, `on_duplicate: skip`, a map of numbers)."""
+    if "field_options" in loc or "on_duplicate" in loc:
+        return True
+    return loc[:1] == ("propensity",) and len(loc) > 1 and loc[1] in ("values", "write")
+
+
 def parse_obj(data: object) -> DestinationConfig:
     try:
         return DestinationConfig.model_validate(data)
@@ -91,4 +100,6 @@ def parse_obj(data: object) -> DestinationConfig:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         reason = "unsupported_schema_version" if where == "schema_version" else "invalid_schema"
+        if _field_options(first["loc"]):
+            reason = semantics.REASON
         raise ConfigRejected(reason, f"{where}: {first['msg']}") from None

@@ -1,7 +1,8 @@
 """An HTTPS sandbox of the Airtable Web API v0, for tests, the benchmark and `make run`.
 
 It speaks the real wire format: `GET /v0/{baseId}/{table}` with `filterByFormula`
-(`OR`, `AND`, `NOT`, `=`, `!=` over `{Field}` references and quoted strings),
+(`OR`, `AND`, `NOT`, `=`, `!=` over `{Field}` references, `RECORD_ID()` and
+quoted strings) and `fields[]`,
 `POST .../listRecords`, `POST`/`PATCH`/`PUT` of at most 10 records with
 `performUpsert.fieldsToMergeOn`, get/update/delete by record id, bearer auth, error
 bodies `{"error": {"type", "message"}}`, a per-base limit of 5 requests per second
@@ -190,7 +191,7 @@ class Formula:
                     self._next()
             self._next()
             fn = text.upper()
-            if fn not in ("OR", "AND", "NOT", "TRUE", "FALSE"):
+            if fn not in ("OR", "AND", "NOT", "TRUE", "FALSE", "RECORD_ID"):
                 raise ValueError(f"unknown function {text}")
             return (fn, *args)
         raise ValueError(f"unexpected {text!r}")
@@ -202,6 +203,7 @@ class Formula:
 
 
 Test = Callable[[Mapping[str, Any]], Any]
+RECORD_ID = "\0record id"  # where matches() finds the record's id (never a column name)
 
 
 def _equal(left: Any, right: Any) -> bool:
@@ -211,10 +213,13 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _string_test(arg: Any) -> tuple[str, str] | None:
-    """(field, text) for `{field}='text'`, the shape a lookup formula repeats."""
-    if arg[0] == "=" and arg[1][0] == "field" and arg[2][0] == "lit" and isinstance(arg[2][1], str):
+    """(field, text) for `{field}='text'` (or `RECORD_ID()='rec...'`), the shape a lookup
+    formula repeats."""
+    if arg[0] != "=" or arg[2][0] != "lit" or not isinstance(arg[2][1], str):
+        return None
+    if arg[1][0] == "field":
         return arg[1][1], arg[2][1]
-    return None
+    return (RECORD_ID, arg[2][1]) if arg[1] == ("RECORD_ID",) else None
 
 
 def _compile(node: Any) -> Test:
@@ -226,6 +231,8 @@ def _compile(node: Any) -> Test:
     if head == "field":
         name = args[0]
         return lambda fields: "" if fields.get(name) is None else fields[name]
+    if head == "RECORD_ID":
+        return lambda fields: fields.get(RECORD_ID, "")
     if head in ("=", "!="):
         left, right, same = _compile(args[0]), _compile(args[1]), head == "="
         return lambda fields: _equal(left(fields), right(fields)) == same
@@ -466,7 +473,7 @@ class AirtableSandbox(HttpsSandbox):
                     "INVALID_FILTER_BY_FORMULA",
                     f"The formula for filtering records is invalid: {exc}",
                 ) from None
-            rows = [r for r in rows if formula.matches(r["fields"])]
+            rows = [r for r in rows if formula.matches({**r["fields"], RECORD_ID: r["id"]})]
         if options.get("maxRecords"):
             rows = rows[: int(options["maxRecords"])]
         size = int(options.get("pageSize") or 100)

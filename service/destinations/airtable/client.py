@@ -96,6 +96,8 @@ class RecordsApi(Protocol):
 
     async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]: ...
 
+    async def read(self, table: str, formula: str, fields: list[str]) -> list[dict[str, Any]]: ...
+
 
 class AirtableClient:
     """Calls for one base, paced by that base's pacer."""
@@ -122,7 +124,7 @@ class AirtableClient:
         table: str,
         *,
         json: Any = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
         record: str | None = None,
     ) -> Any:
         if (wait := self._pacer.blocked_for) > 0:
@@ -164,20 +166,24 @@ class AirtableClient:
 
     async def find(self, table: str, column: str, values: list[str]) -> dict[str, list[str]]:
         """Record ids whose `column` equals each value (one OR formula, every page)."""
-        params = {
-            "filterByFormula": match_formula(column, values),
-            "fields[]": column,
-            "pageSize": "100",
-        }
         found: dict[str, list[str]] = defaultdict(list)
+        for value, rid in matched(
+            await self.read(table, match_formula(column, values), [column]), column
+        ):
+            found[value].append(rid)
+        return found
+
+    async def read(self, table: str, formula: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every record `formula` keeps, with only `fields` (Airtable leaves empty ones out)."""
+        params = {"filterByFormula": formula, "fields[]": fields, "pageSize": "100"}
+        records: list[dict[str, Any]] = []
         offsets: set[str] = set()
         for _ in range(MAX_PAGES):
             page = await self._call("GET", table, params=params)
-            for value, rid in matched(records_of(page), column):
-                found[value].append(rid)
+            records += records_of(page)
             offset = page.get("offset")
             if offset is None or offset == "":
-                return found
+                return records
             if not isinstance(offset, str) or offset in offsets:
                 raise unreadable(DESTINATION, "a list whose offset is not a new cursor")
             offsets.add(offset)

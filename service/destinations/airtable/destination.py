@@ -134,7 +134,9 @@ class AirtableDestination:
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]
         for target in batch.config.targets:  # propensity: never on Airtable (config validation)
-            writer = TargetWriter(client, target, len(events), self.cache, batch.config.org_id)
+            writer = TargetWriter(
+                client, target, len(events), self.cache, batch.config.org_id, self._metrics
+            )
             try:
                 await writer.run(events, self._count_truncation)
             except BaseExceptionGroup as group:

@@ -21,7 +21,10 @@ from service.redact import redact
 
 PENALTY_S = 30.0  # "will need to wait 30 seconds before subsequent requests will succeed"
 RECORD_GONE = frozenset({"MODEL_ID_NOT_FOUND", "ROW_DOES_NOT_EXIST"})
+# A value a field refuses: a select option it does not have, a type it cannot take.
+VALUE_TYPES = frozenset({"INVALID_MULTIPLE_CHOICE_OPTIONS", "INVALID_VALUE_FOR_COLUMN"})
 _QUOTED = re.compile(r'"+([^"]+)"+')
+_FIELD = re.compile(r'^Field "?([^"]+?)"? can ?not accept')
 
 
 class RecordRejected(Exception):
@@ -38,6 +41,28 @@ class RecordRejected(Exception):
             return False
         named = _QUOTED.search(self.error.message)
         return named is not None and all(named.group(1) in r.get("fields", {}) for r in records)
+
+    def for_record(self, table: str, fields: Mapping[str, Any]) -> PermanentError:
+        """The error of the one record left in a refused request: `invalid_value`, naming
+        the field and the value, when Airtable refused a value; else as classified."""
+        if self.airtable_type not in VALUE_TYPES:
+            return self.error
+        _, text = self.error.message.split(": ", 1) if ": " in self.error.message else ("", "")
+        field = (named.group(1) if (named := _FIELD.search(text)) else None) or None
+        option = _QUOTED.search(text) if field is None else None
+        value: Any = fields.get(field) if field is not None else None
+        if option is not None:  # "create new select option ""hot""": find who sent it
+            value = option.group(1)
+            field = next((k for k, v in fields.items() if _holds(v, value)), None)
+        where = f"{table}.{field}" if field else table
+        shown = repr(value) if isinstance(value, str | int | float | list) else "a value"
+        text = f"Airtable refused {shown} for {where}: {self.airtable_type}: {text}"
+        status = self.error.http_status
+        return PermanentError(redact(text)[:1000], code="invalid_value", http_status=status)
+
+
+def _holds(cell: Any, value: str) -> bool:
+    return cell == value or (isinstance(cell, list) and value in cell)
 
 
 def error_parts(body: Any) -> tuple[str, str]:

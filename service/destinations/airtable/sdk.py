@@ -132,3 +132,10 @@ class SdkClient:
         for value, rid in matched(records_of({"records": rows}), column):
             found.setdefault(value, []).append(rid)
         return found
+
+    async def read(self, table: str, formula: str, fields: list[str]) -> list[dict[str, Any]]:
+        sdk_table = self._api.table(self._base_id, table)
+        rows = await self._run(
+            sdk_table.all, formula=Formula(formula), fields=fields, page_size=100
+        )
+        return records_of({"records": rows})

@@ -1,6 +1,7 @@
 """Carries out one target's plan. Chunks go out concurrently (the base pacer
 paces them); a record-level rejection splits its chunk in halves until the record
-at fault is alone; every item ends with its records, nothing (no match) or an error.
+at fault is alone; every item ends with its records, nothing (no match, or its
+cells kept by `write: if_empty`) or an error.
 
 An update by a known id (crm_ids, the record cache) whose record was deleted is
 not an error: that item is planned again by its match column, in the same write.
@@ -9,58 +10,37 @@ not an error: that item is planned again by its match column, in the same write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from service.destinations.airtable.client import RecordsApi
 from service.destinations.airtable.errors import RecordRejected
 from service.destinations.airtable.plan import (
     DESTINATION,
-    Lookup,
     OnTruncate,
     RecordWrite,
     TargetPlan,
     chunked,
-    lookup_groups,
     plan_target,
 )
-from service.destinations.base import Outcome
+from service.destinations.airtable.reading import (
+    ItemResult,
+    Reading,
+    Sender,
+    Written,
+    batch_wide,
+    combine,
+)
 from service.destinations.cache import CacheKey, RecordCache, cache_key
-from service.errors import AuthFailed, DeliveryError, Forbidden, TransientError
-from service.mapping import crm_id, lead_value
+from service.errors import DeliveryError, TransientError
+from service.mapping import crm_id, if_empty_fields, lead_value
+from service.metrics import Metrics
 from service.models import EvaluationCompleted, RecordRef, Target
 
-Written = list[tuple[RecordWrite, RecordRef]]
-Sender = Callable[[list[RecordWrite]], Awaitable[Written]]
+__all__ = ["ItemResult", "TargetWriter", "combine"]
 
 
-@dataclass
-class ItemResult:
-    """One item's fate for one target: records written, or an error."""
-
-    records: list[RecordRef] = field(default_factory=list)
-    error: DeliveryError | None = None
-
-
-def combine(results: Sequence[ItemResult]) -> Outcome:
-    """Across targets: permanent failure > transient > delivered > record_not_found."""
-    errors = [r.error for r in results if r.error is not None]
-    for error in errors:
-        if not error.retryable:
-            return Outcome.from_error(error)
-    if errors:
-        return Outcome.from_error(errors[0])
-    records = [ref for r in results for ref in r.records]
-    return Outcome.delivered(records) if records else Outcome.skipped("record_not_found")
-
-
-def batch_wide(error: DeliveryError) -> bool:
-    """Auth, permission, rate limit and outages concern every item: raise them."""
-    return isinstance(error, TransientError | AuthFailed | Forbidden)
-
-
-class TargetWriter:
+class TargetWriter(Reading):
     def __init__(
         self,
         client: RecordsApi,
@@ -68,11 +48,14 @@ class TargetWriter:
         size: int,
         cache: RecordCache | None = None,
         org: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.client, self.target, self.table = client, target, target.object
         self.results = [ItemResult() for _ in range(size)]
-        self.cache, self.org = cache, org
+        self.cache, self.org, self.metrics = cache, org, metrics
         self.gone: set[int] = set()  # items whose known record id no longer exists
+        self.guard = if_empty_fields(target)  # columns written only while empty
+        self.cells = {}
 
     def key(self, value: str) -> CacheKey:
         column = self.target.match.crm_field if self.target.match else ""
@@ -99,10 +82,6 @@ class TargetWriter:
         if self.cache is not None and value is not None:
             self.cache.put(self.key(value), rid)
 
-    def fail(self, indices: Sequence[int], error: DeliveryError) -> None:
-        for index in indices:
-            self.results[index].error = error
-
     async def run(self, events: Sequence[EvaluationCompleted], on_truncate: OnTruncate) -> None:
         known = self.known_ids(events)
         await self._run(plan_target(self.target, events, on_truncate, known), events, known=True)
@@ -123,6 +102,8 @@ class TargetWriter:
     async def _run(
         self, plan: TargetPlan, events: Sequence[EvaluationCompleted], *, known: bool
     ) -> None:
+        if self.guard:
+            plan = await self.keep(plan)
         async with asyncio.TaskGroup() as tg:
             for chunk in chunked(plan.by_id):
                 tg.create_task(self.send_split(chunk, self.update, moves=known))
@@ -143,7 +124,12 @@ class TargetWriter:
             if len(chunk) == 1 and moves and rejected.error.code == "record_deleted":
                 self.gone.add(chunk[0].index)
                 return
-            if len(chunk) == 1 or rejected.applies_to_all([w.record for w in chunk]):
+            if len(chunk) == 1:  # the record at fault: a refused value is `invalid_value`
+                fields = chunk[0].record.get("fields")
+                error = rejected.for_record(self.table, fields if isinstance(fields, dict) else {})
+                self.fail([chunk[0].index], error)
+                return
+            if rejected.applies_to_all([w.record for w in chunk]):
                 self.fail([w.index for w in chunk], rejected.error)
                 return
             half = len(chunk) // 2
@@ -185,35 +171,3 @@ class TargetWriter:
         column = self.target.match.crm_field
         records, created = await self.client.upsert(self.table, column, [w.record for w in chunk])
         return self.refs(chunk, records, created)
-
-    async def find(
-        self, group: list[str], lookups: list[Lookup], found: dict[str, list[str]]
-    ) -> None:
-        assert self.target.match is not None
-        error: DeliveryError
-        try:
-            found.update(await self.client.find(self.table, self.target.match.crm_field, group))
-            return
-        except RecordRejected as rejected:
-            error = rejected.error
-        except DeliveryError as exc:
-            if batch_wide(exc):
-                raise
-            error = exc
-        values = set(group)
-        self.fail([lk.index for lk in lookups if lk.value in values], error)
-
-    async def lookup_then_update(self, lookups: list[Lookup]) -> None:
-        assert self.target.match is not None
-        found: dict[str, list[str]] = {}
-        async with asyncio.TaskGroup() as tg:
-            for group in lookup_groups(self.target.match.crm_field, (lk.value for lk in lookups)):
-                tg.create_task(self.find(group, lookups, found))
-        writes = [
-            RecordWrite(lk.index, rid, {"id": rid, "fields": lk.fields})
-            for lk in lookups
-            for rid in found.get(lk.value, ())
-        ]
-        async with asyncio.TaskGroup() as tg:
-            for chunk in chunked(writes):
-                tg.create_task(self.send_split(chunk, self.update))

@@ -17,6 +17,7 @@ import aiohttp
 
 from service.destinations.budget import DailyBudget
 from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.refusals import refusals, refused_input
 from service.destinations.hubspot.responses import (
     Input,
     Result,
@@ -195,19 +196,32 @@ class HubSpotClient:
     async def _isolate(
         self, path: str, inputs: Sequence[Input], resp: Response, created: bool
     ) -> dict[str, Result]:
-        """A refused batch: fail the inputs HubSpot names, else split it in halves."""
+        """A refused batch: fail the inputs HubSpot names (a value it refuses, a property
+        that does not exist), send the others again; else split it in halves."""
+        found = refusals(resp.body)
+        refused = [i for i in inputs if any(r.hits(_props(i)) for r in found)]
         bad = missing_properties(resp.body)
-        hit = [i for i in inputs if bad & set(i.body.get("properties", {}))]
-        if hit:  # an unknown property fails every input that sets it, at once
-            out = fail_all(hit, permanent(resp.body, resp.status))
-            rest = [i for i in inputs if i not in hit]
+        refused += [i for i in inputs if bad & set(_props(i)) and i not in refused]
+        if refused:  # each fails at once; the rest is written without them
+            out: dict[str, Result] = {
+                i.trace: refused_input(found, _props(i), resp.status)
+                or permanent(resp.body, resp.status)
+                for i in refused
+            }
+            rest = [i for i in inputs if i not in refused]
             if rest:
                 out.update(await self._chunk(path, rest, created))
             return out
         if len(inputs) == 1:
-            return fail_all(inputs, permanent(resp.body, resp.status))
+            error = refused_input(found, _props(inputs[0]), resp.status)
+            return fail_all(inputs, error or permanent(resp.body, resp.status))
         mid = len(inputs) // 2
         halves = await gather_all(
             [self._chunk(path, inputs[:mid], created), self._chunk(path, inputs[mid:], created)]
         )
         return {**halves[0], **halves[1]}
+
+
+def _props(i: Input) -> dict[str, Any]:
+    props = i.body.get("properties")
+    return props if isinstance(props, dict) else {}

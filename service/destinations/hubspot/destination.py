@@ -14,11 +14,13 @@ from service.destinations.base import Batch, DestinationContext, Outcome, accoun
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
 from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
+from service.destinations.hubspot.current import keep, read_current
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
 from service.destinations.hubspot.matching import lookup_key, resolve
 from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
 from service.destinations.hubspot.plan import (
     NAME,
+    Current,
     Record,
     Write,
     fall_back,
@@ -114,7 +116,11 @@ class HubSpotDestination:
         """Resolve, merge and send `writes`, folding results into `states`; returns the
         writes whose record (named by id) HubSpot no longer has."""
         page_size = self.options.search_page_size
-        await resolve(client, writes, org, self.cache, page_size)
+        now: Current = {}
+        await resolve(client, writes, org, self.cache, page_size, now)
+        if any(w.guarded for w in writes):  # write: if_empty
+            await read_current(client, writes, now, self.metrics)
+            keep(writes, now)
         for w in writes:
             if w.error is not None:
                 states[w.item].errors.append(w.error)
@@ -122,7 +128,9 @@ class HubSpotDestination:
                 self.metrics.propensity_unmatched.labels(NAME).inc()
             elif record_key(w) is None:
                 states[w.item].not_found = True
-        records = merge([w for w in writes if w.error is None])
+            elif w.kept and not w.propensity:
+                states[w.item].kept = True
+        records = merge([w for w in writes if w.error is None and not w.kept])
         results = await self._send(client, records)
         gone: list[Write] = []
         for n, rec in enumerate(records):

@@ -15,7 +15,7 @@ from typing import Any
 from service.destinations.answers import unreadable
 from service.destinations.cache import CacheKey, RecordCache, cache_key
 from service.destinations.hubspot.client import HubSpotClient, gather_all
-from service.destinations.hubspot.plan import NAME, Lookup, Write
+from service.destinations.hubspot.plan import NAME, Current, Lookup, Write
 from service.destinations.hubspot.responses import message_of
 from service.errors import DeliveryError, RateLimited, TransientError
 from service.http import error_for_status
@@ -24,13 +24,16 @@ IN_VALUES = 100  # values per IN filter; one search request per 100 lookups
 MAX_PAGES = 50  # HubSpot stops paging at 10,000 results (50 pages of 200)
 
 
-def search_body(prop: str, values: Sequence[str], limit: int, after: str | None) -> dict[str, Any]:
-    """IN compares exactly and wants string values in lower case."""
+def search_body(
+    prop: str, values: Sequence[str], limit: int, after: str | None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """IN compares exactly and wants string values in lower case. `extra`: more properties
+    to return (the current values `write: if_empty` needs, read in the same search)."""
     body: dict[str, Any] = {
         "filterGroups": [
             {"filters": [{"propertyName": prop, "operator": "IN", "values": list(values)}]}
         ],
-        "properties": [prop],
+        "properties": list(dict.fromkeys([prop, *extra])),
         "limit": limit,
     }
     if after:
@@ -38,9 +41,12 @@ def search_body(prop: str, values: Sequence[str], limit: int, after: str | None)
     return body
 
 
-def pick(found: dict[str, str], results: Any, prop: str) -> tuple[str | None, int]:
-    """Fold one page into value -> lowest (oldest) id; (the next page's cursor, the
-    page's count). A page that cannot be read raises `bad_response`: never "no record"."""
+def pick(
+    found: dict[str, str], results: Any, prop: str, props: dict[str, Any] | None = None
+) -> tuple[str | None, int]:
+    """Fold one page into value -> lowest (oldest) id, and `props` (id -> properties);
+    (the next page's cursor, the page's count). A page that cannot be read raises
+    `bad_response`: never "no record"."""
     body = results if isinstance(results, dict) else {}
     page = body.get("results")
     if not isinstance(page, list) or not all(
@@ -53,6 +59,8 @@ def pick(found: dict[str, str], results: Any, prop: str) -> tuple[str | None, in
         if not isinstance(value, str) or not value:
             raise unreadable(NAME, f"a search result without its {prop}")
         value, rid = value.lower(), rec["id"]
+        if props is not None:
+            props[rid] = rec["properties"]
         if value not in found or (len(rid), rid) < (len(found[value]), found[value]):
             found[value] = rid
     paging = body.get("paging")
@@ -64,9 +72,16 @@ def pick(found: dict[str, str], results: Any, prop: str) -> tuple[str | None, in
 
 
 async def find_ids(
-    client: HubSpotClient, obj: str, prop: str, values: Sequence[str], page_size: int
+    client: HubSpotClient,
+    obj: str,
+    prop: str,
+    values: Sequence[str],
+    page_size: int,
+    extra: Sequence[str] = (),
+    props: dict[str, Any] | None = None,
 ) -> dict[str, str | DeliveryError]:
-    """Lower-cased value -> record id, or the error that kept us from knowing."""
+    """Lower-cased value -> record id, or the error that kept us from knowing; the
+    `extra` properties of each record found go into `props` (id -> properties)."""
     path = f"/crm/v3/objects/{obj}/search"
 
     async def one(chunk: Sequence[str]) -> dict[str, str | DeliveryError]:
@@ -77,7 +92,7 @@ async def find_ids(
         for _ in range(MAX_PAGES):
             try:
                 resp = await client.post(
-                    path, search_body(prop, chunk, page_size, after), search=True
+                    path, search_body(prop, chunk, page_size, after, extra), search=True
                 )
             except RateLimited:
                 raise
@@ -87,7 +102,7 @@ async def find_ids(
                 text = message_of(resp.body, f"HubSpot search answered HTTP {resp.status}")
                 return dict.fromkeys(chunk, error_for_status(resp.status, text))
             try:
-                after, count = pick(found, resp.body, prop)
+                after, count = pick(found, resp.body, prop, props)
                 listed += count
                 total = resp.body.get("total", listed)
                 if after is None and total != listed:
@@ -121,8 +136,10 @@ async def resolve(
     org: str,
     cache: RecordCache,
     page_size: int,
+    current: Current | None = None,
 ) -> None:
-    """Fill `found_id` (or `error`) of writes that need a search to find their record."""
+    """Fill `found_id` (or `error`) of writes that need a search to find their record;
+    the search also returns the if_empty properties, kept in `current`."""
     wanted: dict[tuple[str, str], list[Write]] = defaultdict(list)
     for w in writes:
         if w.record_id is None and w.lookup is not None and not w.lookup.by_email:
@@ -131,11 +148,15 @@ async def resolve(
             if w.found_id is None:
                 wanted[(lk.object, lk.prop)].append(w)
     groups = list(wanted.items())
+    extras = [sorted(frozenset[str]().union(*(w.guarded for w in ws))) for _, ws in groups]
+    props: list[dict[str, Any]] = [{} for _ in groups]
     answers = await gather_all(
-        find_ids(client, obj, prop, [w.lookup.value for w in ws if w.lookup], page_size)
-        for (obj, prop), ws in groups
+        find_ids(
+            client, obj, prop, [w.lookup.value for w in ws if w.lookup], page_size, extra, held
+        )
+        for ((obj, prop), ws), extra, held in zip(groups, extras, props, strict=True)
     )
-    for (_, ws), found in zip(groups, answers, strict=True):
+    for ((obj, _), ws), found, held in zip(groups, answers, props, strict=True):
         for w in ws:
             hit = found.get(w.lookup.value.lower()) if w.lookup else None
             if isinstance(hit, DeliveryError):
@@ -144,3 +165,5 @@ async def resolve(
                 w.found_id = hit
                 if hit is not None and w.lookup is not None:
                     cache.put(lookup_key(org, w.lookup), hit)
+                if hit is not None and w.guarded and current is not None:
+                    current[obj, "id", hit] = held.get(hit, {})

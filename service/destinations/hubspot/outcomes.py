@@ -2,7 +2,8 @@
 
 An item with several records: any permanent failure -> failed; else any
 transient one -> retry; else a target record written -> delivered (the status
-follows the targets, contract §4); else skipped (`record_not_found`, with the
+follows the targets, contract §4); else skipped (`fields_kept` when a target
+record held every if_empty value, `record_not_found`, with the
 company that got the propensity in `records`, or `stale_evaluation` when newer
 evaluations in the same batch took every value it would have written).
 """
@@ -52,6 +53,7 @@ class ItemState:
     errors: list[DeliveryError] = field(default_factory=list)
     not_found: bool = False
     superseded: bool = False
+    kept: bool = False  # a target record held every value `write: if_empty` would write
 
     def outcome(self) -> Outcome:
         for error in self.errors:
@@ -62,6 +64,8 @@ class ItemState:
         accounts = [r for k, r in self.accounts.items() if k not in self.records]
         if self.records:
             return Outcome.delivered([*self.records.values(), *accounts])
+        if self.kept:
+            return Outcome(DeliveryState.SKIPPED, records=tuple(accounts), reason="fields_kept")
         if self.superseded and not self.not_found and not accounts:
             return Outcome.skipped("stale_evaluation")
         return Outcome(DeliveryState.SKIPPED, records=tuple(accounts), reason="record_not_found")

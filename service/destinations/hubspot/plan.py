@@ -12,8 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from service.errors import DeliveryError
-from service.mapping import crm_id, lead_value, mapped_values, truncate
-from service.models import DestinationConfig, EvaluationCompleted
+from service.mapping import (
+    crm_id,
+    if_empty_fields,
+    lead_value,
+    mapped_values,
+    propensity_value,
+    truncate,
+)
+from service.models import DestinationConfig, EvaluationCompleted, WriteMode
 
 NAME = "hubspot"
 TEXT_LIMIT = 65_536  # characters in a HubSpot single- or multi-line text property
@@ -29,6 +36,9 @@ CREATE_FIELDS: dict[str, dict[str, str]] = {
 }
 
 OnTruncate = Callable[[str], None]
+# record_key() -> the properties `write: if_empty` reads there (a search, current.py's
+# batch read); None: read, and no such record; an error: the read failed.
+Current = dict[tuple[str, str, str], dict[str, Any] | DeliveryError | None]
 
 
 @dataclass(frozen=True)
@@ -61,10 +71,14 @@ class Write:
     fallback_create: dict[str, Any] | None = None
     found_id: str | None = None  # filled in by matching (a search, or the record cache)
     error: DeliveryError | None = None  # matching failed (search refused, timed out)
+    guarded: frozenset[str] = frozenset()  # properties written only while empty (if_empty)
+    kept: bool = False  # its record holds every guarded value it would write: not sent
+    wanted: dict[str, Any] = field(init=False)  # the properties before if_empty took any out
     known: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.known = self.record_id is not None
+        self.wanted = self.properties
 
 
 def lead_fields(event: EvaluationCompleted, obj: str, on_truncate: OnTruncate) -> dict[str, Any]:
@@ -87,6 +101,7 @@ def plan_item(
     for target in config.targets:
         props = mapped_values(target, event, default_limit=TEXT_LIMIT, on_truncate=on_truncate)
         write = Write(item, target.object, props, when, crm_id(event, NAME, target.object))
+        write.guarded = if_empty_fields(target)
         if target.match is not None:
             value = lead_value(event, target.match.event_field)
             if value is not None:  # no key, no match: creating would duplicate every time
@@ -107,10 +122,11 @@ def plan_item(
         write = Write(
             item,
             prop.object,
-            {prop.field: event.evaluation.propensity.value},
+            {prop.field: propensity_value(prop, event.evaluation.propensity)},
             when,
             crm_id(event, NAME, prop.object),
             propensity=True,
+            guarded=frozenset({prop.field} if prop.write is WriteMode.IF_EMPTY else ()),
         )
         value = lead_value(event, prop.match.event_field)
         if value is not None:
@@ -128,11 +144,12 @@ def fall_back(write: Write) -> Write:
     return Write(
         write.item,
         write.object,
-        write.properties,
+        write.wanted,  # read again against the record it finds
         write.evaluated_at,
         lookup=write.fallback or write.lookup,
         create=write.fallback_create if write.fallback is not None else write.create,
         propensity=write.propensity,
+        guarded=write.guarded,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.destinations.answers import text_of, unreadable
+from service.destinations.hubspot.refusals import refusals, refused_input
 from service.errors import DeliveryError, PermanentError
 from service.redact import redact
 
@@ -121,12 +122,15 @@ def per_input(body: Any, inputs: Sequence[Input], *, created: bool) -> dict[str,
             continue
         traces = [t for t in _context(err, "objectWriteTraceId") if t in by_trace]
         traces += [by_id[i.lower()] for i in _context(err, "ids") if i.lower() in by_id]
-        if err.get("category") == "OBJECT_NOT_FOUND":
-            result: Result = Missing()
-        else:
-            result = permanent(err, 400)  # the input was refused; the 207 is the envelope
         for trace in traces:
-            out.setdefault(trace, result)
+            if trace in out:
+                continue
+            if err.get("category") == "OBJECT_NOT_FOUND":
+                out[trace] = Missing()
+                continue
+            # The input was refused (the 207 is the envelope): a value, or anything else.
+            props = _dict(by_trace[trace].body.get("properties"))
+            out[trace] = refused_input(refusals(err), props, 400) or permanent(err, 400)
     unreadable_result = unreadable(NAME, "a batch result without its record id")
     for rec in _list(body.get("results")):
         if not isinstance(rec, dict):

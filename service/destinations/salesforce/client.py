@@ -171,18 +171,23 @@ class RestClient:
         records: list[dict[str, Any]],
         *,
         auto_assign: bool = False,
+        allow_save: bool = False,
     ) -> list[dict[str, Any]]:
         """One sObject Collections call; SaveResults in request order.
 
         `Sforce-Auto-Assign` defaults to TRUE when absent, which would let the org's
         assignment rules reassign every Lead (and Account) we touch: always say it.
+        `allow_save` (on_duplicate: allow) saves past duplicate rules whose action is
+        "allow" (with an alert); without it the org's rules block as configured.
         """
         if not 0 < len(records) <= COLLECTION_LIMIT:
             raise ValueError(f"a collection takes 1..{COLLECTION_LIMIT} records")
         body = {"allOrNone": False, "records": records}
-        assign = {"Sforce-Auto-Assign": "TRUE" if auto_assign else "FALSE"}
+        headers = {"Sforce-Auto-Assign": "TRUE" if auto_assign else "FALSE"}
+        if allow_save:
+            headers["Sforce-Duplicate-Rule-Header"] = "allowSave=true"
         url = f"{creds.data_url}/composite/sobjects"
-        resp = await self._call(creds, method, url, json=body, extra=assign)
+        resp = await self._call(creds, method, url, json=body, extra=headers)
         results = resp.body
         if not isinstance(results, list) or len(results) != len(records):
             raise unreadable(NAME, "a collection call without one result per record")

@@ -16,7 +16,7 @@ import aiohttp
 from service.destinations.answers import contained, one_per_item, unreadable
 from service.destinations.base import Batch, Outcome, account_of
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
-from service.destinations.salesforce import known
+from service.destinations.salesforce import current, known
 from service.destinations.salesforce import plan as planning
 from service.destinations.salesforce.client import (
     COLLECTION_LIMIT,
@@ -130,13 +130,20 @@ class SalesforceDestination:
         events: list[Any],
         views: Sequence[planning.View | None],
     ) -> list[ItemResult]:
-        lookups = await self._lookups(client, creds, config, events, views)
+        now: current.Current = {}
+        guarded = current.guarded(config)
+        lookups = await self._lookups(client, creds, config, events, views, guarded, now)
+        if wanted := current.known_reads(config, events, views):
+            queries = current.id_queries(wanted, guarded, self.uri_budget)
+            self.metrics.if_empty_reads.labels(NAME).inc(len(queries))
+            answers = await self._gather([client.query(creds, q) for _, _, q in queries])
+            current.read_answers(now, queries, answers, guarded)
         truncations = self.metrics.truncations
         plan = planning.build(
             config, events, lookups,
             default_limit=self.default_text_limit,
             on_truncate=lambda key: truncations.labels(NAME, key).inc(),
-            views=views,
+            views=views, current=now,
         )  # fmt: skip
         if plan.propensity_misses:
             self.metrics.propensity_unmatched.labels(NAME).inc(plan.propensity_misses)
@@ -180,13 +187,19 @@ class SalesforceDestination:
         config: DestinationConfig,
         events: list[Any],
         views: Sequence[planning.View | None],
+        guarded: dict[str, frozenset[str]],
+        now: current.Current,
     ) -> planning.Lookups:
-        """One IN query per (object, field); nothing is written yet, so failures raise."""
+        """One IN query per (object, field), selecting the object's if_empty fields too;
+        nothing is written yet, so failures raise."""
         keys: list[planning.LookupKey] = []
         calls = []
         for (obj, field), values in planning.needed_lookups(config, events, views).items():
             where = OPEN_ONLY.get(obj)  # never a converted Lead
-            for soql in in_queries(obj, field, values, budget=self.uri_budget, where=where):
+            also = sorted(guarded.get(obj, ()))
+            for soql in in_queries(
+                obj, field, values, budget=self.uri_budget, where=where, also=also
+            ):
                 keys.append((obj, field))
                 calls.append(client.query(creds, soql))
         found: dict[planning.LookupKey, dict[str, list[str]] | DeliveryError] = {}
@@ -205,6 +218,8 @@ class SalesforceDestination:
                     if not isinstance(value, str):
                         raise unreadable(NAME, f"a {key[0]} matched on {key[1]} without its value")
                     index.setdefault(value.casefold(), []).append(record["Id"])
+                    if key[0] in guarded:
+                        current.remember(now, key[0], record, guarded[key[0]])
         return found
 
     async def _execute(
@@ -214,15 +229,16 @@ class SalesforceDestination:
         chunks = list(planning.requests(plan, self.collection_size))
         calls = [
             client.collection(
-                creds, method, [plan.writes[i].body() for i in idx], auto_assign=assign
+                creds, c.method, [plan.writes[i].body() for i in c.writes],
+                auto_assign=c.assign, allow_save=c.allow_save,
             )
-            for method, assign, idx in chunks
-        ]
+            for c in chunks
+        ]  # fmt: skip
         results: list[Result | None] = [None] * len(plan.writes)
-        for (_method, _assign, idx), answer in zip(chunks, await self._gather(calls), strict=True):
+        for chunk, answer in zip(chunks, await self._gather(calls), strict=True):
             if isinstance(answer, BaseException) and not isinstance(answer, DeliveryError):
                 raise answer
-            for n, i in enumerate(idx):
+            for n, i in enumerate(chunk.writes):
                 write = plan.writes[i]
                 results[i] = (
                     answer if isinstance(answer, DeliveryError) else saved(write, answer[n])

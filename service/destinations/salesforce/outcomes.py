@@ -2,8 +2,9 @@
 
 The status follows the targets (contract §4): an item is `delivered` when a
 target record (the one carrying the score) was written; propensity written to
-the account alone leaves it `skipped` (`record_not_found`, or `lead_converted`),
-with the account in `records`.
+the account alone leaves it `skipped` (`fields_kept` when a target record held
+every value `write: if_empty` would have written, else `record_not_found` or
+`lead_converted`), with the account in `records`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def saved(write: Write, result: Any) -> Result:
     code = errors[0].get("statusCode")
     if not isinstance(code, str) or not code:
         return unreadable(NAME, "a failed save without a statusCode")
-    return record_error(errors, write.object)
+    return record_error(errors, write.object, write.fields)
 
 
 def check_names(config: DestinationConfig) -> None:
@@ -74,6 +75,7 @@ class ItemResult:
     errors: list[DeliveryError] = field(default_factory=list)
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)  # obj -> (kind, old id)
     converted: bool = False  # a converted Lead that had no Contact to follow to
+    kept: bool = False  # a target record holds values `write: if_empty` keeps
 
     def absorb(self, other: ItemResult) -> None:
         """A later round's results for the records that moved."""
@@ -81,6 +83,7 @@ class ItemResult:
         self.accounts += [r for r in other.accounts if r not in self.accounts]
         self.errors += other.errors
         self.converted = self.converted or other.converted
+        self.kept = self.kept or other.kept
 
     def outcome(self) -> Outcome:
         """Any permanent error -> failed; any transient -> retry; a target -> delivered."""
@@ -90,14 +93,18 @@ class ItemResult:
         accounts = [r for r in self.accounts if r not in self.targets]
         if self.targets:
             return Outcome.delivered(self.targets + accounts)
-        reason = "lead_converted" if self.converted else "record_not_found"
+        reason = "fields_kept" if self.kept else "record_not_found"
+        reason = "lead_converted" if self.converted and not self.kept else reason
         return Outcome(DeliveryState.SKIPPED, records=tuple(accounts), reason=reason)
 
 
 def fold(plan: Plan, results: Sequence[Result]) -> list[ItemResult]:
     items: list[ItemResult] = []
-    for uses, targets, planned in zip(plan.uses, plan.targets, plan.errors, strict=True):
-        item = ItemResult(errors=list(planned))
+    kept = plan.kept or [False] * len(plan.uses)
+    for uses, targets, planned, held in zip(
+        plan.uses, plan.targets, plan.errors, kept, strict=True
+    ):
+        item = ItemResult(errors=list(planned), kept=held)
         for i in uses:
             result, write = results[i], plan.writes[i]
             if isinstance(result, RecordRef):

@@ -12,17 +12,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.errors import DeliveryError
-from service.mapping import OnTruncate, crm_id, lead_value
-from service.models import DestinationConfig, EvaluationCompleted, Match
+from service.mapping import (
+    OnTruncate,
+    crm_id,
+    if_empty_fields,
+    keep_filled,
+    lead_value,
+    propensity_value,
+)
+from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate, WriteMode
 
 NAME = "salesforce"
 LookupKey = tuple[str, str]  # (object, field)
 # Folded value -> matching record ids, or the error that stopped the lookup.
 Lookups = Mapping[LookupKey, Mapping[str, list[str]] | DeliveryError]
+# (object, 15-character id) -> the if_empty fields as read, or the error that stopped the
+# read (current.py); a record absent from it was not read: everything is written.
+Current = Mapping[tuple[str, str], Mapping[str, Any] | DeliveryError]
 
 
 @dataclass
@@ -34,6 +44,7 @@ class Write:
     assign: bool = False  # a create the target lets assignment rules run on
     known: bool = False  # the id came from crm_ids or the cache: the record may have moved
     match: str | None = None  # the match value, to learn the id of a record found or created
+    allow_save: bool = False  # on_duplicate: allow -> Sforce-Duplicate-Rule-Header allowSave
 
     def merge(self, fields: dict[str, Any], stamp: datetime) -> None:
         if stamp >= self.stamp:
@@ -72,8 +83,27 @@ class Plan:
     uses: list[list[int]] = field(default_factory=list)  # per item: indices into writes
     targets: list[set[int]] = field(default_factory=list)  # per item: writes that carry the score
     errors: list[list[DeliveryError]] = field(default_factory=list)  # per item
+    kept: list[bool] = field(default_factory=list)  # per item: a target record kept its values
     propensity_misses: int = 0
     _index: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def update(
+        self, item: int, write: Write, guard: frozenset[str], current: Current | None, *,
+        target: bool = True,
+    ) -> None:  # fmt: skip
+        """An update of a record found: without the `if_empty` fields that hold a value;
+        a write left with nothing to write is not made (`kept`)."""
+        assert write.record_id is not None
+        if guard and current is not None:
+            now = current.get((write.object, write.record_id[:15]))
+            if isinstance(now, DeliveryError):
+                self.errors[item].append(now)
+                return
+            write.fields = keep_filled(write.fields, guard, now)
+            if not write.fields:
+                self.kept[item] = self.kept[item] or target
+                return
+        self.add(item, (write.object, write.record_id[:15]), write, target=target)
 
     def add(self, item: int, key: tuple[str, ...], write: Write, *, target: bool = True) -> None:
         at = self._index.get(key)
@@ -81,8 +111,10 @@ class Plan:
             at = self._index[key] = len(self.writes)
             self.writes.append(write)
         else:
-            self.writes[at].merge(write.fields, write.stamp)
-            self.writes[at].known = self.writes[at].known or write.known
+            held = self.writes[at]
+            held.merge(write.fields, write.stamp)
+            held.known = held.known or write.known
+            held.allow_save = held.allow_save or write.allow_save
         if at not in self.uses[item]:
             self.uses[item].append(at)
         if target:
@@ -153,17 +185,21 @@ def build(
     default_limit: int,
     on_truncate: OnTruncate,
     views: Sequence[View | None] | None = None,
+    current: Current | None = None,
 ) -> Plan:
+    """`current`: what `write: if_empty` fields hold now, of the records read."""
     n = len(events)
     plan = Plan(uses=[[] for _ in range(n)], targets=[set() for _ in range(n)])
-    plan.errors = [[] for _ in range(n)]
+    plan.errors, plan.kept = [[] for _ in range(n)], [False] * n
+    guards = [if_empty_fields(t) for t in config.targets]
     order = sorted(range(n), key=lambda i: events[i].evaluation.evaluated_at)
     for i in order:  # oldest first, so the newest evaluation's values win a merge
         event, stamp = events[i], events[i].evaluation.evaluated_at
         view = views[i] if views is not None else None
-        for target in config.targets:
+        for target, guard in zip(config.targets, guards, strict=True):
             if view is not None and not view.wants(target.object):
                 continue
+            allow = target.on_duplicate is OnDuplicate.ALLOW
             ids, error, value, known = _resolve(event, target.object, target.match, lookups, view)
             if error is not None:
                 plan.errors[i].append(error)
@@ -173,8 +209,11 @@ def build(
                     target, event, default_limit=default_limit, on_truncate=on_truncate
                 )
                 for rid in ids:  # every matching record: duplicates in the CRM all get the score
-                    write = Write(target.object, rid, dict(values), stamp, known=known, match=value)
-                    plan.add(i, (target.object, rid[:15]), write)
+                    write = Write(
+                        target.object, rid, dict(values), stamp, known=known, match=value,
+                        allow_save=allow,
+                    )  # fmt: skip
+                    plan.update(i, write, guard, current)
             elif target.create_if_missing:
                 fields = create_values(
                     target, event, value, default_limit=default_limit, on_truncate=on_truncate
@@ -185,8 +224,9 @@ def build(
                     else ("new", event.event_id, target.object)
                 )
                 write = Write(
-                    target.object, None, fields, stamp, assign=target.assign_on_create, match=value
-                )
+                    target.object, None, fields, stamp, assign=target.assign_on_create,
+                    match=value, allow_save=allow,
+                )  # fmt: skip
                 plan.add(i, key, write)
         prop, level = config.propensity, event.evaluation.propensity
         if prop is None or not prop.enabled or level is None:
@@ -198,25 +238,34 @@ def build(
             plan.errors[i].append(error)
         elif not ids:  # never create an account for propensity; count the miss
             plan.propensity_misses += 1
+        guard = frozenset({prop.field}) if prop.write is WriteMode.IF_EMPTY else frozenset()
         for rid in ids:
-            write = Write(
-                prop.object, rid, {prop.field: level.value}, stamp, known=known, match=value
-            )
-            plan.add(i, (prop.object, rid[:15]), write, target=False)
+            values = {prop.field: propensity_value(prop, level)}
+            write = Write(prop.object, rid, values, stamp, known=known, match=value)
+            plan.update(i, write, guard, current, target=False)
     return plan
 
 
-def requests(plan: Plan, size: int) -> Iterator[tuple[str, bool, list[int]]]:
-    """(method, auto-assign, write indices): PATCH updates, POST creates, objects grouped,
-    <= size each. Creates whose target lets assignment rules run go in their own POSTs,
-    since `Sforce-Auto-Assign` applies to every record of a request."""
-    groups = (("PATCH", True, False), ("POST", False, False), ("POST", False, True))
-    for method, want_id, assign in groups:
-        picked = [
-            i
-            for i, w in enumerate(plan.writes)
-            if (w.record_id is not None) == want_id and (w.assign and not want_id) == assign
-        ]
+class Request(NamedTuple):
+    """One sObject Collections call: its method, headers, and the writes it carries."""
+
+    method: str  # PATCH updates, POST creates
+    assign: bool  # Sforce-Auto-Assign: TRUE
+    allow_save: bool  # Sforce-Duplicate-Rule-Header: allowSave=true
+    writes: list[int]
+
+
+def requests(plan: Plan, size: int) -> Iterator[Request]:
+    """PATCH updates, POST creates, objects grouped, <= size each. Headers apply to every
+    record of a request, so creates whose target lets assignment rules run, and writes
+    whose target allows duplicates, go in requests of their own."""
+    groups: dict[tuple[str, bool, bool], list[int]] = {}
+    for i, w in enumerate(plan.writes):
+        method = "PATCH" if w.record_id is not None else "POST"
+        groups.setdefault((method, w.assign and method == "POST", w.allow_save), []).append(i)
+    order = sorted(groups, key=lambda g: (g[0] != "PATCH", g[1], g[2]))  # updates first
+    for method, assign, allow in order:
+        picked = groups[method, assign, allow]
         picked.sort(key=lambda i: plan.writes[i].object)  # fewer type chunks per request
         for start in range(0, len(picked), size):
-            yield method, assign, picked[start : start + size]
+            yield Request(method, assign, allow, picked[start : start + size])
