@@ -17,7 +17,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import ConsumerRecord
 
+from service.pipeline.layout import BY_ORG
+from service.pipeline.retry import tier_topics
+from service.tenancy import org_partition
 from tests.fleet import Fleet, org_id
 from tests.harness import FAST, read_topic
 from tests.test_process_lifecycle import committed_vs_end
@@ -46,6 +50,26 @@ def quick_fleet(
         own_hubspot=own_hubspot,
         env={**QUICK, **env},
     )
+
+
+def tiers_of(f: Fleet) -> list[str]:
+    """Stage 2's delay tiers, `{TOPIC_RETRY}.by-org...` (service/pipeline/layout.py)."""
+    return tier_topics(f.env["TOPIC_RETRY"] + BY_ORG)
+
+
+def changelog_of(f: Fleet) -> str:
+    """Stage 2's watermarks changelog, co-partitioned with the work topic."""
+    return f.env["TOPIC_WATERMARKS"] + BY_ORG
+
+
+def work_partition(f: Fleet, org: str) -> int:
+    """The org's work partition (the work topic has the evaluations' count by default)."""
+    return org_partition(org, int(f.env.get("WORK_PARTITIONS") or f.partitions))
+
+
+async def parked(f: Fleet) -> list[ConsumerRecord]:
+    """Every record of stage 2's delay tiers."""
+    return [r for t in tiers_of(f) for r in await read_topic(f.kafka, t)]
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -78,12 +102,13 @@ async def produce_raw(
     topic: str,
     records: list[tuple[bytes, bytes]],
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=False)
     await producer.start()
     try:
         for key, value in records:
-            await producer.send(topic, value, key, headers=headers)
+            await producer.send(topic, value, key, partition=partition, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()

@@ -17,13 +17,13 @@ import aiohttp
 import orjson
 import pytest
 
-from service.pipeline.retry import tier_topics
 from tests.factories import make_event
 from tests.fleet import org_id
 from tests.harness import read_topic
 from tests.poison_parts import (
     ORG,
     answered,
+    changelog_of,
     dropped_by,
     every_status,
     failures_at_least,
@@ -33,13 +33,16 @@ from tests.poison_parts import (
     max_message_bytes,
     open_circuits,
     pairs,
+    parked,
     produce_raw,
     quick_fleet,
     raw_event,
     ready,
     retrying,
     statuses_of,
+    tiers_of,
     until,
+    work_partition,
 )
 from tests.sandboxes.hubspot.budget import limit_body
 
@@ -92,7 +95,7 @@ async def test_absurd_retry_after_values_wait_at_most_an_hour_and_crash_nothing(
         control = make_event(org_id(2), "lead_control")
         await f.produce([control])
         await f.wait_terminal(2, 30, among={control["event_id"]})
-        tiers = [r for t in tier_topics(f.env["TOPIC_RETRY"]) for r in await read_topic(f.kafka, t)]
+        tiers = await parked(f)
         statuses = await every_status(f)
         assert all(i.running for i in f.instances)
     waiting = [s for s in statuses if s["event_id"] == far["event_id"]]
@@ -129,8 +132,9 @@ async def test_delay_tier_records_with_a_not_before_without_offset_are_read_as_u
             "last_error": None,
             "event": v1,
         }
-        retry = f.env["TOPIC_RETRY"]
-        await produce_raw(f.kafka, retry, [(f"{ORG}:lead_v1".encode(), orjson.dumps(envelope))])
+        retry, partition = tiers_of(f)[0], work_partition(f, ORG)  # the org's work partition
+        v1_record = (f"{ORG}:lead_v1".encode(), orjson.dumps(envelope))
+        await produce_raw(f.kafka, retry, [v1_record], partition=partition)
         headers = [
             ("ts.v", b"2"),
             ("ts.destination", b"salesforce"),
@@ -138,7 +142,8 @@ async def test_delay_tier_records_with_a_not_before_without_offset_are_read_as_u
             ("ts.not_before", naive.encode()),
             ("ts.first_attempt_at", naive.encode()),
         ]
-        await produce_raw(f.kafka, retry, [(f"{ORG}:lead_v2".encode(), orjson.dumps(v2))], headers)
+        v2_record = (f"{ORG}:lead_v2".encode(), orjson.dumps(v2))
+        await produce_raw(f.kafka, retry, [v2_record], headers, partition)
         await f.wait_terminal(2, timeout=30)
         dlq = await read_topic(f.kafka, f.env["TOPIC_DLQ"])
         assert f.instances[0].running
@@ -217,7 +222,7 @@ async def test_an_event_with_1e400_in_an_ignored_field_comes_back_from_a_retry(
         key = f"{ORG}:lead_big_number".encode()
         await produce_raw(f.kafka, f.env["TOPIC_EVALUATIONS"], [(key, value)])
         await f.wait_terminal(1, 30)
-        tiers = [r for t in tier_topics(f.env["TOPIC_RETRY"]) for r in await read_topic(f.kafka, t)]
+        tiers = await parked(f)
         dlq = await read_topic(f.kafka, f.env["TOPIC_DLQ"])
         progress = [s["status"] for s in await every_status(f)]
     [status] = f.terminal.values()
@@ -255,7 +260,7 @@ async def test_an_older_evaluation_after_a_failed_write_of_a_newer_one_is_stale(
         await f.wait_terminal(2, 30)
         marks = [
             orjson.loads(r.value)
-            for r in await read_topic(f.kafka, f.env["TOPIC_WATERMARKS"])
+            for r in await read_topic(f.kafka, changelog_of(f))
             if r.key == f"{ORG}:salesforce:lead_n".encode()
         ]
     assert statuses_of(f, older) == {"salesforce": "skipped:stale_evaluation"}
@@ -367,10 +372,8 @@ async def test_an_event_of_max_event_bytes_comes_back_through_a_delay_tier(
             f.kafka, f.env["TOPIC_EVALUATIONS"], [(f"{ORG}:lead_large".encode(), value)]
         )
         await f.wait_terminal(1, 30)
-        limits = await max_message_bytes(
-            f.kafka, [*tier_topics(f.env["TOPIC_RETRY"]), f.env["TOPIC_DLQ"]]
-        )
-        tiers = await read_topic(f.kafka, f.env["TOPIC_RETRY"])
+        limits = await max_message_bytes(f.kafka, [*tiers_of(f), f.env["TOPIC_DLQ"]])
+        tiers = await read_topic(f.kafka, tiers_of(f)[0])
     [status] = f.terminal.values()
     assert status["status"] == "delivered" and status["attempts"] == 2
     assert tiers and all(r.value == value for r in tiers)
@@ -409,7 +412,7 @@ async def test_a_15_second_airtable_outage_delays_records_by_seconds_not_minutes
         back_at = monotonic()
         await f.wait_terminal(len(events), 90)
         statuses = await every_status(f)
-        tiers = [r for t in tier_topics(f.env["TOPIC_RETRY"]) for r in await read_topic(f.kafka, t)]
+        tiers = await parked(f)
     after = sorted(t - back_at for t in f.arrived.values())
     failed_alone = {
         s["event_id"]
