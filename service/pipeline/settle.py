@@ -172,16 +172,18 @@ class Settler:
         """A write carrying `d` went out and did not deliver it: the CRM may hold it
         in part, so its attempt mark goes to the changelog too (it outlives us)."""
         if d.sent and self.watermarks.attempt(d):
-            out.append(
-                records.watermark(
-                    self.settings.topic_watermarks,
-                    d.lead_key,
-                    d.evaluated_at_text,
-                    d.event.evaluation.evaluation_id,
-                    d.job.tp.partition,
-                    written=False,
-                )
-            )
+            out.append(self._mark(d, written=False))
+
+    def _mark(self, d: Delivery, *, written: bool) -> Outgoing:
+        """`d`'s watermark changelog record: written, or only attempted."""
+        return records.watermark(
+            self.settings.topic_watermarks,
+            d.lead_key,
+            d.evaluated_at_text,
+            d.event.evaluation.evaluation_id,
+            d.job.tp.partition,
+            written,
+        )
 
     def _retry(
         self, d: Delivery, outcome: Outcome, out: list[Outgoing], now: datetime, now_text: str
@@ -229,15 +231,7 @@ class Settler:
         if (
             outcome.state is DeliveryState.DELIVERED and self.watermarks.advance(d)
         ) or outcome.reason == "duplicate":
-            out.append(
-                records.watermark(
-                    self.settings.topic_watermarks,
-                    d.lead_key,
-                    d.evaluated_at_text,
-                    d.event.evaluation.evaluation_id,
-                    source,
-                )
-            )
+            out.append(self._mark(d, written=True))
         return latency_s
 
 
