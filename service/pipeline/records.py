@@ -9,14 +9,17 @@ co-partitioned with its events whatever partitioner the producers upstream use.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka.structs import ConsumerRecord
 
 from service.errors import InvalidEvent
+from service.metrics import Metrics
 from service.models import json_bytes
 
+log = logging.getLogger(__name__)
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -56,6 +59,20 @@ def watermark(
     if not written:
         data["written"] = False
     return Outgoing(topic, lead_key.encode(), json_bytes(data), source)
+
+
+def count_dead_letter(metrics: Metrics, record: ConsumerRecord, error: InvalidEvent) -> None:
+    """Count and log an invalid event on its way to the DLQ (either stage)."""
+    metrics.events_invalid.labels(error.code).inc()
+    metrics.dlq.labels(error.stage).inc()
+    log.warning(
+        "invalid event at %s[%d]@%d to DLQ: %s (%s)",
+        record.topic,
+        record.partition,
+        record.offset,
+        error.code,
+        error.message[:200],
+    )
 
 
 def dead_letter(topic: str, record: ConsumerRecord, error: InvalidEvent) -> Outgoing:

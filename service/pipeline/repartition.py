@@ -89,16 +89,7 @@ class Forward:
         )
 
     def _invalid(self, record: ConsumerRecord, exc: InvalidEvent) -> None:
-        self.metrics.events_invalid.labels(exc.code).inc()
-        self.metrics.dlq.labels(exc.stage).inc()
-        log.warning(
-            "invalid event at %s[%d]@%d to DLQ: %s (%s)",
-            record.topic,
-            record.partition,
-            record.offset,
-            exc.code,
-            exc.message[:200],
-        )
+        records.count_dead_letter(self.metrics, record, exc)
 
 
 class Repartitioner(ConsumerRebalanceListener):  # type: ignore[misc]

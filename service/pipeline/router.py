@@ -146,16 +146,7 @@ class Router:
                 await self.settler.defer([(delivery, due)])
 
     async def _dead_letter(self, record: ConsumerRecord, job: Job, exc: InvalidEvent) -> None:
-        self.metrics.events_invalid.labels(exc.code).inc()
-        self.metrics.dlq.labels(exc.stage).inc()
-        log.warning(
-            "invalid event at %s[%d]@%d to DLQ: %s (%s)",
-            record.topic,
-            record.partition,
-            record.offset,
-            exc.code,
-            exc.message[:200],
-        )
+        records.count_dead_letter(self.metrics, record, exc)
         await self.outbox.put(
             [records.dead_letter(self.settings.topic_dlq, record, exc)], job.count_down
         )
