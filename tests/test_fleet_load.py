@@ -110,6 +110,11 @@ async def test_a_pod_killed_and_one_joining_mid_stream_lose_nothing_and_write_on
         await streaming
         await f.wait_terminal(len(events) * len(DESTINATIONS), timeout=240)
         statuses = Counter(s["status"] for s in f.terminal.values())
+        reasons = Counter(
+            (s["destination"], s["status"], s.get("reason"))
+            for s in f.terminal.values()
+            if s["status"] != "delivered"
+        )
         writers: dict[str, set[str]] = {}  # Salesforce record -> instances that wrote it
         for w in f.sf.writes:
             writers.setdefault(w.record_id, set()).add(w.token.rsplit("-", 1)[1])
@@ -120,9 +125,15 @@ async def test_a_pod_killed_and_one_joining_mid_stream_lose_nothing_and_write_on
             f"\nkill -9 of {killed.name} and a join mid-stream: statuses {dict(statuses)}; "
             f"{len(f.sf.writes)} Salesforce writes of {len(writers)} records, written by two "
             f"instances: {len(twice)} {sorted(map(sorted, twice.values()))[:5]}; 429s {refused}; "
-            f"busiest Airtable base {at_peak}/s, HubSpot account {hs_peak}/10 s"
+            f"busiest Airtable base {at_peak}/s, HubSpot account {hs_peak}/10 s; "
+            f"not delivered {dict(reasons)}"
         )
-        assert statuses == {"delivered": len(events) * len(DESTINATIONS)}  # nothing lost
+        # Nothing lost. A write the killed pod confirmed whose status it had not yet
+        # published comes back to its successor as a redelivery, which the contract
+        # (section 6) lets end `skipped` / `duplicate`.
+        assert set(reasons) <= {(d, "skipped", "duplicate") for d in DESTINATIONS}, reasons
+        assert statuses["delivered"] + statuses["skipped"] == len(events) * len(DESTINATIONS)
+        assert statuses["skipped"] <= 0.02 * ORGS * LEADS
         assert refused == {"airtable": 0, "hubspot": 0}
         assert at_peak <= 5 and hs_peak <= 190
         assert len(emails) == len(writers) == ORGS * LEADS and max(emails.values()) == 1

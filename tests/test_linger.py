@@ -36,6 +36,8 @@ async def waited(arrivals: list[float], full: int = 200) -> tuple[float, int]:
 async def test_a_lone_delivery_or_a_chunk_waits_one_linger() -> None:
     took, queued = await waited([])
     assert LINGER_S - 0.005 <= took < 2 * LINGER_S and queued == 1
+    took, queued = await waited([], full=10)  # alone, even where a batch is small
+    assert took < 2 * LINGER_S and queued == 1
 
 
 async def test_a_burst_keeps_the_batch_open_until_it_stops() -> None:
@@ -53,4 +55,25 @@ async def test_a_full_batch_goes_at_once_and_a_long_burst_at_the_cap() -> None:
     endless = [LINGER_S / 2 * n for n in range(1, 4 * EXTENSIONS)]
     took, queued = await waited(endless, full=10_000)
     assert EXTENSIONS * LINGER_S - 0.01 <= took < (EXTENSIONS + 3) * LINGER_S
-    assert linger_module.EXTENSIONS * 0.05 == 2.0  # the default cap: 2 s
+    assert linger_module.EXTENSIONS * 0.05 == 3.0  # the default cap: 3 s
+
+
+async def test_a_chunk_of_a_tenth_of_a_batch_waits_for_the_rest_of_its_burst() -> None:
+    """The two-stage pipeline hands a burst over in chunks a pipeline turn apart:
+    a big first chunk keeps the batch open for the next one."""
+    queue = [0.0] * 20  # 20 of a full 200 came at once (one of six pods' share)
+    started = monotonic()
+
+    async def next_chunk() -> None:
+        await asyncio.sleep(3 * LINGER_S)  # the next fetch, three lingers later
+        queue.extend([0.0] * 180)
+
+    feeding = asyncio.create_task(next_chunk())
+    await linger(lambda: len(queue), 200, started, LINGER_S, asyncio.Event())
+    taken = len(queue)  # what the lane's batch would take now
+    await feeding
+    assert taken == 200 and monotonic() - started >= 3 * LINGER_S
+    small = [0.0] * 10  # a twentieth of a batch at once: one linger, then it goes
+    took_from = monotonic()
+    await linger(lambda: len(small), 200, took_from, LINGER_S, asyncio.Event())
+    assert monotonic() - took_from < 2 * LINGER_S

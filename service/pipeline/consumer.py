@@ -38,6 +38,10 @@ HOLD_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
 FETCH_MAX_WAIT_MS = 50
 FETCH_PARTITION_BYTES = 256 * 1024
 HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
+# One partition (a handful of tenants) may hold at most this share of MAX_INFLIGHT
+# and MAX_INFLIGHT_BYTES: a big org's burst leaves room for the other partitions'
+# tenants to be fetched, instead of holding every fetch until the burst settles.
+PARTITION_SHARE = 0.75
 
 
 class Consumer:
@@ -132,9 +136,16 @@ class Consumer:
             or self.offsets.open_bytes >= s.max_inflight_bytes
         )
 
+    def crowded(self) -> set[TopicPartition]:
+        """Partitions holding their whole share of the in-flight budget."""
+        s, parts = self.settings, self.offsets.partitions
+        records, size = PARTITION_SHARE * s.max_inflight, PARTITION_SHARE * s.max_inflight_bytes
+        return {tp for tp, p in parts.items() if p.pending >= records or p.bytes >= size}
+
     async def _fetch(self, assignment: set[TopicPartition]) -> None:
         self.gate.released(time())
-        self._pause_exactly((set(self.gate.held) | self.rebalance.unrestored) & assignment)
+        held = set(self.gate.held) | self.rebalance.unrestored | self.crowded()
+        self._pause_exactly(held & assignment)
         await self._route(assignment - self.paused - self.rebalance.unrestored, 100)
 
     async def _route(self, fetchable: set[TopicPartition], timeout_ms: int) -> None:
