@@ -31,7 +31,6 @@ from service.pipeline.broker_watch import BrokerWatch
 from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
 from service.pipeline.cutover import wait_for_earlier_version
-from service.pipeline.delays import TierGate
 from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.layout import Layout, stage2_settings
@@ -45,6 +44,7 @@ from service.pipeline.router import Router
 from service.pipeline.settle import Settler
 from service.pipeline.state import StateStores
 from service.pipeline.table import TableReader
+from service.pipeline.tiers import TierGate
 from service.pipeline.topics import ensure_topics, existing, misaligned, wait_for_topic
 from service.pipeline.watermarks import Watermarks
 from service.ratelimit import Handoffs

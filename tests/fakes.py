@@ -17,8 +17,8 @@ from service.models import EVENT, DestinationConfig
 from service.pipeline.offsets import PartitionOffsets
 from service.pipeline.outbox import Done
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import RetryRecord
 from service.pipeline.state import StateStores
+from service.pipeline.tiers import TierRecord
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
 from tests.factories import make_config, make_event
@@ -62,7 +62,7 @@ class FakeProducer:
         return set(range(self.partitions))
 
 
-class ListSink:
+class ListQueue:
     def __init__(self) -> None:
         self.records: list[Outgoing] = []
 
@@ -76,9 +76,9 @@ class ListSink:
             orjson.loads(r.value or b"") for r in self.records if r.topic.endswith(topic_suffix)
         ]
 
-    def delayed(self) -> list[RetryRecord]:
+    def delayed(self) -> list[TierRecord]:
         """The delay-tier records (retries and deferrals), read back as the router would."""
-        return [RetryRecord.read(r.value, r.headers) for r in self.records if ".retry" in r.topic]
+        return [TierRecord.read(r.value, r.headers) for r in self.records if ".retry" in r.topic]
 
 
 class RecordingOffsets(PartitionOffsets):

@@ -20,7 +20,7 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
 from service.pipeline.layout import BY_ORG
-from service.pipeline.retry import tier_topics
+from service.pipeline.tiers import tier_topics
 from service.tenancy import org_partition
 from tests.fleet import Fleet, org_id
 from tests.harness import FAST, read_topic

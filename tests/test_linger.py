@@ -1,4 +1,4 @@
-"""A lane's linger (service/pipeline/linger.py) without Kafka: one linger for a lone
+"""A lane's linger (service/pipeline/lanes/linger.py) without Kafka: one linger for a lone
 delivery or a chunk, longer while a burst goes on, never past its cap."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from time import monotonic
 
-from service.pipeline import linger as linger_module
-from service.pipeline.linger import EXTENSIONS, QUIET, linger
+from service.pipeline.lanes import linger as linger_module
+from service.pipeline.lanes.linger import EXTENSIONS, QUIET, linger
 
 LINGER_S = 0.02
 

@@ -18,18 +18,17 @@ from service.errors import QuotaExhausted, TransientError
 from service.metrics import Metrics
 from service.pipeline import circuit as circuit_module
 from service.pipeline.circuit import Admit, Circuit, Circuits
-from service.pipeline.delays import TierGate
 from service.pipeline.deliver import Deliverer
-from service.pipeline.lane import Lane
 from service.pipeline.lanes import Lanes
+from service.pipeline.lanes.lane import Lane
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import RetryRecord, tier_for, tier_topics
 from service.pipeline.settle import Settler
+from service.pipeline.tiers import TierGate, TierRecord, tier_for, tier_topics
 from service.pipeline.work import Delivery
 from service.secrets import SecretStore
 from service.settings import Settings
-from tests.fakes import FakeProducer, ListSink, delivery, job_of, watermarks
+from tests.fakes import FakeProducer, ListQueue, delivery, job_of, watermarks
 
 SETTINGS = Settings(bootstrap_servers="unused:9092", max_attempts=3)
 
@@ -170,7 +169,7 @@ async def test_lanes_restart_a_crashed_worker_and_lose_nothing() -> None:
             crashed.append(len(batch))
             raise RuntimeError("bug")
         for d in batch:
-            d.job.count_down()
+            d.job.delivery_settled()
 
     async def defer(pairs: list[tuple[Delivery, float]]) -> None:
         raise AssertionError("nothing should be deferred")
@@ -216,13 +215,13 @@ def test_revoked_partitions_queued_work_is_dropped() -> None:
     assert lanes.drop({drop}) == 2 and lanes.pending == 1
 
 
-def _settler(sink: ListSink, **settings: Any) -> Settler:
+def _settler(sink: ListQueue, **settings: Any) -> Settler:
     s = Settings(bootstrap_servers="unused:9092", **{"max_attempts": 3, **settings})
     return Settler(s, Metrics(), sink, watermarks())
 
 
 async def test_settler_retries_spend_attempts_then_fail() -> None:
-    sink = ListSink()
+    sink = ListQueue()
     settler = _settler(sink)
     error = TransientError("503", code="server_error", http_status=503)
     from service.destinations.base import Outcome
@@ -239,7 +238,7 @@ async def test_settler_retries_spend_attempts_then_fail() -> None:
 
 
 async def test_settler_defers_without_spending_and_fails_past_the_deadline() -> None:
-    sink = ListSink()
+    sink = ListQueue()
     settler = _settler(sink, retry_deadline_s=3600)
     due = time() + 30
     await settler.defer([(delivery(attempt=2), due)])
@@ -256,7 +255,7 @@ async def test_deliverer_counts_batch_failures_on_the_circuit_and_defers_a_faile
     tmp_path: Path,
 ) -> None:
     (tmp_path / "org_1-salesforce.json").write_text('{"access_token": "t"}')
-    sink = ListSink()
+    sink = ListQueue()
     settler = _settler(sink)
     dest = MemoryDestination(max_batch_size=10)
 
@@ -274,14 +273,14 @@ async def test_deliverer_counts_batch_failures_on_the_circuit_and_defers_a_faile
     await deliverer(lane, [delivery(attempt=2)], True)
     deferred, mark, progress = sink.records[before:]
     assert mark.topic.endswith("watermarks") and b'"written":false' in (mark.value or b"")
-    assert RetryRecord.read(deferred.value, deferred.headers).attempt == 2
+    assert TierRecord.read(deferred.value, deferred.headers).attempt == 2
     assert circuit.wait_s() > 5
     assert progress.topic.endswith("status")
 
 
 async def test_deliverer_puts_the_lane_on_hold_for_a_spent_quota(tmp_path: Path) -> None:
     (tmp_path / "org_1-salesforce.json").write_text('{"access_token": "t"}')
-    sink = ListSink()
+    sink = ListQueue()
     dest = MemoryDestination()
 
     async def spent(batch: Any) -> list[Any]:
@@ -292,7 +291,7 @@ async def test_deliverer_puts_the_lane_on_hold_for_a_spent_quota(tmp_path: Path)
     await Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(sink))(
         lane, [delivery()], False
     )
-    assert lane.hold_until > time() + 3500
+    assert lane.paused_until > time() + 3500
     assert sink.records[0].topic.endswith((".10m", ".1h"))
     (progress,) = sink.values("status")  # the answer that put the lane on hold
     assert progress["status"] == "retrying" and progress["error"]["code"] == "quota_exhausted"
@@ -312,7 +311,7 @@ async def test_a_lookup_that_fails_on_every_record_counts_on_the_circuit(tmp_pat
         return [Outcome.from_error(error) for _ in batch.items]
 
     dest.write = per_record  # type: ignore[method-assign]
-    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(ListSink()))
+    deliverer = Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(ListQueue()))
     lane = _lane(dest, [])
     for _ in range(3):
         await deliverer(lane, [delivery(), delivery()], False)
@@ -324,7 +323,7 @@ async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Pa
     partition's deliveries; they are not settled (the next owner redelivers them),
     and the batch's deliveries of kept partitions are deferred, attempts untouched."""
     (tmp_path / "org_1-salesforce.json").write_text('{"access_token": "t"}')
-    sink = ListSink()
+    sink = ListQueue()
     dest = MemoryDestination(max_batch_size=10)
     started, cancelled = asyncio.Event(), asyncio.Event()
 
@@ -366,7 +365,7 @@ async def test_a_revoked_write_that_outlasts_the_drain_is_abandoned(tmp_path: Pa
     assert counted == [0]  # only the kept partition's delivery settled
     (deferred,) = [r for r in sink.records if ".retry" in r.topic]  # and its attempt mark
     assert deferred.topic.startswith("trailspark.destinations.retry")
-    assert RetryRecord.read(deferred.value, deferred.headers).attempt == 1
+    assert TierRecord.read(deferred.value, deferred.headers).attempt == 1
     assert not sink.values("status")
 
 

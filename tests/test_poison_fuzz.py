@@ -36,20 +36,19 @@ from service.metrics import Metrics
 from service.models import DeliveryState, RecordRef
 from service.pipeline.circuit import Circuits
 from service.pipeline.decode import decode_event
-from service.pipeline.delays import TierGate
 from service.pipeline.deliver import Deliverer
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
-from service.pipeline.retry import RetryRecord
 from service.pipeline.router import Router
 from service.pipeline.settle import Settler
 from service.pipeline.state import StateStores
+from service.pipeline.tiers import TierGate, TierRecord
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Job
 from service.secrets import SecretStore
 from service.settings import Settings
 from tests.factories import make_config
-from tests.fakes import ListSink
+from tests.fakes import ListQueue
 
 TOPIC = "trailspark.evaluations.completed"
 ORGS = ("org_1", "org_2")
@@ -149,7 +148,7 @@ async def run_pipeline(raws: list[bytes], plans: dict[str, list[str]], revoke_at
     for org in ORGS:
         for name in DESTINATIONS:
             store.apply_object(make_config(name, org))
-    sink = ListSink()
+    sink = ListQueue()
     stores = StateStores(tmp / "state", "g", "marks")
     for p in (0, 1):
         stores.open(p)
@@ -196,7 +195,7 @@ async def run_pipeline(raws: list[bytes], plans: dict[str, list[str]], revoke_at
 
 
 def check_accounting(
-    raws: list[bytes], sink: ListSink, offsets: OffsetTracker, revoked: set[Any], lanes: Any
+    raws: list[bytes], sink: ListQueue, offsets: OffsetTracker, revoked: set[Any], lanes: Any
 ) -> None:
     ended: Counter[tuple[str, str]] = Counter()
     for value in sink.values(".status"):
@@ -233,13 +232,13 @@ def _offset(record: Any) -> Any:
 @pytest.fixture(autouse=True)
 def never_below_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Job counted down past zero means a delivery settled twice."""
-    original = Job.count_down
+    original = Job.delivery_settled
 
-    def count_down(self: Job) -> None:
+    def delivery_settled(self: Job) -> None:
         assert self.remaining > 0, f"job at offset {self.offset} counted down twice"
         original(self)
 
-    monkeypatch.setattr(Job, "count_down", count_down)
+    monkeypatch.setattr(Job, "delivery_settled", delivery_settled)
 
 
 @settings(
@@ -266,10 +265,10 @@ def test_a_tier_record_carries_the_original_bytes_and_reads_back(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from service.pipeline.retry import due_at
+    from service.pipeline.tiers import due_at
 
     now = datetime.now(UTC)
-    record = RetryRecord("hubspot", attempt, due_at(now, wait), now, None, raw)
-    back = RetryRecord.read(raw, record.headers())
+    record = TierRecord("hubspot", attempt, due_at(now, wait), now, None, raw)
+    back = TierRecord.read(raw, record.headers())
     assert back.event is raw and back.attempt == attempt  # the original bytes, as they came
     assert now - timedelta(milliseconds=1) <= back.not_before <= now + timedelta(hours=1)

@@ -213,9 +213,9 @@ async def test_a_slow_lane_holds_its_window_and_defers_the_rest(
 async def test_long_full_stop_pauses_then_resumes(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """At MAX_INFLIGHT every partition is held back; past HOLD_MAX_S (shortened
+    """At MAX_INFLIGHT every partition is held back; past ROOM_WAIT_MAX_S (shortened
     here) the consumer pauses them and keeps polling, then resumes them all."""
-    monkeypatch.setattr("service.pipeline.consumer.HOLD_MAX_S", 0.2)
+    monkeypatch.setattr("service.pipeline.consumer.ROOM_WAIT_MAX_S", 0.2)
     memory = MemoryDestination(name="salesforce", delay_s=0.3, max_batch_size=10)
     async with ServiceHarness(
         kafka_bootstrap, tmp_path, destinations={"salesforce": memory}, env={"MAX_INFLIGHT": "10"}

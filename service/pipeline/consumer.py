@@ -21,7 +21,6 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from service.metrics import Metrics
-from service.pipeline.delays import TierGate
 from service.pipeline.handoff import released_at, released_records
 from service.pipeline.lanes import Lanes
 from service.pipeline.legacy import LegacyMarks
@@ -30,14 +29,15 @@ from service.pipeline.outbox import Outbox
 from service.pipeline.rebalance import REVOKE_DRAIN_MAX_S, Rebalance
 from service.pipeline.restore import Restorer
 from service.pipeline.router import Router
+from service.pipeline.tiers import TierGate
 from service.ratelimit import Handoffs
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-HOLD_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
+ROOM_POLL_MS = 5  # how often a consumer at MAX_INFLIGHT looks again
 FETCH_MAX_WAIT_MS = 50
 FETCH_PARTITION_BYTES = 256 * 1024
-HOLD_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
+ROOM_WAIT_MAX_S = 30.0  # well under the default max.poll.interval.ms (300 s)
 # One partition (a handful of tenants) may hold at most this share of MAX_INFLIGHT
 # and MAX_INFLIGHT_BYTES: a big org's burst leaves room for the other partitions'
 # tenants to be fetched, instead of holding every fetch until the burst settles.
@@ -95,7 +95,7 @@ class Consumer:
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
         self.paused: set[TopicPartition] = set()
-        self._held_since: float | None = None  # monotonic; see _hold
+        self._waiting_since: float | None = None  # monotonic; see _wait_for_room
         self.rebalance = Rebalance(
             self.kafka,
             self.topic,
@@ -119,9 +119,9 @@ class Consumer:
             assignment = self.kafka.assignment()
             await self.rebalance.retry_restore()
             if self.full() and assignment:
-                await self._hold(assignment)
+                await self._wait_for_room(assignment)
             else:
-                self._held_since = None
+                self._waiting_since = None
                 await self._fetch(assignment)
             if monotonic() >= next_commit:
                 await self.commit()
@@ -144,8 +144,8 @@ class Consumer:
 
     async def _fetch(self, assignment: set[TopicPartition]) -> None:
         self.gate.released(time())
-        held = set(self.gate.held) | self.rebalance.unrestored | self.crowded()
-        self._pause_exactly(held & assignment)
+        paused = set(self.gate.paused_until) | self.rebalance.unrestored | self.crowded()
+        self._pause_exactly(paused & assignment)
         await self._route(assignment - self.paused - self.rebalance.unrestored, 100)
 
     async def _route(self, fetchable: set[TopicPartition], timeout_ms: int) -> None:
@@ -163,16 +163,16 @@ class Consumer:
             if records:
                 await self.router.on_records(tp, records)
 
-    async def _hold(self, assignment: set[TopicPartition]) -> None:
-        """MAX_INFLIGHT reached: fetch nothing until there is room. Past HOLD_MAX_S,
+    async def _wait_for_room(self, assignment: set[TopicPartition]) -> None:
+        """MAX_INFLIGHT reached: fetch nothing until there is room. Past ROOM_WAIT_MAX_S,
         pause everything and poll, because the group coordinator evicts a member
         that stops polling (max.poll.interval.ms)."""
         now = monotonic()
-        if self._held_since is None:
-            self._held_since = now
-            log.info("MAX_INFLIGHT reached: holding fetches until deliveries settle")
-        if now - self._held_since < HOLD_MAX_S:
-            await asyncio.sleep(HOLD_POLL_MS / 1000)
+        if self._waiting_since is None:
+            self._waiting_since = now
+            log.info("MAX_INFLIGHT reached: waiting for room: no fetch until deliveries settle")
+        if now - self._waiting_since < ROOM_WAIT_MAX_S:
+            await asyncio.sleep(ROOM_POLL_MS / 1000)
             return
         self._pause_exactly(assignment)
         # Returns nothing, unless a rebalance just added an unpaused partition:

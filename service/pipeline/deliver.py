@@ -20,7 +20,7 @@ from service.errors import DeliveryError, QuotaExhausted, RateLimited, Transient
 from service.metrics import Metrics
 from service.models import DeliveryState, ErrorInfo
 from service.pipeline.circuit import Circuit
-from service.pipeline.lane import Lane
+from service.pipeline.lanes.lane import Lane
 from service.pipeline.settle import Settler
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery
@@ -89,7 +89,7 @@ class Deliverer:
                 await self.settler.defer(kept)  # no attempt spent: nothing was answered
             return False
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
-            lane.hold_until = time() + result.retry_after
+            lane.paused_until = time() + result.retry_after
             await self.settler.defer(
                 [(d, lane.due(result.retry_after)) for d in fresh], result.info()
             )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from service.pipeline.retry import tier_topics
+from service.pipeline.tiers import tier_topics
 from service.settings import Settings
 
 BY_ORG = ".by-org"

@@ -31,9 +31,9 @@ from service.pipeline import records
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
 from service.pipeline.restore import mark_bytes
-from service.pipeline.retry import RetryRecord, tier_for
 from service.pipeline.state import StateStores, decode
 from service.pipeline.table import reached
+from service.pipeline.tiers import TierRecord, tier_for
 from service.pipeline.topics import partition_count
 from service.settings import Settings
 from service.tenancy import org_of_key, org_partition
@@ -48,7 +48,7 @@ def tier_record(
     """An old tier's record, unchanged, into the by-org tier that fits its remaining
     wait, at its org's partition; one this service cannot read goes to the DLQ."""
     try:
-        delayed = RetryRecord.read(record.value, record.headers)
+        delayed = TierRecord.read(record.value, record.headers)
         org = org_of_key(record.key)
         if org is None:
             raise ValueError("key is not {org_id}:{lead_id}")

@@ -34,7 +34,7 @@ REMIND_EVERY_S = 60.0
 Done = Callable[[], None]
 
 
-class Sink(Protocol):
+class OutgoingQueue(Protocol):
     """Where records go: the outbox, or a list in unit tests."""
 
     async def put(self, records: Sequence[Outgoing], done: Done | None = None) -> None: ...
@@ -44,7 +44,7 @@ class Outbox:
     def __init__(
         self,
         producer: Producer,
-        lead_topic: str,
+        source_topic: str,
         refusals: Refusals | None = None,
         *,
         capacity: int = 20_000,
@@ -52,8 +52,8 @@ class Outbox:
         keyed: frozenset[str] = frozenset(),
     ) -> None:
         self.producer = producer
-        self.keyed = keyed  # topics partitioned by key even when co-sized with lead_topic
-        self.lead_topic = lead_topic
+        self.keyed = keyed  # topics partitioned by key even when co-sized with source_topic
+        self.source_topic = source_topic
         self.refusals = refusals or Refusals()
         self.sender = PartitionSender(producer, self.refusals, max_record_bytes)
         self.capacity = capacity
@@ -169,7 +169,7 @@ class Outbox:
     async def _group(self, records: list[Outgoing]) -> dict[tuple[str, int], list[Outgoing]]:
         """Records by the partition they go to; records for a topic that refuses
         everything from this service are refused here."""
-        leads = await self._count(self.lead_topic)
+        leads = await self._count(self.source_topic)
         counts: dict[str, int | tuple[Refusal, str]] = {}
         for topic in {record.topic for record in records}:
             try:

@@ -28,7 +28,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
         kafka: AIOKafkaConsumer,
-        lead_topic: str,
+        source_topic: str,
         hand_back: HandBack,
         took: Callable[[set[TopicPartition]], None],
         restore: Partitions,
@@ -36,7 +36,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.kafka = kafka
-        self.topic = lead_topic
+        self.topic = source_topic
         self.hand_back = hand_back
         self.took = took
         self.restore = restore

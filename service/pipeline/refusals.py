@@ -29,7 +29,7 @@ from aiokafka import errors as kafka
 
 from service.metrics import Metrics
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import tier_topics
+from service.pipeline.tiers import tier_topics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -22,13 +22,12 @@ from service.metrics import Metrics
 from service.models import DestinationConfig, EvaluationCompleted, Integration, UpdatedBy
 from service.pipeline import records
 from service.pipeline.decode import decode_event
-from service.pipeline.delays import TierGate
 from service.pipeline.lanes import Lanes
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import EARLY_OK_S, RetryRecord, tier_for
 from service.pipeline.settle import Settler
+from service.pipeline.tiers import EARLY_OK_S, TierGate, TierRecord, tier_for
 from service.pipeline.work import Delivery, Job
 from service.settings import Settings
 
@@ -84,7 +83,7 @@ class Router:
             configs = self.store.active(event.org_id)
             job = self._open(tp, record, max(1, len(configs)))
             if not configs:  # no active destination: nothing to deliver, no status
-                job.count_down()
+                job.delivery_settled()
                 continue
             try:
                 deliveries = [
@@ -148,12 +147,12 @@ class Router:
     async def _dead_letter(self, record: ConsumerRecord, job: Job, exc: InvalidEvent) -> None:
         records.count_dead_letter(self.metrics, record, exc)
         await self.outbox.put(
-            [records.dead_letter(self.settings.topic_dlq, record, exc)], job.count_down
+            [records.dead_letter(self.settings.topic_dlq, record, exc)], job.delivery_settled
         )
 
     async def _delayed_record(self, record: ConsumerRecord, job: Job) -> None:
         try:
-            delayed = RetryRecord.read(record.value, record.headers)
+            delayed = TierRecord.read(record.value, record.headers)
             event = decode_event(
                 delayed.event, max(self.settings.max_event_bytes, len(delayed.event))
             )
@@ -169,7 +168,7 @@ class Router:
         if wait > EARLY_OK_S:  # not due yet: on to the tier that fits what is left
             topic = self.gate.topics[tier_for(wait)]
             forward = Outgoing(topic, record.key, record.value, job.tp.partition, record.headers)
-            await self.outbox.put([forward], job.count_down)
+            await self.outbox.put([forward], job.delivery_settled)
             return
         config: DestinationConfig | None = self.store.get(event.org_id, delayed.destination)
         delivery = Delivery(

@@ -22,17 +22,17 @@ from service.errors import PermanentError, clamp_wait
 from service.metrics import Metrics
 from service.models import DeliveryState, ErrorInfo, rfc3339
 from service.pipeline import records
-from service.pipeline.outbox import Sink
+from service.pipeline.outbox import OutgoingQueue
 from service.pipeline.records import Outgoing
-from service.pipeline.retry import (
+from service.pipeline.status import status_record
+from service.pipeline.tiers import (
     FIRST_RETRY_S,
-    RetryRecord,
+    TierRecord,
     backoff_s,
     due_at,
     tier_for,
     tier_topics,
 )
-from service.pipeline.status import status_record
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
 from service.settings import Settings
@@ -47,7 +47,7 @@ class Settler:
         self,
         settings: Settings,
         metrics: Metrics,
-        outbox: Sink,
+        outbox: OutgoingQueue,
         watermarks: Watermarks,
         on_outcome: Callable[[Delivery, Outcome, str], None] | None = None,
     ) -> None:
@@ -125,7 +125,7 @@ class Settler:
                 continue
             try:
                 wait_s = clamp_wait(due - now.timestamp())
-                record = RetryRecord(
+                record = TierRecord(
                     delivery.destination,
                     delivery.attempt,
                     due_at(now, wait_s),
@@ -163,7 +163,7 @@ class Settler:
             await self.settle([(d, Outcome.from_error(INTERNAL)) for d in broken])
         await self.outbox.put(out, _counting_down([d.job for d in waiting]))
 
-    def _delayed(self, d: Delivery, record: RetryRecord, wait_s: float) -> Outgoing:
+    def _delayed(self, d: Delivery, record: TierRecord, wait_s: float) -> Outgoing:
         key = f"{d.event.org_id}:{d.event.lead.lead_id}".encode()
         topic = self.tiers[tier_for(wait_s)]
         return Outgoing(topic, key, d.raw, d.job.tp.partition, record.headers())
@@ -204,7 +204,7 @@ class Settler:
                 d.attempt, s.retry_backoff_base_s, s.retry_backoff_max_s, outcome.retry_after
             )
         when = due_at(now, delay)
-        record = RetryRecord(d.destination, d.attempt + 1, when, d.first_attempt_at, error, d.raw)
+        record = TierRecord(d.destination, d.attempt + 1, when, d.first_attempt_at, error, d.raw)
         out.append(self._delayed(d, record, clamp_wait(delay)))
         self.metrics.retries.labels(d.destination).inc()
         key, progress, _ = status_record(d, outcome, now, now_text)  # progress only
@@ -240,6 +240,6 @@ def _counting_down(jobs: list[Job]) -> Callable[[], None]:
 
     def done() -> None:
         for job in jobs:
-            job.count_down()
+            job.delivery_settled()
 
     return done

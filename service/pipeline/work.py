@@ -32,7 +32,7 @@ class Job:
     offsets: PartitionOffsets  # of the assignment it was consumed in
     revoked: bool = False  # its partition was handed back while it was being written
 
-    def count_down(self) -> None:
+    def delivery_settled(self) -> None:
         """One of its deliveries is settled (or it had none)."""
         self.remaining -= 1
         if self.remaining == 0:

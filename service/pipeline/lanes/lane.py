@@ -3,7 +3,7 @@
 A lane holds only what its destination can write in about WINDOW_S seconds, at
 the rate it has been measured to write (at least two batches). Beyond that, and
 while its destination is on hold (quota, a long rate limit) or its circuit is
-open, a delivery is deferred: written to a delay tier (retry.py) without
+open, a delivery is deferred: written to a delay tier (tiers.py) without
 spending an attempt, due when the lane is expected to have drained what is
 ahead of it. So a slow or failing destination keeps its backlog in Kafka, and
 never holds back the org's other destinations or other orgs.
@@ -18,7 +18,7 @@ from time import monotonic, time
 
 from service.destinations.base import Destination
 from service.pipeline.circuit import Admit, Circuit
-from service.pipeline.linger import linger
+from service.pipeline.lanes.linger import linger
 from service.pipeline.work import Delivery
 
 IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
@@ -52,7 +52,7 @@ class Lane:
         self.in_flight: list[Delivery] = []
         self.writing: asyncio.Task[object] | None = None  # the CRM call, cancellable on revoke
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
-        self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
+        self.paused_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
         self._wakeup = asyncio.Event()
         self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
@@ -69,7 +69,7 @@ class Lane:
 
     def offer(self, delivery: Delivery) -> float | None:
         """Take `delivery` into the window (None), or say when it should come back."""
-        wait = max(0.0, self.hold_until - time())
+        wait = max(0.0, self.paused_until - time())
         circuit = self.circuit_of(delivery)
         # An open circuit defers everything but the one delivery that an empty lane
         # may carry as the next probe.
@@ -119,9 +119,9 @@ class Lane:
                         return
                 continue
             circuit = self.circuit_of(self.queue[0])
-            admit = Admit.DEFER if self.hold_until > time() else circuit.admit()
+            admit = Admit.DEFER if self.paused_until > time() else circuit.admit()
             if admit is Admit.DEFER:
-                await self._defer_queue(max(self.hold_until - time(), circuit.wait_s()))
+                await self._defer_queue(max(self.paused_until - time(), circuit.wait_s()))
                 continue
             if admit is Admit.SEND:
                 await self._linger()

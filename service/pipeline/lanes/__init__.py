@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from service.destinations.base import Destination
 from service.metrics import Metrics
 from service.pipeline.circuit import Circuit, Circuits
-from service.pipeline.lane import Defer, Deliver, Lane
+from service.pipeline.lanes.lane import Defer, Deliver, Lane
 from service.pipeline.work import Delivery
 
 log = logging.getLogger(__name__)

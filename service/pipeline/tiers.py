@@ -1,10 +1,10 @@
-"""Delayed work (§6): retries and deferrals, held durably in delay-tier topics.
+"""Delayed work (§6): retries and deferrals wait durably in delay-tier topics.
 
 A delivery that must wait (a transient failure, or a destination that is
 behind, rate-limited, over quota or behind an open circuit) becomes a record in
 a tier topic. Each tier has one delay, so its partitions are in due order: the
-consumer holds a tier partition until its head is due (delays.py), and nothing
-waiting is held in memory. A record whose own `not_before` is further out than
+consumer pauses a tier partition until its head is due (TierGate), and nothing
+waiting is kept in memory. A record whose own `not_before` is further out than
 the tier's delay moves down to the next tier when it comes out.
 
 The record's value is the original event bytes unchanged; the rest rides in
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from service.errors import clamp_wait
 from service.models import ErrorInfo, json_bytes, rfc3339
@@ -46,7 +48,7 @@ Headers = list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
-class RetryRecord:
+class TierRecord:
     """A delayed delivery. The record's value is the original event, byte for byte
     (a re-serialised copy once failed to parse back: a field the schema ignores may
     hold `1e400`); what the service adds travels in `ts.*` headers."""
@@ -71,7 +73,7 @@ class RetryRecord:
         return headers
 
     @classmethod
-    def read(cls, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> RetryRecord:
+    def read(cls, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None) -> TierRecord:
         """Raises ValueError/KeyError/TypeError on a record this service did not write."""
         found = {key: raw for key, raw in headers or () if key.startswith("ts.")}
         if "ts.v" not in found:
@@ -87,7 +89,7 @@ class RetryRecord:
         )
 
     @classmethod
-    def _legacy(cls, value: bytes) -> RetryRecord:
+    def _legacy(cls, value: bytes) -> TierRecord:
         """The v1 JSON envelope, written before the upgrade (the event embedded)."""
         data = orjson.loads(value)
         error = data.get("last_error")
@@ -123,3 +125,43 @@ def backoff_s(attempt: int, base_s: float, max_s: float, retry_after: float | No
 
 def due_at(now: datetime, delay_s: float) -> datetime:
     return (now + timedelta(seconds=clamp_wait(delay_s))).astimezone(UTC)
+
+
+class TierGate:
+    """Pauses each tier partition until its head record is due: a tier's records
+    all wait the same time, so a partition is in due order, and the cost of waiting
+    work is one paused partition, none of it in memory."""
+
+    def __init__(self, retry_topic: str) -> None:
+        self.topics = tier_topics(retry_topic)
+        self.delay_of = {topic: delay for topic, (delay, _) in zip(self.topics, TIERS, strict=True)}
+        self.paused_until: dict[
+            TopicPartition, float
+        ] = {}  # partition -> when its head is due (epoch s)
+
+    def is_tier(self, topic: str) -> bool:
+        return topic in self.delay_of
+
+    def due(
+        self, tp: TopicPartition, records: list[ConsumerRecord], now: float
+    ) -> tuple[list[ConsumerRecord], int | None]:
+        """The leading records that are due, and the offset of the first one that is
+        not (the caller seeks back to it and leaves the partition paused), if any."""
+        delay = self.delay_of[tp.topic]
+        for index, record in enumerate(records):
+            due = record.timestamp / 1000 + delay
+            if due > now + EARLY_OK_S:
+                self.paused_until[tp] = due
+                return records[:index], record.offset
+        return records, None
+
+    def released(self, now: float) -> set[TopicPartition]:
+        """Paused tier partitions whose head is due now: resume them."""
+        ready = {tp for tp, due in self.paused_until.items() if due <= now + EARLY_OK_S}
+        for tp in ready:
+            del self.paused_until[tp]
+        return ready
+
+    def forget(self, tps: set[TopicPartition]) -> None:
+        for tp in tps:
+            self.paused_until.pop(tp, None)
