@@ -32,13 +32,13 @@ from hubspot.crm.contacts import (
 )
 
 from service.destinations.base import DestinationContext
+from service.destinations.http import new_session
 from service.destinations.hubspot import HubSpotDestination
 from service.destinations.hubspot.client import HubSpotClient, parse_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.responses import Done, Input
 from service.destinations.hubspot.sdk import close_apis, sdk_client
 from service.destinations.oauth import TokenSource
-from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event

@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from service.destinations.http import new_session
 from service.destinations.salesforce import SalesforceDestination
 from service.destinations.salesforce.client import Credentials, RestClient
 from service.destinations.salesforce.sdk import sdk_client
 from service.destinations.salesforce.soql import in_queries
-from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event

@@ -22,9 +22,9 @@ import yaml
 from service.config.validation import parse_obj, validate
 from service.destinations.airtable.plan import LONG_TEXT_LIMIT, create_values
 from service.destinations.hubspot.plan import plan_item
+from service.destinations.mapping import crm_id, lead_value, mapped_values, propensity_value
 from service.destinations.salesforce import mapping as sf
 from service.errors import ConfigRejected, DeliveryError, InvalidEvent
-from service.mapping import crm_id, lead_value, mapped_values, propensity_value
 from service.models import DestinationConfig, EvaluationCompleted, Target
 from service.pipeline.decode import decode_event
 

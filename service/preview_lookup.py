@@ -17,6 +17,7 @@ import aiohttp
 
 from service.destinations.airtable.client import AirtableClient, parse_credentials
 from service.destinations.answers import contained
+from service.destinations.http import new_session
 from service.destinations.hubspot.client import HubSpotClient
 from service.destinations.hubspot.client import parse_credentials as hubspot_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
@@ -25,7 +26,6 @@ from service.destinations.oauth import TokenSource
 from service.destinations.salesforce.client import Credentials, RestClient
 from service.destinations.salesforce.soql import OPEN_ONLY, in_queries
 from service.errors import DeliveryError
-from service.http import new_session
 from service.metrics import Metrics
 from service.models import DestinationConfig, EvaluationCompleted
 from service.ratelimit import CompletionWindow

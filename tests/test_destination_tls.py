@@ -12,8 +12,8 @@ import trustme
 
 from service.destinations.airtable.destination import AirtableDestination
 from service.destinations.base import Destination, DestinationContext
+from service.destinations.http import ssl_context, tls_message
 from service.destinations.salesforce.destination import SalesforceDestination
-from service.http import ssl_context, tls_message
 from tests.factories import make_config, make_event
 from tests.harness import ServiceHarness
 from tests.sandboxes.airtable import AirtableSandbox

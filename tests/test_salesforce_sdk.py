@@ -21,8 +21,8 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.format import format_soql
 
+from service.destinations.http import ssl_context
 from service.destinations.salesforce.sdk import sdk_client
-from service.http import ssl_context
 from tests.sandboxes.salesforce import SalesforceSandbox
 
 

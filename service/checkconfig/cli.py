@@ -24,8 +24,8 @@ from service.checkconfig import airtable, hubspot, salesforce
 from service.checkconfig.compare import Problem, check, objects_of
 from service.checkconfig.fields import Schemas
 from service.config.validation import parse_obj, validate
+from service.destinations.http import new_session
 from service.errors import ConfigRejected, DeliveryError
-from service.http import new_session
 from service.models import DestinationConfig
 from service.redact import redact
 from service.secrets import SecretStore

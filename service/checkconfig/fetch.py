@@ -11,9 +11,9 @@ from typing import Any
 
 import aiohttp
 
+from service.destinations.http import error_for_status, send
 from service.destinations.oauth import RefreshSpec, TokenSource
 from service.errors import CredentialsUnavailable, DeliveryError
-from service.http import error_for_status, send
 from service.metrics import Metrics
 
 

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from service.destinations.http import bounded_seconds
 from service.destinations.idle import IdleMap
 from service.errors import AuthFailed, CredentialsUnavailable, TransientError
-from service.http import bounded_seconds
 from service.metrics import Metrics
 from service.redact import redact, register_secret
 

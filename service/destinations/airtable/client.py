@@ -21,8 +21,8 @@ from service.credentials import reveal
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.destinations.answers import unreadable
+from service.destinations.http import send
 from service.errors import CredentialsUnavailable, RateLimited
-from service.http import send
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 from service.redact import register_secret

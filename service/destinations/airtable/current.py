@@ -24,7 +24,7 @@ from service.destinations.airtable.plan import (
     match_formula,
 )
 from service.destinations.answers import unreadable
-from service.mapping import keep_filled
+from service.destinations.mapping import keep_filled
 
 Cells = dict[str, Any]
 OnRead = Callable[[], None]  # counts one extra read

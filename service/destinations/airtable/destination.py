@@ -27,8 +27,8 @@ from service.destinations.airtable.writer import ItemResult, TargetWriter, combi
 from service.destinations.answers import contained, one_per_item
 from service.destinations.base import Batch, DestinationContext, Outcome
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
+from service.destinations.http import new_session
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
-from service.http import new_session
 from service.ratelimit import WindowPool
 
 

@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.destinations.http import error_for_status, retry_after_seconds
 from service.errors import DeliveryError, PermanentError
-from service.http import error_for_status, retry_after_seconds
 from service.redact import redact
 
 PENALTY_S = 30.0  # "will need to wait 30 seconds before subsequent requests will succeed"

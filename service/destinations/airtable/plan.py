@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.mapping import crm_id, lead_value, mapped_values, truncate
+from service.destinations.mapping import crm_id, lead_value, mapped_values, truncate
 from service.models import EvaluationCompleted, Target
 
 DESTINATION = "airtable"

@@ -25,8 +25,8 @@ from service.destinations.airtable.plan import (
     match_formula,
 )
 from service.destinations.base import Outcome
+from service.destinations.mapping import keep_filled
 from service.errors import AuthFailed, DeliveryError, Forbidden, TransientError
-from service.mapping import keep_filled
 from service.metrics import Metrics
 from service.models import RecordRef, Target
 

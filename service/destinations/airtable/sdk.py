@@ -24,8 +24,8 @@ from requests.models import PreparedRequest
 from service.destinations.airtable.client import Secret, created_ids, matched, records_of
 from service.destinations.airtable.errors import PENALTY_S, classify
 from service.destinations.airtable.plan import DESTINATION, match_formula
+from service.destinations.http import outcome_label, ssl_context, tls_message
 from service.errors import RateLimited, TlsError, TransientError
-from service.http import outcome_label, ssl_context, tls_message
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 

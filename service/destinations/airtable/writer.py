@@ -32,8 +32,8 @@ from service.destinations.airtable.reading import (
     combine,
 )
 from service.destinations.cache import CacheKey, RecordCache, cache_key
+from service.destinations.mapping import crm_id, if_empty_fields, lead_value
 from service.errors import DeliveryError, TransientError
-from service.mapping import crm_id, if_empty_fields, lead_value
 from service.metrics import Metrics
 from service.models import EvaluationCompleted, RecordRef, Target
 

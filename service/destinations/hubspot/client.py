@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from service.destinations.budget import DailyBudget
+from service.destinations.http import Response, error_for_status, header_number, send
 from service.destinations.hubspot.limits import TokenLimits
 from service.destinations.hubspot.refusals import refusals, refused_input
 from service.destinations.hubspot.responses import (
@@ -35,7 +36,6 @@ from service.errors import (
     RateLimited,
     TransientError,
 )
-from service.http import Response, error_for_status, header_number, send
 from service.metrics import Metrics
 
 NAME = "hubspot"

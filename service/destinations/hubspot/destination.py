@@ -13,6 +13,7 @@ from service.destinations.answers import contained, one_per_item
 from service.destinations.base import Batch, DestinationContext, Outcome, account_of
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
+from service.destinations.http import new_session
 from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
 from service.destinations.hubspot.current import keep, read_current
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
@@ -31,7 +32,6 @@ from service.destinations.hubspot.plan import (
 from service.destinations.hubspot.responses import Done, Result
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import TokenSource
-from service.http import new_session
 
 LIMITS_IDLE_S = 86_400.0
 MAX_ACCOUNTS = 100_000

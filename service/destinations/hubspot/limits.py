@@ -20,8 +20,8 @@ from time import monotonic, time
 from typing import Any
 
 from service.destinations.answers import text_of
+from service.destinations.http import header_number, retry_after_seconds
 from service.errors import QuotaExhausted, RateLimited
-from service.http import header_number, retry_after_seconds
 from service.ratelimit import CompletionWindow, Handoffs
 from service.redact import redact
 

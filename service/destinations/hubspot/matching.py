@@ -14,11 +14,11 @@ from typing import Any
 
 from service.destinations.answers import unreadable
 from service.destinations.cache import CacheKey, RecordCache, cache_key
+from service.destinations.http import error_for_status
 from service.destinations.hubspot.client import HubSpotClient, gather_all
 from service.destinations.hubspot.plan import NAME, Current, Lookup, Write
 from service.destinations.hubspot.responses import message_of
 from service.errors import DeliveryError, RateLimited, TransientError
-from service.http import error_for_status
 
 IN_VALUES = 100  # values per IN filter; one search request per 100 lookups
 MAX_PAGES = 50  # HubSpot stops paging at 10,000 results (50 pages of 200)

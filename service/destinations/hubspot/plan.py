@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from service.errors import DeliveryError
-from service.mapping import (
+from service.destinations.mapping import (
     crm_id,
     if_empty_fields,
     lead_value,
@@ -20,6 +19,7 @@ from service.mapping import (
     propensity_value,
     truncate,
 )
+from service.errors import DeliveryError
 from service.models import DestinationConfig, EvaluationCompleted, WriteMode
 
 NAME = "hubspot"

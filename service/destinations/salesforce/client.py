@@ -18,12 +18,12 @@ import aiohttp
 
 from service.destinations.answers import unreadable
 from service.destinations.budget import DailyBudget
+from service.destinations.http import Response, send
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
 from service.destinations.salesforce.pages import Pager
 from service.errors import CredentialsUnavailable, DeliveryError
-from service.http import Response, send
 from service.metrics import Metrics
 
 NAME = "salesforce"

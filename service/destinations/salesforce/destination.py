@@ -16,6 +16,7 @@ import aiohttp
 from service.destinations.answers import contained, one_per_item, unreadable
 from service.destinations.base import Batch, Outcome, account_of
 from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
+from service.destinations.http import new_session
 from service.destinations.salesforce import current, known
 from service.destinations.salesforce import plan as planning
 from service.destinations.salesforce.client import (
@@ -36,7 +37,6 @@ from service.destinations.salesforce.outcomes import (
 from service.destinations.salesforce.pages import field_value
 from service.destinations.salesforce.soql import DEFAULT_URI_BUDGET, OPEN_ONLY, in_queries
 from service.errors import DeliveryError
-from service.http import new_session
 from service.metrics import Metrics
 from service.models import DestinationConfig, RecordRef
 from service.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.mapping import OnTruncate, mapped_values, truncate
+from service.destinations.mapping import OnTruncate, mapped_values, truncate
 from service.models import EvaluationCompleted, Match, Target
 
 # Long Text Area, the documented home of the reasoning: 131,072 characters.

@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from service.destinations.salesforce.mapping import create_values, target_values
-from service.errors import DeliveryError
-from service.mapping import (
+from service.destinations.mapping import (
     OnTruncate,
     crm_id,
     if_empty_fields,
@@ -24,6 +22,8 @@ from service.mapping import (
     lead_value,
     propensity_value,
 )
+from service.destinations.salesforce.mapping import create_values, target_values
+from service.errors import DeliveryError
 from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate, WriteMode
 
 NAME = "salesforce"

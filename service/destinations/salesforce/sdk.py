@@ -17,9 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 
+from service.destinations.http import ssl_context
 from service.destinations.salesforce.client import Credentials
 from service.errors import CredentialsUnavailable
-from service.http import ssl_context
 
 
 class _TrustAdapter(HTTPAdapter):
