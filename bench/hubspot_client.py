@@ -37,11 +37,11 @@ from service.destinations.hubspot import HubSpotDestination
 from service.destinations.hubspot.client import HubSpotClient, parse_credentials
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.responses import Done, Input
-from service.destinations.hubspot.sdk import close_apis, sdk_client
 from service.destinations.oauth import TokenSource
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event
+from tests.sdk_builders.hubspot import close_apis, sdk_client
 
 BATCH, BATCHES, RUNS = 100, 40, 5
 SCENARIOS = [("localhost", 0.0, 1), ("localhost", 0.0, 4), ("+50 ms/answer", 0.05, 16)]

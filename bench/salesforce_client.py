@@ -26,11 +26,11 @@ from typing import Any
 from service.destinations.http import new_session
 from service.destinations.salesforce import SalesforceDestination
 from service.destinations.salesforce.client import Credentials, RestClient
-from service.destinations.salesforce.sdk import sdk_client
 from service.destinations.salesforce.soql import in_queries
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event
+from tests.sdk_builders.salesforce import sdk_client
 
 BATCH, BATCHES = 200, 16
 FIELDS = {"TS_Score__c": "warm", "TS_Reasoning__c": "ICP match; visited pricing 4x. " * 8}

@@ -22,8 +22,8 @@ from simple_salesforce.exceptions import (
 from simple_salesforce.format import format_soql
 
 from service.destinations.http import ssl_context
-from service.destinations.salesforce.sdk import sdk_client
 from tests.sandboxes.salesforce import SalesforceSandbox
+from tests.sdk_builders.salesforce import sdk_client
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from service.destinations.airtable.client import parse_credentials
 from service.destinations.airtable.sdk import sdk_api
-from service.destinations.hubspot.sdk import close_apis, sdk_client
 from tests.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.hubspot.properties import HsProperty
 from tests.sandboxes.salesforce import SalesforceSandbox
 from tests.sandboxes.salesforce.schema import SfField
+from tests.sdk_builders.hubspot import close_apis, sdk_client
 
 RATING = SfField("picklist", 40, values=("Hot", "Warm", "Cold"), restricted=True)
 

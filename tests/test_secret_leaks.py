@@ -195,11 +195,11 @@ async def test_the_sdks_own_exceptions_echo_tokens_and_logging_masks_them(
 
     from service.destinations.airtable.client import parse_credentials
     from service.destinations.airtable.sdk import sdk_api
-    from service.destinations.hubspot.sdk import close_apis
-    from service.destinations.hubspot.sdk import sdk_client as hubspot_sdk
-    from service.destinations.salesforce.sdk import sdk_client as salesforce_sdk
     from service.models import DestinationConfig
     from service.secrets import SecretStore
+    from tests.sdk_builders.hubspot import close_apis
+    from tests.sdk_builders.hubspot import sdk_client as hubspot_sdk
+    from tests.sdk_builders.salesforce import sdk_client as salesforce_sdk
 
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()

@@ -1,4 +1,4 @@
-"""hubspot-api-client, built from the secret file (not used on the hot path).
+"""hubspot-api-client, built from the secret file (the service never uses it).
 
 The SDK is synchronous (urllib3): call it only through `asyncio.to_thread`.
 `bench/hubspot_client.py` compares it with the aiohttp path the destination
