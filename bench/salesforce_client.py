@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from service.destinations.base import DestinationContext
 from service.destinations.http import new_session
 from service.destinations.salesforce import SalesforceDestination
 from service.destinations.salesforce.client import Credentials, RestClient
@@ -120,7 +121,7 @@ class Bench:
 
 async def full_write(bench: Bench, emails: list[str]) -> float:
     settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=bench.ca_file)
-    dest = SalesforceDestination(settings, Metrics())
+    dest = SalesforceDestination(DestinationContext(settings, Metrics()))
     await dest.setup()
     cfg = make_config("salesforce")
     events = [make_event(email=e) for e in emails]

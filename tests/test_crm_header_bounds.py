@@ -17,7 +17,8 @@ from service.destinations.http import (
     header_number,
     retry_after_seconds,
 )
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
+from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.options import HubSpotOptions
 from service.destinations.salesforce.client import UsageGauge
 from service.errors import RateLimited
 from service.metrics import Metrics

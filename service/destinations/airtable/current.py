@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from service.destinations.airtable.client import RecordsApi, matched
+from service.destinations.airtable.client import RecordsApi
+from service.destinations.airtable.errors import matched
 from service.destinations.airtable.plan import (
     DESTINATION,
     RecordWrite,

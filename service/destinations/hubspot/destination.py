@@ -7,31 +7,42 @@ inputs a call, within the token's budget -> one Outcome per item.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 import aiohttp
 
 from service.destinations.answers import contained, one_per_item
-from service.destinations.base import Batch, DestinationContext, Outcome, account_of
+from service.destinations.base import (
+    Batch,
+    DestinationContext,
+    Found,
+    Outcome,
+    RecordQuery,
+    account_of,
+)
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
 from service.destinations.http import new_session
-from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
+from service.destinations.hubspot import lookup, writer
+from service.destinations.hubspot.client import Credentials, HubSpotClient
 from service.destinations.hubspot.current import keep, read_current
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
-from service.destinations.hubspot.matching import lookup_key, resolve
-from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
+from service.destinations.hubspot.limits import TokenLimits, daily_wait
+from service.destinations.hubspot.lookup import lookup_key, resolve
+from service.destinations.hubspot.options import HubSpotOptions
+from service.destinations.hubspot.outcomes import Done, ItemState, fold, moved
 from service.destinations.hubspot.plan import (
     NAME,
     Current,
-    Record,
     Write,
     fall_back,
     merge,
     plan_item,
     record_key,
 )
-from service.destinations.hubspot.responses import Done, Result
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import TokenSource
+from service.models import DestinationConfig
 
 LIMITS_IDLE_S = 86_400.0
 MAX_ACCOUNTS = 100_000
@@ -84,7 +95,7 @@ class HubSpotDestination:
     async def _write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._session is not None
-        creds = parse_credentials(batch.credentials, account_of(batch.config))
+        creds = Credentials.parse(batch.credentials, account_of(batch.config))
         limits = self.limits_for(creds.account)
         limits.handoff(self._handoffs, batch.config.org_id)
         limits.check_daily()  # spent for today: no request at all
@@ -131,7 +142,7 @@ class HubSpotDestination:
             elif w.kept and not w.propensity:
                 states[w.item].kept = True
         records = merge([w for w in writes if w.error is None and not w.kept])
-        results = await self._send(client, records)
+        results = await writer.send(client, records, self.options.inputs_per_request)
         gone: list[Write] = []
         for n, rec in enumerate(records):
             result = results[str(n)]
@@ -150,10 +161,22 @@ class HubSpotDestination:
                         self.cache.put(lookup_key(org, w.lookup), result.id)
         return gone
 
-    async def _send(self, client: HubSpotClient, records: list[Record]) -> dict[str, Result]:
-        size = self.options.inputs_per_request
-        ops = operations(records)
-        parts = await gather_all(
-            client.batch(obj, op, inputs, size) for (obj, op, _), inputs in ops.items()
-        )
-        return {trace: r for part in parts for trace, r in part.items()}
+    async def _reader(self, config: DestinationConfig, data: Mapping[str, Any]) -> Credentials:
+        await self.setup()
+        return Credentials.parse(data, account_of(config))
+
+    async def lookup(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], query: RecordQuery
+    ) -> Found:
+        creds = await self._reader(config, credentials)
+        assert self._session is not None
+        limits = self.limits_for(creds.account)  # no budget: a read spends no write's share
+        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens)
+        return await contained(NAME, lookup.find(client, query))
+
+    async def describe(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], objects: Collection[str]
+    ) -> dict[str, Any]:
+        creds = await self._reader(config, credentials)
+        assert self._session is not None
+        return await lookup.describe(self._session, creds, objects)

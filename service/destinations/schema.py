@@ -1,4 +1,5 @@
-"""One read-only GET of a schema endpoint, with the destination's bearer token.
+"""One read-only GET of a schema endpoint, with the destination's bearer token: what
+each CRM's `describe` (check-config, through the `Destination` protocol) is made of.
 
 A file with a refresh token gets its access token from the grant (in memory only)
 and one fresh grant after a 401, as the service does. Tokens never reach a
