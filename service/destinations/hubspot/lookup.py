@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,6 +29,17 @@ from service.errors import DeliveryError, RateLimited, TransientError
 
 IN_VALUES = 100  # values per IN filter; one search request per 100 lookups
 MAX_PAGES = 50  # HubSpot stops paging at 10,000 results (50 pages of 200)
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of one batch: whose account asks (client), which org's record cache
+    it reads and fills, and how many results a search page holds."""
+
+    client: HubSpotClient
+    org: str
+    cache: RecordCache
+    page_size: int
 
 
 def search_body(
@@ -136,31 +148,23 @@ def lookup_key(org: str, lookup: Lookup) -> CacheKey:
     return cache_key(org, NAME, lookup.object, f"{lookup.prop}\0{lookup.value}")
 
 
-async def resolve(
-    client: HubSpotClient,
-    writes: Sequence[Write],
-    org: str,
-    cache: RecordCache,
-    page_size: int,
-    current: Current | None = None,
-) -> None:
+async def resolve(rnd: Round, writes: Sequence[Write], current: Current | None = None) -> None:
     """Fill `found_id` (or `error`) of writes that need a search to find their record;
     the search also returns the if_empty properties, kept in `current`."""
     wanted: dict[tuple[str, str], list[Write]] = defaultdict(list)
     for w in writes:
         if w.record_id is None and w.lookup is not None and not w.lookup.by_email:
             lk = w.lookup
-            w.found_id = cache.get(lookup_key(org, lk))
+            w.found_id = rnd.cache.get(lookup_key(rnd.org, lk))
             if w.found_id is None:
                 wanted[(lk.object, lk.prop)].append(w)
     groups = list(wanted.items())
     extras = [sorted(frozenset[str]().union(*(w.guarded for w in ws))) for _, ws in groups]
+    values = [[w.lookup.value for w in ws if w.lookup] for _, ws in groups]
     props: list[dict[str, Any]] = [{} for _ in groups]
     answers = await gather_all(
-        find_ids(
-            client, obj, prop, [w.lookup.value for w in ws if w.lookup], page_size, extra, held
-        )
-        for ((obj, prop), ws), extra, held in zip(groups, extras, props, strict=True)
+        find_ids(rnd.client, obj, prop, vs, rnd.page_size, extra, held)
+        for ((obj, prop), _), vs, extra, held in zip(groups, values, extras, props, strict=True)
     )
     for ((obj, _), ws), found, held in zip(groups, answers, props, strict=True):
         for w in ws:
@@ -170,7 +174,7 @@ async def resolve(
             else:
                 w.found_id = hit
                 if hit is not None and w.lookup is not None:
-                    cache.put(lookup_key(org, w.lookup), hit)
+                    rnd.cache.put(lookup_key(rnd.org, w.lookup), hit)
                 if hit is not None and w.guarded and current is not None:
                     current[obj, "id", hit] = held.get(hit, {})
 
