@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from service.destinations.airtable.destination import AirtableDestination
 from service.destinations.airtable.options import AirtableOptions
+from service.destinations.airtable.plan import preview_values
 from service.destinations.base import DestinationContext
 
-__all__ = ["AirtableDestination", "AirtableOptions", "create"]
+__all__ = ["AirtableDestination", "AirtableOptions", "create", "preview_values"]
 
 
 def create(ctx: DestinationContext) -> AirtableDestination:

@@ -17,8 +17,9 @@ from __future__ import annotations
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot.destination import HubSpotDestination
 from service.destinations.hubspot.options import HubSpotOptions
+from service.destinations.hubspot.plan import preview_values
 
-__all__ = ["HubSpotDestination", "HubSpotOptions", "create"]
+__all__ = ["HubSpotDestination", "HubSpotOptions", "create", "preview_values"]
 
 
 def create(ctx: DestinationContext) -> HubSpotDestination:

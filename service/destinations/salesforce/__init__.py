@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from service.destinations.base import DestinationContext
 from service.destinations.salesforce.destination import SalesforceDestination
+from service.destinations.salesforce.mapping import preview_values
 from service.destinations.salesforce.options import SalesforceOptions
 
-__all__ = ["SalesforceDestination", "SalesforceOptions", "create"]
+__all__ = ["SalesforceDestination", "SalesforceOptions", "create", "preview_values"]
 
 
 def create(ctx: DestinationContext) -> SalesforceDestination:
