@@ -32,16 +32,17 @@ from hubspot.crm.contacts import (
 )
 
 from service.destinations.base import DestinationContext
-from service.destinations.hubspot import HubSpotDestination
-from service.destinations.hubspot.client import HubSpotClient, parse_credentials
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
-from service.destinations.hubspot.responses import Done, Input
-from service.destinations.hubspot.sdk import close_apis, sdk_client
+from service.destinations.http import new_session
+from service.destinations.hubspot import HubSpotDestination, writer
+from service.destinations.hubspot.client import Credentials, HubSpotClient
+from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.options import HubSpotOptions
+from service.destinations.hubspot.outcomes import Done, Input
 from service.destinations.oauth import TokenSource
-from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event
+from tests.sdk_builders.hubspot import close_apis, sdk_client
 
 BATCH, BATCHES, RUNS = 100, 40, 5
 SCENARIOS = [("localhost", 0.0, 1), ("localhost", 0.0, 4), ("+50 ms/answer", 0.05, 16)]
@@ -103,7 +104,7 @@ async def main() -> None:
     metrics = Metrics()
     fast = HubSpotClient(
         session,
-        parse_credentials(creds),
+        Credentials.parse(creds),
         TokenLimits(HubSpotOptions(**UNLIMITED)),
         metrics,
         TokenSource("hubspot", metrics, default_lifetime_s=1800.0),
@@ -116,7 +117,7 @@ async def main() -> None:
 
     async def via_aiohttp(chunk: Chunk) -> int:
         inputs = [Input(str(n), body) for n, body in enumerate(chunk)]
-        out = await fast.batch("contacts", "upsert", inputs, BATCH)
+        out = await writer.batch(fast, "contacts", "upsert", inputs, BATCH)
         return sum(isinstance(r, Done) for r in out.values())
 
     def sdk_upsert(chunk: Chunk) -> int:

@@ -23,14 +23,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from service.destinations.base import DestinationContext
+from service.destinations.http import new_session
 from service.destinations.salesforce import SalesforceDestination
 from service.destinations.salesforce.client import Credentials, RestClient
-from service.destinations.salesforce.sdk import sdk_client
 from service.destinations.salesforce.soql import in_queries
-from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.factories import make_batch, make_config, make_event
+from tests.sdk_builders.salesforce import sdk_client
 
 BATCH, BATCHES = 200, 16
 FIELDS = {"TS_Score__c": "warm", "TS_Reasoning__c": "ICP match; visited pricing 4x. " * 8}
@@ -120,7 +121,7 @@ class Bench:
 
 async def full_write(bench: Bench, emails: list[str]) -> float:
     settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=bench.ca_file)
-    dest = SalesforceDestination(settings, Metrics())
+    dest = SalesforceDestination(DestinationContext(settings, Metrics()))
     await dest.setup()
     cfg = make_config("salesforce")
     events = [make_event(email=e) for e in emails]

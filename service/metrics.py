@@ -33,7 +33,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300
 # deploy/prometheus/ see a series from the first scrape, not only after the first failure.
 DESTINATIONS = tuple(d.value for d in DestinationId)
 STATUSES = tuple(s.value for s in DeliveryState)
-REQUEST_OUTCOMES = (  # service/http.py: outcome_label() and the network failures
+REQUEST_OUTCOMES = (  # service/destinations/http.py: outcome_label() and the network failures
     "ok",
     "client_error",
     "server_error",

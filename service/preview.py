@@ -20,15 +20,19 @@ import orjson
 import yaml
 
 from service.config.validation import parse_obj, validate
-from service.destinations.airtable.plan import LONG_TEXT_LIMIT, create_values
-from service.destinations.hubspot.plan import plan_item
-from service.destinations.salesforce import mapping as sf
+from service.destinations import airtable, hubspot, salesforce
+from service.destinations.mapping import crm_id, lead_value, propensity_value
 from service.errors import ConfigRejected, DeliveryError, InvalidEvent
-from service.mapping import crm_id, lead_value, mapped_values, propensity_value
 from service.models import DestinationConfig, EvaluationCompleted, Target
 from service.pipeline.decode import decode_event
 
 MAX_EVENT_BYTES = 1_048_576
+# Each CRM's own mapping (pure): (the fields an update writes, what a create writes).
+VALUES = {
+    "salesforce": salesforce.preview_values,
+    "hubspot": hubspot.preview_values,
+    "airtable": airtable.preview_values,
+}
 
 
 class PreviewError(Exception):
@@ -86,23 +90,7 @@ def _target(
     dest = config.destination
     record = _record(config, target, event)
     value = record.get("value")
-    if dest == "salesforce":
-        fields = sf.target_values(
-            target, event, default_limit=sf.DEFAULT_TEXT_LIMIT, on_truncate=cut.append
-        )
-        create = sf.create_values(
-            target, event, value, default_limit=sf.DEFAULT_TEXT_LIMIT, on_truncate=cut.append
-        )
-    elif dest == "hubspot":
-        one = config.model_copy(update={"targets": [target], "propensity": None})
-        [write] = plan_item(one, event, 0, cut.append)
-        fields = write.properties
-        create = {**(write.create or write.fallback_create or {}), **fields}
-    else:
-        fields = mapped_values(target, event, default_limit=LONG_TEXT_LIMIT, on_truncate=cut.append)
-        create = {**create_values(target, event, cut.append), **fields}
-        if target.match is not None and value is not None:
-            create[target.match.crm_field] = value
+    fields, create = VALUES[dest](config, target, event, value, cut.append)
     out: dict[str, Any] = {"object": target.object, "record": record, "fields": fields}
     if record["by"] != "nothing":
         out["if_not_found"] = (

@@ -62,7 +62,7 @@ Mangle = Callable[[Request, Answer], Answer]
 
 
 class FakeSession:
-    """What `service.http.send` and the OAuth grant use of aiohttp.ClientSession."""
+    """What `service.destinations.http.send` and the OAuth grant use of aiohttp.ClientSession."""
 
     def __init__(self, world: Callable[[Request], Answer], mangle: Mangle) -> None:
         self.world, self.mangle = world, mangle

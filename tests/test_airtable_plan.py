@@ -9,6 +9,7 @@ from pyairtable.formulas import quoted
 
 from service.destinations.airtable import AirtableOptions
 from service.destinations.airtable.errors import RecordRejected, classify
+from service.destinations.airtable.outcomes import ItemResult, combine
 from service.destinations.airtable.plan import (
     LONG_TEXT_LIMIT,
     RecordWrite,
@@ -18,7 +19,6 @@ from service.destinations.airtable.plan import (
     match_formula,
     plan_target,
 )
-from service.destinations.airtable.writer import ItemResult, combine
 from service.errors import AuthFailed, Forbidden, PermanentError, RateLimited, TransientError
 from service.models import EVENT, DeliveryState, EvaluationCompleted, RecordRef, Target
 from tests.factories import DEFAULT_TARGETS, make_event
@@ -131,12 +131,14 @@ def test_combine_prefers_permanent_then_transient_then_records() -> None:
     assert skipped.state is DeliveryState.SKIPPED and skipped.reason == "record_not_found"
 
 
-def test_options_keep_production_defaults_and_ignore_unknown_keys() -> None:
+def test_options_keep_production_defaults_and_refuse_unknown_keys() -> None:
     default = AirtableOptions.from_mapping(None)
     assert (default.requests_per_second, default.penalty_s) == (5, 30.0)
     assert default.requests_per_second / default.window_s >= 0.9 * 5
-    tuned = AirtableOptions.from_mapping({"requests_per_second": 20, "bogus": 1})
+    tuned = AirtableOptions.from_mapping({"requests_per_second": 20})
     assert tuned.requests_per_second == 20 and tuned.window_s == default.window_s
+    with pytest.raises(ValueError, match="unknown airtable options"):  # as every CRM reads them
+        AirtableOptions.from_mapping({"requests_per_second": 20, "bogus": 1})
     with pytest.raises(ValueError):
         AirtableOptions.from_mapping({"requests_per_second": 0})
 

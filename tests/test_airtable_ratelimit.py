@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from service.destinations.airtable import AirtableDestination
+from service.destinations.http import new_session
 from service.errors import RateLimited
-from service.http import new_session
 from service.models import DeliveryState
 from service.ratelimit import CompletionWindow, Handoffs
 from service.tenancy import org_partition

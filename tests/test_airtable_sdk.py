@@ -14,9 +14,9 @@ import requests
 from pyairtable import Api
 from pyairtable.formulas import EQ, OR, Field
 
-from service.destinations.airtable.client import parse_credentials
+from service.destinations.airtable.client import Credentials
 from service.destinations.airtable.plan import match_formula
-from service.destinations.airtable.sdk import sdk_api
+from service.destinations.airtable.sdk_client import sdk_api
 from service.errors import AuthFailed, RateLimited
 from service.models import DeliveryState
 from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
@@ -85,7 +85,7 @@ def check_errors(sandbox: AirtableSandbox, api: Api) -> None:
 async def test_pyairtable_against_the_sandbox(
     sandbox: AirtableSandbox, check: Callable[[AirtableSandbox, Api], None]
 ) -> None:
-    api = sdk_api(parse_credentials(sandbox.credentials()), sandbox.ca_file, 5.0)
+    api = sdk_api(Credentials.parse(sandbox.credentials()), sandbox.ca_file, 5.0)
     try:
         # pyairtable blocks; the sandbox serves on this loop, so the SDK runs in a thread.
         await asyncio.to_thread(check, sandbox, api)

@@ -390,7 +390,11 @@ def salesforce_case(data: st.DataObject) -> tuple[Destination, dict[str, Any], d
     creds: dict[str, Any] = {"instance_url": SF_URL, "access_token": "00Dfuzz!static-0001"}
     if data.draw(st.booleans(), label="refresh token"):
         creds = {"instance_url": SF_URL, **OAUTH}
-    return salesforce_module.SalesforceDestination(SETTINGS, Metrics()), config, creds
+    return (
+        salesforce_module.SalesforceDestination(DestinationContext(SETTINGS, Metrics())),
+        config,
+        creds,
+    )
 
 
 def hubspot_case(data: st.DataObject) -> tuple[Destination, dict[str, Any], dict[str, Any]]:

@@ -12,23 +12,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from service.destinations.airtable.client import (
-    AirtableClient,
-    Secret,
-    created_ids,
-    matched,
-    records_of,
-)
+from service.destinations.airtable.client import AirtableClient, Credentials
+from service.destinations.airtable.errors import created_ids, matched, records_of
 from service.destinations.answers import contained
-from service.destinations.hubspot.matching import pick
-from service.destinations.hubspot.responses import (
-    Done,
-    Input,
+from service.destinations.hubspot.errors import (
     error_code,
     message_of,
     missing_properties,
     per_input,
 )
+from service.destinations.hubspot.lookup import pick
+from service.destinations.hubspot.outcomes import Done, Input
 from service.destinations.salesforce.errors import first_error, record_error
 from service.destinations.salesforce.outcomes import saved
 from service.destinations.salesforce.pages import MAX_PAGES, Pager, field_value
@@ -243,7 +237,7 @@ def test_airtable_upserts_and_finds_that_cannot_be_read() -> None:
 
 
 async def test_airtable_list_paging_stops_on_a_repeated_or_odd_offset() -> None:
-    secret = Secret(api_key=SecretStr("k" * 20), base_id="app1", base_url="https://x")
+    secret = Credentials(api_key=SecretStr("k" * 20), base_id="app1", base_url="https://x")
     for offsets in (["o1", "o1"], [5], [["o"]]):
         client = AirtableClient(None, CompletionWindow(5, 1.0), Metrics(), secret)  # type: ignore[arg-type]
         pages = iter(offsets)

@@ -11,10 +11,16 @@ import pytest
 from multidict import CIMultiDict
 
 from service.destinations.airtable.errors import classify
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
+from service.destinations.http import (
+    MAX_WAIT_S,
+    bounded_seconds,
+    header_number,
+    retry_after_seconds,
+)
+from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.options import HubSpotOptions
 from service.destinations.salesforce.client import UsageGauge
 from service.errors import RateLimited
-from service.http import MAX_WAIT_S, bounded_seconds, header_number, retry_after_seconds
 from service.metrics import Metrics
 
 RETRY_AFTER = [

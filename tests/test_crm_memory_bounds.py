@@ -169,7 +169,7 @@ async def test_orgs_on_one_salesforce_instance_keep_their_own_daily_share(
     async with SalesforceSandbox(tmp_path, api_limit=20) as sf:
         emails = [f"p{i}@x.example" for i in range(6)]
         sf.seed("Lead", *[{"LastName": "L", "Company": "C", "Email": e} for e in emails])
-        dest = SalesforceDestination(settings(sf.ca_file), Metrics())
+        dest = SalesforceDestination(DestinationContext(settings(sf.ca_file), Metrics()))
         capped = make_config("salesforce", "org_a", max_daily_api_share=0.25)
         free = make_config("salesforce", "org_b")
         delivered = {"org_a": 0, "org_b": 0}

@@ -12,8 +12,8 @@ import trustme
 
 from service.destinations.airtable.destination import AirtableDestination
 from service.destinations.base import Destination, DestinationContext
+from service.destinations.http import ssl_context, tls_message
 from service.destinations.salesforce.destination import SalesforceDestination
-from service.http import ssl_context, tls_message
 from tests.factories import make_config, make_event
 from tests.harness import ServiceHarness
 from tests.sandboxes.airtable import AirtableSandbox
@@ -46,7 +46,9 @@ async def test_an_unknown_ca_fails_at_once_with_tls_error(
             env={"DESTINATION_CA_FILE": str(stranger), "MAX_ATTEMPTS": "8"},
             destinations=destinations,
         )
-        destinations["salesforce"] = SalesforceDestination(h.settings, h.metrics)
+        destinations["salesforce"] = SalesforceDestination(
+            DestinationContext(h.settings, h.metrics)
+        )
         ctx = DestinationContext(h.settings, h.metrics, {"airtable": {"client": "sdk"}})
         destinations["airtable"] = AirtableDestination(ctx)  # requests/pyairtable path
         async with h:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from service.config.store import ConfigStore
 from service.destinations.hubspot import HubSpotDestination
-from service.destinations.hubspot.matching import search_body
+from service.destinations.hubspot.lookup import search_body
 from service.errors import InvalidEvent
 from service.logs import JsonFormatter, TextFormatter
 from service.metrics import Metrics

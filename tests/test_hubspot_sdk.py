@@ -27,9 +27,9 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 
-from service.destinations.hubspot.sdk import close_apis, sdk_client
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.hubspot.budget import limit_body
+from tests.sdk_builders.hubspot import close_apis, sdk_client
 
 
 async def test_the_sdk_reads_and_writes_the_sandbox(tmp_path: Path) -> None:

@@ -8,17 +8,11 @@ from time import monotonic
 
 import pytest
 
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
-from service.destinations.hubspot.outcomes import ItemState, operations
+from service.destinations.hubspot.errors import error_code, missing_properties, per_input
+from service.destinations.hubspot.limits import TokenLimits
+from service.destinations.hubspot.options import HubSpotOptions
+from service.destinations.hubspot.outcomes import Done, Input, ItemState, Missing, operations
 from service.destinations.hubspot.plan import merge, plan_item
-from service.destinations.hubspot.responses import (
-    Done,
-    Input,
-    Missing,
-    error_code,
-    missing_properties,
-    per_input,
-)
 from service.errors import PermanentError, QuotaExhausted, RateLimited, TransientError
 from service.models import EVENT, DestinationConfig, RecordRef
 from service.ratelimit import CompletionWindow

@@ -43,7 +43,7 @@ def reads(metrics: Metrics, destination: str) -> float:
 @pytest.fixture
 async def sf(tmp_path: Path) -> AsyncIterator[tuple[SalesforceSandbox, SalesforceDestination]]:
     async with SalesforceSandbox(tmp_path) as sandbox:
-        dest = SalesforceDestination(settings(sandbox.ca_file), Metrics())
+        dest = SalesforceDestination(DestinationContext(settings(sandbox.ca_file), Metrics()))
         await dest.setup()
         yield sandbox, dest
         await dest.close()

@@ -16,7 +16,7 @@ from typing import Any
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
-from service.destinations.salesforce import SalesforceDestination
+from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
@@ -68,7 +68,9 @@ async def salesforce(tmp: Path, cache_size: int) -> float:
         )
         sb.seed("Account", *[{"Name": f"A{d}", "Website": f"d{d}.example"} for d in range(4)])
         settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sb.ca_file)
-        dest = SalesforceDestination(settings, Metrics(), cache_size=cache_size)
+        dest = SalesforceDestination(
+            DestinationContext(settings, Metrics()), SalesforceOptions(cache_size=cache_size)
+        )
         cfg = make_config("salesforce", propensity=SF_PROPENSITY)
 
         async def write(event: dict[str, Any]) -> int:

@@ -10,8 +10,8 @@ from importlib.metadata import version
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from service.destinations.http import outcome_label
 from service.errors import InvalidEvent
-from service.http import outcome_label
 from service.metrics import (
     DLQ_STAGES,
     INVALID_REASONS,

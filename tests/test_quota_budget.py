@@ -35,7 +35,7 @@ async def test_salesforce_stops_at_its_share_of_the_org_limit(tmp_path: Path) ->
         sf.seed("Lead", *[{"LastName": "L", "Company": "C", "Email": e} for e in emails])
         metrics = Metrics()
         settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sf.ca_file)
-        dest = SalesforceDestination(settings, metrics)
+        dest = SalesforceDestination(DestinationContext(settings, metrics))
         capped = make_config("salesforce", max_daily_api_share=0.25)  # 5 of the org's 20
         delivered = 0
         try:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from service.destinations.airtable.errors import RecordRejected, classify
+from service.destinations.hubspot.errors import per_input
+from service.destinations.hubspot.outcomes import Input
 from service.destinations.hubspot.refusals import refusals, refused_input
-from service.destinations.hubspot.responses import Input, per_input
 from service.destinations.salesforce.errors import record_error, request_error
 from service.destinations.salesforce.outcomes import saved
-from service.destinations.salesforce.plan import Plan, Write, requests
+from service.destinations.salesforce.plan import Plan, Write
+from service.destinations.salesforce.writer import requests
 from service.errors import PermanentError
 from tests.factories import BASE_TIME
 

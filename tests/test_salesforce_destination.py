@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from service.destinations.base import Outcome
-from service.destinations.salesforce import SalesforceDestination
+from service.destinations.base import DestinationContext, Outcome
+from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
@@ -44,7 +44,9 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[SalesforceSandbox]:
 
 def destination(sandbox: SalesforceSandbox, **options: Any) -> SalesforceDestination:
     settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sandbox.ca_file)
-    return SalesforceDestination(settings, Metrics(), **options)
+    return SalesforceDestination(
+        DestinationContext(settings, Metrics()), SalesforceOptions(**options)
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from service.destinations.salesforce import SalesforceDestination
+from service.destinations.base import DestinationContext
+from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
 from service.errors import (
     AuthFailed,
     CredentialsUnavailable,
@@ -54,7 +55,10 @@ async def dest(sandbox: SalesforceSandbox) -> AsyncIterator[SalesforceDestinatio
         destination_ca_file=sandbox.ca_file,
         destination_timeout_s=0.5,
     )
-    d = SalesforceDestination(settings, Metrics(), limit_retry_s=3.0, quota_retry_s=120.0)
+    d = SalesforceDestination(
+        DestinationContext(settings, Metrics()),
+        SalesforceOptions(limit_retry_s=3.0, quota_retry_s=120.0),
+    )
     await d.setup()
     yield d
     await d.close()

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from service.destinations.salesforce.lookup import needed
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.destinations.salesforce.outcomes import fold
-from service.destinations.salesforce.plan import Plan, Write, build, needed_lookups, requests
+from service.destinations.salesforce.plan import Plan, Write, build
+from service.destinations.salesforce.writer import requests
 from service.errors import PermanentError, TransientError
 from service.models import (
     EVENT,
@@ -113,7 +115,7 @@ def test_crm_ids_win_over_matching_and_skip_the_lookup() -> None:
     cfg = config(target("Lead"))
     known = event(crm_ids={"salesforce": {"Lead": "00Q000000000042AAA"}})
     other = event(email="Other@Example.com")
-    assert needed_lookups(cfg, [known, other]) == {("Lead", "Email"): ["Other@Example.com"]}
+    assert needed(cfg, [known, other]) == {("Lead", "Email"): ["Other@Example.com"]}
     lookups = {("Lead", "Email"): {"other@example.com": ["00Q000000000007AAA"]}}
     plan = plan_for(cfg, [known, other], lookups)
     assert [(w.record_id, w.fields["TS_Score__c"]) for w in plan.writes] == [

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.destinations.base import Outcome
+from service.destinations.base import DestinationContext, Outcome
 from service.destinations.salesforce import SalesforceDestination
 from service.metrics import Metrics
 from service.models import DeliveryState
@@ -48,7 +48,7 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[SalesforceSandbox]:
 @pytest.fixture
 async def dest(sandbox: SalesforceSandbox) -> AsyncIterator[SalesforceDestination]:
     settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sandbox.ca_file)
-    d = SalesforceDestination(settings, Metrics())
+    d = SalesforceDestination(DestinationContext(settings, Metrics()))
     await d.setup()
     yield d
     await d.close()

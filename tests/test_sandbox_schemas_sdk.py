@@ -20,14 +20,14 @@ from hubspot.crm.contacts import (
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from service.destinations.airtable.client import parse_credentials
-from service.destinations.airtable.sdk import sdk_api
-from service.destinations.hubspot.sdk import close_apis, sdk_client
+from service.destinations.airtable.client import Credentials
+from service.destinations.airtable.sdk_client import sdk_api
 from tests.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
 from tests.sandboxes.hubspot import HubSpotSandbox
 from tests.sandboxes.hubspot.properties import HsProperty
 from tests.sandboxes.salesforce import SalesforceSandbox
 from tests.sandboxes.salesforce.schema import SfField
+from tests.sdk_builders.hubspot import close_apis, sdk_client
 
 RATING = SfField("picklist", 40, values=("Hot", "Warm", "Cold"), restricted=True)
 
@@ -241,7 +241,7 @@ async def test_airtable_base_schema_and_refusals(tmp_path: Path) -> None:
         },
     }
     async with AirtableSandbox(tmp_path, tables=tables, rate_limit=1000) as sandbox:
-        api = sdk_api(parse_credentials(sandbox.credentials()), sandbox.ca_file, 5.0)
+        api = sdk_api(Credentials.parse(sandbox.credentials()), sandbox.ca_file, 5.0)
 
         def refused(fields: dict[str, Any]) -> dict[str, Any]:
             with pytest.raises(requests.HTTPError) as error:

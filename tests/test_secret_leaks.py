@@ -193,13 +193,13 @@ async def test_the_sdks_own_exceptions_echo_tokens_and_logging_masks_them(
     from hubspot.crm.contacts import ApiException
     from simple_salesforce.exceptions import SalesforceError
 
-    from service.destinations.airtable.client import parse_credentials
-    from service.destinations.airtable.sdk import sdk_api
-    from service.destinations.hubspot.sdk import close_apis
-    from service.destinations.hubspot.sdk import sdk_client as hubspot_sdk
-    from service.destinations.salesforce.sdk import sdk_client as salesforce_sdk
+    from service.destinations.airtable.client import Credentials
+    from service.destinations.airtable.sdk_client import sdk_api
     from service.models import DestinationConfig
     from service.secrets import SecretStore
+    from tests.sdk_builders.hubspot import close_apis
+    from tests.sdk_builders.hubspot import sdk_client as hubspot_sdk
+    from tests.sdk_builders.salesforce import sdk_client as salesforce_sdk
 
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()
@@ -238,7 +238,7 @@ async def test_the_sdks_own_exceptions_echo_tokens_and_logging_masks_them(
             return caught.value
 
         def airtable() -> BaseException:
-            api = sdk_api(parse_credentials(at_creds), at.ca_file, 5.0)
+            api = sdk_api(Credentials.parse(at_creds), at.ca_file, 5.0)
             with pytest.raises(requests.HTTPError) as caught:
                 api.table(at.base_id, "Contacts").all()
             api.session.close()

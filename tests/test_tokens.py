@@ -12,7 +12,7 @@ import pytest
 
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
-from service.destinations.salesforce import SalesforceDestination
+from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
 from service.errors import AuthFailed
 from service.metrics import Metrics
 from service.models import DeliveryState
@@ -51,7 +51,7 @@ async def test_salesforce_gets_a_token_and_refreshes_once_after_it_expires(
     sf: SalesforceSandbox,
 ) -> None:
     sf.oauth.lifetime_s = 0.5  # the org's session timeout; the answer does not say it
-    dest = SalesforceDestination(settings(sf.ca_file), Metrics())
+    dest = SalesforceDestination(DestinationContext(settings(sf.ca_file), Metrics()))
     try:
         [first] = await dest.write(sf_batch(sf))  # type: ignore[arg-type]
         assert first.state is DeliveryState.DELIVERED and sf.oauth.grants == 1
@@ -67,7 +67,9 @@ async def test_salesforce_gets_a_token_and_refreshes_once_after_it_expires(
 
 async def test_salesforce_refreshes_before_a_known_lifetime_ends(sf: SalesforceSandbox) -> None:
     sf.oauth.lifetime_s = 1.0
-    dest = SalesforceDestination(settings(sf.ca_file), Metrics(), token_lifetime_s=1.0)
+    dest = SalesforceDestination(
+        DestinationContext(settings(sf.ca_file), Metrics()), SalesforceOptions(token_lifetime_s=1.0)
+    )
     try:
         await dest.write(sf_batch(sf))  # type: ignore[arg-type]
         await asyncio.sleep(0.95)  # inside the last tenth of the lifetime: refresh first
@@ -80,7 +82,7 @@ async def test_salesforce_refreshes_before_a_known_lifetime_ends(sf: SalesforceS
 
 async def test_one_refresh_in_flight_per_credentials_file(sf: SalesforceSandbox) -> None:
     sf.oauth.delay_s = 0.2
-    dest = SalesforceDestination(settings(sf.ca_file), Metrics())
+    dest = SalesforceDestination(DestinationContext(settings(sf.ca_file), Metrics()))
     try:
         outs = await asyncio.gather(*(dest.write(sf_batch(sf)) for _ in range(8)))  # type: ignore[arg-type]
     finally:
@@ -93,7 +95,7 @@ async def test_a_refused_grant_is_auth_failed_and_never_shows_a_secret(
     sf: SalesforceSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     creds = {**sf.refresh_credentials(), "client_secret": "wrong-secret-123456"}
-    dest = SalesforceDestination(settings(sf.ca_file), Metrics())
+    dest = SalesforceDestination(DestinationContext(settings(sf.ca_file), Metrics()))
     caplog.set_level(logging.DEBUG)
     try:
         with pytest.raises(AuthFailed) as caught:

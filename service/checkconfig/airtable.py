@@ -1,4 +1,5 @@
-"""Airtable: `GET /v0/meta/bases/{baseId}/tables`, read-only (scope schema.bases:read).
+"""Airtable: the tables of `GET /v0/meta/bases/{baseId}/tables` (scope
+schema.bases:read, read by the destination's `describe`), as check-config's fields.
 
 One call gives every table: tables[].name and fields[].name/type, with
 options.choices[].name for singleSelect and multipleSelects. Computed fields
@@ -10,12 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from service.checkconfig.fetch import Reader
 from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
-from service.credentials import reveal
-from service.destinations.airtable.client import parse_credentials
 
 KINDS = {"singleLineText": Kind.TEXT, "multilineText": Kind.TEXT, "richText": Kind.TEXT,
          "url": Kind.TEXT, "phoneNumber": Kind.TEXT, "singleSelect": Kind.CHOICE,
@@ -44,26 +40,21 @@ def parse_field(raw: Mapping[str, Any]) -> FieldInfo:
     )
 
 
+def parse_table(table: Mapping[str, Any]) -> ObjectFields:
+    listed = table.get("fields")
+    fields = listed if isinstance(listed, list) else []
+    return {str(f["name"]): parse_field(f) for f in fields if isinstance(f, dict) and "name" in f}
+
+
 def parse_tables(body: Any) -> dict[str, ObjectFields]:
     tables = body.get("tables") if isinstance(body, dict) else None
     if not isinstance(tables, list):
         raise ValueError("the base schema answer has no tables list")
+    return {str(t["name"]): parse_table(t) for t in tables if isinstance(t, dict) and "name" in t}
+
+
+def schemas(described: Mapping[str, Any]) -> Schemas:
+    """Table -> its fields, from each table's entry (None: no such table in the base)."""
     return {
-        str(t["name"]): {
-            str(f["name"]): parse_field(f)
-            for f in t.get("fields") or []
-            if isinstance(f, dict) and "name" in f
-        }
-        for t in tables
-        if isinstance(t, dict) and "name" in t
+        table: None if entry is None else parse_table(entry) for table, entry in described.items()
     }
-
-
-async def read(
-    session: aiohttp.ClientSession, data: Mapping[str, Any], objects: set[str]
-) -> Schemas:
-    secret = parse_credentials(data)
-    reader = Reader(session, "airtable", reveal(secret.api_key), None, 0.0)
-    body = await reader.get(f"{secret.base_url}/v0/meta/bases/{secret.base_id}/tables")
-    tables = parse_tables(body)
-    return {table: tables.get(table) for table in objects}

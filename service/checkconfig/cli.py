@@ -12,11 +12,10 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import yaml
 
@@ -24,18 +23,19 @@ from service.checkconfig import airtable, hubspot, salesforce
 from service.checkconfig.compare import Problem, check, objects_of
 from service.checkconfig.fields import Schemas
 from service.config.validation import parse_obj, validate
+from service.destinations import build_readers
+from service.destinations.base import Destination
 from service.errors import ConfigRejected, DeliveryError
-from service.http import new_session
 from service.models import DestinationConfig
 from service.redact import redact
 from service.secrets import SecretStore
 
 DEFAULT_SECRETS_DIR = "/var/run/secrets/trailspark"
-Reader = Callable[[aiohttp.ClientSession, Mapping[str, Any], set[str]], Awaitable[Schemas]]
-READERS: dict[str, Reader] = {
-    "salesforce": salesforce.read,
-    "hubspot": hubspot.read,
-    "airtable": airtable.read,
+# The destination's `describe` reads the schemas (read-only); these read its answers.
+PARSERS: dict[str, Callable[[Mapping[str, Any]], Schemas]] = {
+    "salesforce": salesforce.schemas,
+    "hubspot": hubspot.schemas,
+    "airtable": airtable.schemas,
 }
 
 
@@ -66,19 +66,20 @@ def load(path: Path, org: str | None) -> list[DestinationConfig]:
 
 
 async def _schemas(
-    session: aiohttp.ClientSession, secrets: SecretStore, config: DestinationConfig
+    destination: Destination, secrets: SecretStore, config: DestinationConfig
 ) -> Schemas:
-    return await READERS[config.destination](session, secrets.load(config), objects_of(config))
+    described = await destination.describe(config, secrets.load(config), objects_of(config))
+    return PARSERS[config.destination](described)
 
 
 async def run(configs: list[DestinationConfig], secrets: SecretStore, ca: Path | None) -> list[str]:
     """The problem lines, config after config (schemas are read one config at a time)."""
     lines: list[str] = []
-    session = new_session(ca, 30.0, limit=4)
+    destinations = build_readers(ca)
     try:
         for config in configs:
             try:
-                schemas = await _schemas(session, secrets, config)
+                schemas = await _schemas(destinations[config.destination], secrets, config)
             except (DeliveryError, ValueError) as exc:
                 text = exc.message if isinstance(exc, DeliveryError) else str(exc)
                 problem = Problem("schema", f"cannot be read: {redact(text)}")
@@ -86,7 +87,8 @@ async def run(configs: list[DestinationConfig], secrets: SecretStore, ca: Path |
                 continue
             lines += [p.line(config) for p in check(config, schemas)]
     finally:
-        await session.close()
+        for destination in destinations.values():
+            await destination.close()
     return lines
 
 

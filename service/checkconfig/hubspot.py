@@ -1,4 +1,5 @@
-"""HubSpot: `GET /crm/v3/properties/{objectType}`, read-only.
+"""HubSpot: the answers of `GET /crm/v3/properties/{objectType}` (read by the
+destination's `describe`), as check-config's fields.
 
 Used from each property: name, type, fieldType, options[].value and
 modificationMetadata.readOnlyValue. An enumeration takes only its option values
@@ -10,11 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from service.checkconfig.fetch import Reader
 from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
-from service.destinations.hubspot.client import parse_credentials
 
 KINDS = {"string": Kind.TEXT, "phone_number": Kind.TEXT, "enumeration": Kind.CHOICE,
          "date": Kind.DATE, "datetime": Kind.DATETIME, "number": Kind.NUMBER}  # fmt: skip
@@ -45,13 +42,8 @@ def parse_properties(body: Any) -> ObjectFields:
     }
 
 
-async def read(
-    session: aiohttp.ClientSession, data: Mapping[str, Any], objects: set[str]
-) -> Schemas:
-    creds = parse_credentials(data)
-    reader = Reader(session, "hubspot", creds.access_token, creds.refresh, 1800.0)
-    out: Schemas = {}
-    for obj in sorted(objects):
-        body = await reader.get(f"{creds.base_url}/crm/v3/properties/{obj}", missing_ok=True)
-        out[obj] = None if body is None else parse_properties(body)
-    return out
+def schemas(described: Mapping[str, Any]) -> Schemas:
+    """Object -> its properties, from each answer (None: no such object)."""
+    return {
+        obj: None if body is None else parse_properties(body) for obj, body in described.items()
+    }

@@ -1,4 +1,5 @@
-"""Salesforce: `GET /services/data/vXX.X/sobjects/{Object}/describe`, read-only.
+"""Salesforce: the answers of `GET /services/data/vXX.X/sobjects/{Object}/describe`
+(read by the destination's `describe`), as check-config's fields.
 
 Used from each field: name, type, updateable, createable, filterable,
 picklistValues[].value/active and restrictedPicklist. Only a restricted picklist
@@ -10,13 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
-
-from service.checkconfig.fetch import Reader
 from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
-from service.destinations.salesforce.client import Credentials
 
 TEXT = frozenset({"string", "textarea", "url", "phone", "encryptedstring", "combobox"})
 KINDS = {"date": Kind.DATE, "datetime": Kind.DATETIME, "email": Kind.EMAIL,
@@ -54,14 +50,6 @@ def parse_describe(body: Any) -> ObjectFields:
     return {str(f["name"]): parse_field(f) for f in fields if isinstance(f, dict) and "name" in f}
 
 
-async def read(
-    session: aiohttp.ClientSession, data: Mapping[str, Any], objects: set[str]
-) -> Schemas:
-    creds = Credentials.parse(data)
-    reader = Reader(session, "salesforce", creds.access_token, creds.refresh, 7200.0)
-    out: Schemas = {}
-    for obj in sorted(objects):
-        url = f"{creds.data_url}/sobjects/{quote(obj, safe='')}/describe"
-        body = await reader.get(url, missing_ok=True)
-        out[obj] = None if body is None else parse_describe(body)
-    return out
+def schemas(described: Mapping[str, Any]) -> Schemas:
+    """Object -> its fields, from each describe answer (None: no such object)."""
+    return {obj: None if body is None else parse_describe(body) for obj, body in described.items()}

@@ -5,13 +5,16 @@ config, one set of credentials, up to `max_batch_size` work items. It returns
 one `Outcome` per item, in order. Raising a `DeliveryError` means the whole
 batch shares that fate (a `RateLimited` is backpressure: the lane waits
 `retry_after` and tries again).
+
+Two read-only calls serve the commands, never the pipeline: `lookup` (the records
+a preview would match now) and `describe` (the field schemas check-config reads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeVar
 
 from service.errors import DeliveryError
 from service.metrics import Metrics
@@ -68,6 +71,34 @@ class Outcome:
         return cls(state, error=error.info(), retry_after=getattr(error, "retry_after", None))
 
 
+OptionsT = TypeVar("OptionsT")
+
+
+def options_from(cls: type[OptionsT], raw: Mapping[str, Any] | None, name: str) -> OptionsT:
+    """A destination's options (a frozen dataclass) from `ctx.options[name]`: the one way
+    every CRM reads them. A key the class does not know is refused, never ignored."""
+    raw = dict(raw or {})
+    unknown = set(raw) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise ValueError(f"unknown {name} options: {sorted(unknown)}")
+    return cls(**raw)
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """A read-only question about one object: the record with this `id`, or the records
+    whose `field` holds `value` (as a write would match them)."""
+
+    object: str
+    id: str | None = None
+    field: str | None = None
+    value: str | None = None
+
+
+# What a lookup found: record ids, or what stands in the way (a converted Lead).
+Found = list[str] | dict[str, Any]
+
+
 def account_of(config: DestinationConfig) -> str:
     """The key of per-account state (rate windows, budgets, held tokens): the org's
     credentials file, stable when tokens rotate and never shared by two orgs."""
@@ -98,3 +129,17 @@ class Destination(Protocol):
 
     async def close(self) -> None:
         """Release clients; called once at shutdown."""
+
+    async def lookup(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], query: RecordQuery
+    ) -> Found:
+        """Read-only (preview --lookup): what `query` finds now. Writes nothing, learns
+        nothing (no record cache)."""
+        ...
+
+    async def describe(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], objects: Collection[str]
+    ) -> dict[str, Any]:
+        """Read-only (check-config): object -> the CRM's own answer describing its fields,
+        None when there is no such object."""
+        ...

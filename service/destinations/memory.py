@@ -9,12 +9,13 @@ be slowed down, and can be told to fail.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from service.destinations.base import Batch, Outcome
+from service.destinations.base import Batch, Found, Outcome, RecordQuery
 from service.errors import DeliveryError
-from service.models import EvaluationCompleted, RecordRef
+from service.models import DestinationConfig, EvaluationCompleted, RecordRef
 
 
 @dataclass
@@ -53,3 +54,16 @@ class MemoryDestination:
             ref = RecordRef(object=obj, id=event.lead.lead_id, action="updated")
             outcomes.append(Outcome.delivered([ref]))
         return outcomes
+
+    async def lookup(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], query: RecordQuery
+    ) -> Found:
+        """Records are kept by lead id: one named by id is found once written."""
+        held = {lead for org, lead in self.records if org == config.org_id}
+        return [query.id] if query.id in held else []
+
+    async def describe(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], objects: Collection[str]
+    ) -> dict[str, Any]:
+        """No schema: an object with no field list (None would say it does not exist)."""
+        return {obj: {} for obj in objects}

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from service.destinations.http import bounded_seconds
 from service.destinations.idle import IdleMap
 from service.errors import AuthFailed, CredentialsUnavailable, TransientError
-from service.http import bounded_seconds
 from service.metrics import Metrics
 from service.redact import redact, register_secret
 
@@ -32,7 +32,7 @@ TOKEN_IDLE_S = 86_400.0
 MAX_LIFETIME_S = 86_400.0  # an expires_in longer than a day is not believed
 
 
-def secret_text(value: Any) -> str | None:
+def secret_text(value: object) -> str | None:
     """A credentials value as text: a plain str, or a SecretStr-like wrapper."""
     reveal = getattr(value, "get_secret_value", None)
     if callable(reveal):
@@ -63,7 +63,7 @@ class RefreshSpec:
 
     @classmethod
     def parse(
-        cls, data: Mapping[str, Any], token_url: str, who: str, owner: str = ""
+        cls, data: Mapping[str, object], token_url: str, who: str, owner: str = ""
     ) -> RefreshSpec | None:
         """None when the file has no refresh token; all three keys or none. `owner`
         names the credentials file, so its tokens replace each other when rotated."""

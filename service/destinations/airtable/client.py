@@ -18,11 +18,17 @@ import aiohttp
 from pydantic import SecretStr
 
 from service.credentials import reveal
-from service.destinations.airtable.errors import PENALTY_S, classify
+from service.destinations.airtable.errors import (
+    PENALTY_S,
+    classify,
+    created_ids,
+    matched,
+    records_of,
+)
 from service.destinations.airtable.plan import DESTINATION, match_formula
 from service.destinations.answers import unreadable
+from service.destinations.http import send
 from service.errors import CredentialsUnavailable, RateLimited
-from service.http import send
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 from service.redact import register_secret
@@ -32,61 +38,30 @@ MAX_PAGES = 50  # 100 records a page; a lookup asks for at most 100 values
 
 
 @dataclass(frozen=True)
-class Secret:
+class Credentials:
+    """The secret file: api_key, base_id, and base_url (optional)."""
+
     api_key: SecretStr = field(repr=False)
     base_id: str
     base_url: str
 
-
-def parse_credentials(credentials: Mapping[str, Any]) -> Secret:
-    """The secret file's fields, checked; messages never echo values."""
-    api_key, base_id = reveal(credentials.get("api_key")), credentials.get("base_id")
-    base_url = credentials.get("base_url") or DEFAULT_BASE_URL
-    if api_key is None:
-        raise CredentialsUnavailable("airtable secret has no api_key")
-    if not isinstance(base_id, str) or not base_id:
-        raise CredentialsUnavailable("airtable secret has no base_id")
-    if not isinstance(base_url, str) or not base_url.startswith("https://"):
-        raise CredentialsUnavailable("airtable secret base_url must be an https:// URL")
-    register_secret(api_key)
-    return Secret(SecretStr(api_key), base_id, base_url.rstrip("/"))
-
-
-def records_of(body: Any) -> list[dict[str, Any]]:
-    """The `records` of an answer, each with a string id; else `bad_response`."""
-    records = body.get("records") if isinstance(body, dict) else None
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] for r in records
-    ):
-        raise unreadable(DESTINATION, "without a records list with ids")
-    return records
-
-
-def created_ids(answer: Any) -> set[str]:
-    """An upsert's `createdRecords` (ids); absent: none were created."""
-    created = answer.get("createdRecords") if isinstance(answer, dict) else None
-    if created is None:
-        return set()
-    if not isinstance(created, list) or not all(isinstance(i, str) for i in created):
-        raise unreadable(DESTINATION, "an upsert whose createdRecords is not a list of ids")
-    return set(created)
-
-
-def matched(records: list[dict[str, Any]], column: str) -> list[tuple[str, str]]:
-    """(value, id) of records found by `{column} = value`: each must hold a text value
-    in that column (a record that matched cannot lack it), else `bad_response`."""
-    out: list[tuple[str, str]] = []
-    for record in records:
-        fields = record.get("fields")
-        value = fields.get(column) if isinstance(fields, dict) else None
-        if not isinstance(value, str):
-            raise unreadable(DESTINATION, f"a record found by {column} without its value")
-        out.append((value, record["id"]))
-    return out
+    @classmethod
+    def parse(cls, data: Mapping[str, object]) -> Credentials:
+        """The secret file's fields, each checked for its type; messages never echo values."""
+        api_key, base_id = reveal(data.get("api_key")), data.get("base_id")
+        base_url = data.get("base_url") or DEFAULT_BASE_URL
+        if api_key is None:
+            raise CredentialsUnavailable("airtable secret has no api_key")
+        if not isinstance(base_id, str) or not base_id:
+            raise CredentialsUnavailable("airtable secret has no base_id")
+        if not isinstance(base_url, str) or not base_url.startswith("https://"):
+            raise CredentialsUnavailable("airtable secret base_url must be an https:// URL")
+        register_secret(api_key)
+        return cls(SecretStr(api_key), base_id, base_url.rstrip("/"))
 
 
 class RecordsApi(Protocol):
-    """What the writer needs; `AirtableClient` (aiohttp) and `SdkClient` provide it."""
+    """What the writer needs; `AirtableClient` (aiohttp) and `sdk_client.SdkClient` provide it."""
 
     async def update(self, table: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
@@ -107,7 +82,7 @@ class AirtableClient:
         session: aiohttp.ClientSession,
         pacer: CompletionWindow,
         metrics: Metrics,
-        secret: Secret,
+        secret: Credentials,
         penalty_s: float = PENALTY_S,
     ) -> None:
         self._session, self._pacer, self._metrics = session, pacer, metrics

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from service.destinations.airtable.client import RecordsApi, matched
+from service.destinations.airtable.client import RecordsApi
+from service.destinations.airtable.errors import matched
 from service.destinations.airtable.plan import (
     DESTINATION,
     RecordWrite,
@@ -24,7 +25,7 @@ from service.destinations.airtable.plan import (
     match_formula,
 )
 from service.destinations.answers import unreadable
-from service.mapping import keep_filled
+from service.destinations.mapping import keep_filled
 
 Cells = dict[str, Any]
 OnRead = Callable[[], None]  # counts one extra read

@@ -8,51 +8,26 @@ requests under Airtable's 5 per second; a 429 blocks that base alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import aiohttp
 from pyairtable import Api
 
-from service.destinations.airtable.client import (
-    AirtableClient,
-    RecordsApi,
-    Secret,
-    parse_credentials,
-)
+from service.destinations.airtable import lookup
+from service.destinations.airtable.client import AirtableClient, Credentials, RecordsApi
+from service.destinations.airtable.options import AirtableOptions
+from service.destinations.airtable.outcomes import ItemResult, combine
 from service.destinations.airtable.plan import DESTINATION
-from service.destinations.airtable.sdk import SdkClient, sdk_api
-from service.destinations.airtable.writer import ItemResult, TargetWriter, combine
+from service.destinations.airtable.sdk_client import SdkClient, sdk_api
+from service.destinations.airtable.writer import TargetWriter
 from service.destinations.answers import contained, one_per_item
-from service.destinations.base import Batch, DestinationContext, Outcome
-from service.destinations.cache import DEFAULT_MAX_ENTRIES, RecordCache
+from service.destinations.base import Batch, DestinationContext, Found, Outcome, RecordQuery
+from service.destinations.cache import RecordCache
+from service.destinations.http import new_session
 from service.errors import AuthFailed, DeliveryError, Forbidden, RateLimited
-from service.http import new_session
+from service.models import DestinationConfig
 from service.ratelimit import WindowPool
-
-
-@dataclass(frozen=True)
-class AirtableOptions:
-    """Knobs from `ctx.options["airtable"]`; the defaults are production's."""
-
-    requests_per_second: int = 5  # Airtable's per-base ceiling
-    window_s: float = 1.0  # counted from each answer (service/ratelimit.py): no margin needed
-    penalty_s: float = 30.0  # Airtable's lock-out after a 429, when no Retry-After says otherwise
-    max_batch_size: int = 200  # 20 requests of 10 records
-    client: str = "aiohttp"  # or "sdk": pyairtable in worker threads
-    cache_size: int = DEFAULT_MAX_ENTRIES  # record-id cache entries
-
-    def __post_init__(self) -> None:
-        if self.requests_per_second < 1 or self.window_s <= 0 or self.max_batch_size < 1:
-            raise ValueError("airtable options: rates, window and batch size must be positive")
-        if self.client not in ("aiohttp", "sdk"):
-            raise ValueError(f"airtable options: unknown client {self.client!r}")
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None) -> AirtableOptions:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (raw or {}).items() if k in known})
 
 
 def _most_telling(group: BaseExceptionGroup[Any]) -> BaseException:
@@ -84,7 +59,7 @@ class AirtableDestination:
         self._pacers = WindowPool(self.options.requests_per_second, self.options.window_s)
         self._handoffs = ctx.handoffs
         self._session: aiohttp.ClientSession | None = None
-        self._sdk: dict[str, tuple[Secret, Api]] = {}  # base id -> its key's client
+        self._sdk: dict[str, tuple[Credentials, Api]] = {}  # base id -> its key's client
         self.cache = RecordCache(DESTINATION, ctx.metrics, self.options.cache_size)
 
     async def setup(self) -> None:
@@ -101,7 +76,7 @@ class AirtableDestination:
             api.session.close()
         self._sdk.clear()
 
-    def _client(self, secret: Secret, org_id: str) -> RecordsApi:
+    def _client(self, secret: Credentials, org_id: str) -> RecordsApi:
         pacer = self._pacers.get(secret.base_id)
         if (wait := self._handoffs.wait_s(org_id, pacer.window_s)) > 0:
             pacer.hold(wait)  # the base's previous owner (another instance) may have spent it
@@ -130,7 +105,7 @@ class AirtableDestination:
         return outcomes
 
     async def _write(self, batch: Batch) -> list[Outcome]:
-        client = self._client(parse_credentials(batch.credentials), batch.config.org_id)
+        client = self._client(Credentials.parse(batch.credentials), batch.config.org_id)
         events = [item.event for item in batch.items]
         per_item: list[list[ItemResult]] = [[] for _ in events]
         for target in batch.config.targets:  # propensity: never on Airtable (config validation)
@@ -145,6 +120,20 @@ class AirtableDestination:
                 results.append(result)
         return [combine(results) for results in per_item]
 
+    async def lookup(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], query: RecordQuery
+    ) -> Found:
+        """Through the aiohttp client whatever `client` says: a read needs no SDK."""
+        await self.setup()
+        assert self._session is not None
+        creds = Credentials.parse(credentials)
+        pacer = self._pacers.get(creds.base_id)
+        client = AirtableClient(self._session, pacer, self._metrics, creds, self.options.penalty_s)
+        return await contained(DESTINATION, lookup.find(client, query))
 
-def create(ctx: DestinationContext) -> AirtableDestination:
-    return AirtableDestination(ctx)
+    async def describe(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], objects: Collection[str]
+    ) -> dict[str, Any]:
+        await self.setup()
+        assert self._session is not None
+        return await lookup.describe(self._session, Credentials.parse(credentials), objects)

@@ -1,4 +1,5 @@
-"""Airtable answers -> the service's errors (docs/airtable.md, "Errors").
+"""Airtable answers -> the service's errors (docs/airtable.md, "Errors"), and the
+records an answer holds (any other shape is `bad_response`).
 
 Airtable error bodies are `{"error": {"type": ..., "message": ...}}`, or a bare
 `{"error": "NOT_FOUND"}` for unknown routes. Three scopes:
@@ -15,8 +16,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.destinations.airtable.plan import DESTINATION
+from service.destinations.answers import unreadable
+from service.destinations.http import error_for_status, retry_after_seconds
 from service.errors import DeliveryError, PermanentError
-from service.http import error_for_status, retry_after_seconds
 from service.redact import redact
 
 PENALTY_S = 30.0  # "will need to wait 30 seconds before subsequent requests will succeed"
@@ -98,3 +101,36 @@ def classify(
         retry_after = retry_after_seconds(headers, penalty_s)
         return error_for_status(status, message, retry_after=retry_after)
     return error_for_status(status, message, code=code)
+
+
+def records_of(body: Any) -> list[dict[str, Any]]:
+    """The `records` of an answer, each with a string id; else `bad_response`."""
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"] for r in records
+    ):
+        raise unreadable(DESTINATION, "without a records list with ids")
+    return records
+
+
+def created_ids(answer: Any) -> set[str]:
+    """An upsert's `createdRecords` (ids); absent: none were created."""
+    created = answer.get("createdRecords") if isinstance(answer, dict) else None
+    if created is None:
+        return set()
+    if not isinstance(created, list) or not all(isinstance(i, str) for i in created):
+        raise unreadable(DESTINATION, "an upsert whose createdRecords is not a list of ids")
+    return set(created)
+
+
+def matched(records: list[dict[str, Any]], column: str) -> list[tuple[str, str]]:
+    """(value, id) of records found by `{column} = value`: each must hold a text value
+    in that column (a record that matched cannot lack it), else `bad_response`."""
+    out: list[tuple[str, str]] = []
+    for record in records:
+        fields = record.get("fields")
+        value = fields.get(column) if isinstance(fields, dict) else None
+        if not isinstance(value, str):
+            raise unreadable(DESTINATION, f"a record found by {column} without its value")
+        out.append((value, record["id"]))
+    return out

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.mapping import crm_id, lead_value, mapped_values, truncate
-from service.models import EvaluationCompleted, Target
+from service.destinations.mapping import crm_id, lead_value, mapped_values, truncate
+from service.models import DestinationConfig, EvaluationCompleted, Target
 
 DESTINATION = "airtable"
 MAX_RECORDS_PER_REQUEST = 10  # "Updates up to 10 records" (update-multiple-records)
@@ -152,3 +152,18 @@ def lookup_groups(
         groups[-1].append(value)
         length += size
     return groups
+
+
+def preview_values(
+    config: DestinationConfig,
+    target: Target,
+    event: EvaluationCompleted,
+    match_value: str | None,
+    on_truncate: OnTruncate,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `preview` shows: the cells an update writes, and what an upsert writes."""
+    fields = mapped_values(target, event, default_limit=LONG_TEXT_LIMIT, on_truncate=on_truncate)
+    create = {**create_values(target, event, on_truncate), **fields}
+    if target.match is not None and match_value is not None:
+        create[target.match.crm_field] = match_value
+    return fields, create

@@ -15,6 +15,8 @@ from typing import Any
 
 from service.destinations.airtable.client import RecordsApi
 from service.destinations.airtable.errors import RecordRejected
+from service.destinations.airtable.lookup import Reading, Sender, Written
+from service.destinations.airtable.outcomes import ItemResult, batch_wide
 from service.destinations.airtable.plan import (
     DESTINATION,
     OnTruncate,
@@ -23,21 +25,11 @@ from service.destinations.airtable.plan import (
     chunked,
     plan_target,
 )
-from service.destinations.airtable.reading import (
-    ItemResult,
-    Reading,
-    Sender,
-    Written,
-    batch_wide,
-    combine,
-)
 from service.destinations.cache import CacheKey, RecordCache, cache_key
+from service.destinations.mapping import crm_id, if_empty_fields, lead_value
 from service.errors import DeliveryError, TransientError
-from service.mapping import crm_id, if_empty_fields, lead_value
 from service.metrics import Metrics
 from service.models import EvaluationCompleted, RecordRef, Target
-
-__all__ = ["ItemResult", "TargetWriter", "combine"]
 
 
 class TargetWriter(Reading):

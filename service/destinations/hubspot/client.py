@@ -9,42 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 
 from service.destinations.budget import DailyBudget
+from service.destinations.http import Response, header_number, send
+from service.destinations.hubspot.errors import message_of
 from service.destinations.hubspot.limits import TokenLimits
-from service.destinations.hubspot.refusals import refusals, refused_input
-from service.destinations.hubspot.responses import (
-    Input,
-    Result,
-    fail_all,
-    message_of,
-    missing_properties,
-    per_input,
-    permanent,
-)
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.errors import (
     AuthFailed,
     CredentialsUnavailable,
     QuotaExhausted,
     RateLimited,
-    TransientError,
 )
-from service.http import Response, error_for_status, header_number, send
 from service.metrics import Metrics
 
 NAME = "hubspot"
 T = TypeVar("T")
-SPLITTABLE = (400, 409, 422)  # the batch as a whole was refused: find the bad input
 
 
 @dataclass(frozen=True)
-class HubSpotCredentials:
+class Credentials:
     """The secret file: base_url, and an access_token and/or refresh_token, client_id,
     client_secret (refreshed at {base_url}/oauth/v1/token)."""
 
@@ -52,6 +41,19 @@ class HubSpotCredentials:
     access_token: str | None = field(repr=False)
     refresh: RefreshSpec | None = None
     owner: str = ""  # the credentials file (config.integration.credentials_ref)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, object], account: str = "") -> Credentials:
+        """The secret file's fields, each checked for its type. `account` names the
+        credentials file: its rate windows and budget whatever its token."""
+        token, base = secret_text(data.get("access_token")), data.get("base_url")
+        if not isinstance(base, str) or not base.startswith("https://"):
+            raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")
+        base = base.rstrip("/")
+        refresh = RefreshSpec.parse(data, f"{base}/oauth/v1/token", NAME, owner=account)
+        if token is None and refresh is None:
+            raise CredentialsUnavailable("HubSpot secret has no access_token or refresh_token")
+        return cls(base, token, refresh, account)
 
     @property
     def key(self) -> str:
@@ -64,25 +66,6 @@ class HubSpotCredentials:
         """Rate windows and the daily budget: per credentials file, so a rotated token
         keeps its account's counts (and adds no entry); the hashed key without one."""
         return self.owner or self.key
-
-
-def parse_credentials(credentials: Mapping[str, Any], owner: str = "") -> HubSpotCredentials:
-    token, base = secret_text(credentials.get("access_token")), credentials.get("base_url")
-    if not isinstance(base, str) or not base.startswith("https://"):
-        raise CredentialsUnavailable("HubSpot secret needs an https:// base_url")
-    base = base.rstrip("/")
-    refresh = RefreshSpec.parse(credentials, f"{base}/oauth/v1/token", NAME, owner=owner)
-    if token is None and refresh is None:
-        raise CredentialsUnavailable("HubSpot secret has no access_token or refresh_token")
-    return HubSpotCredentials(base, token, refresh, owner)
-
-
-def credentials_of(credentials: Mapping[str, Any]) -> tuple[str, str]:
-    """(access token, base URL) of a file with a static token (the SDK builder)."""
-    creds = parse_credentials(credentials)
-    if creds.access_token is None:
-        raise CredentialsUnavailable("HubSpot secret has no access_token")
-    return creds.access_token, creds.base_url
 
 
 async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -112,7 +95,7 @@ class HubSpotClient:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        credentials: HubSpotCredentials,
+        credentials: Credentials,
         limits: TokenLimits,
         metrics: Metrics,
         tokens: TokenSource,
@@ -166,62 +149,3 @@ class HubSpotClient:
         if resp.status == 429:
             raise self.limits.rate_limited(resp.headers, resp.body, search)
         return resp
-
-    async def batch(
-        self, obj: str, op: str, inputs: Sequence[Input], size: int
-    ) -> dict[str, Result]:
-        """POST /crm/v3/objects/{obj}/batch/{op} in chunks of `size`, one result per input."""
-        path = f"/crm/v3/objects/{obj}/batch/{op}"
-        chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
-        out: dict[str, Result] = {}
-        for part in await gather_all(self._chunk(path, c, op == "create") for c in chunks):
-            out.update(part)
-        return out
-
-    async def _chunk(self, path: str, inputs: Sequence[Input], created: bool) -> dict[str, Result]:
-        body = {"inputs": [{**i.body, "objectWriteTraceId": i.trace} for i in inputs]}
-        try:
-            resp = await self.post(path, body)
-        except RateLimited:
-            raise
-        except TransientError as exc:  # timeout, connection: these inputs retry
-            return fail_all(inputs, exc)
-        if resp.ok:
-            return per_input(resp.body, inputs, created=created)
-        if resp.status in SPLITTABLE:
-            return await self._isolate(path, inputs, resp, created)
-        text = message_of(resp.body, f"HubSpot answered HTTP {resp.status}")
-        return fail_all(inputs, error_for_status(resp.status, text))
-
-    async def _isolate(
-        self, path: str, inputs: Sequence[Input], resp: Response, created: bool
-    ) -> dict[str, Result]:
-        """A refused batch: fail the inputs HubSpot names (a value it refuses, a property
-        that does not exist), send the others again; else split it in halves."""
-        found = refusals(resp.body)
-        refused = [i for i in inputs if any(r.hits(_props(i)) for r in found)]
-        bad = missing_properties(resp.body)
-        refused += [i for i in inputs if bad & set(_props(i)) and i not in refused]
-        if refused:  # each fails at once; the rest is written without them
-            out: dict[str, Result] = {
-                i.trace: refused_input(found, _props(i), resp.status)
-                or permanent(resp.body, resp.status)
-                for i in refused
-            }
-            rest = [i for i in inputs if i not in refused]
-            if rest:
-                out.update(await self._chunk(path, rest, created))
-            return out
-        if len(inputs) == 1:
-            error = refused_input(found, _props(inputs[0]), resp.status)
-            return fail_all(inputs, error or permanent(resp.body, resp.status))
-        mid = len(inputs) // 2
-        halves = await gather_all(
-            [self._chunk(path, inputs[:mid], created), self._chunk(path, inputs[mid:], created)]
-        )
-        return {**halves[0], **halves[1]}
-
-
-def _props(i: Input) -> dict[str, Any]:
-    props = i.body.get("properties")
-    return props if isinstance(props, dict) else {}

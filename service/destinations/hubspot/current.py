@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.destinations.answers import text_of, unreadable
+from service.destinations.http import error_for_status
 from service.destinations.hubspot.client import HubSpotClient, gather_all
+from service.destinations.hubspot.errors import message_of
 from service.destinations.hubspot.plan import NAME, Current, Write, record_key
-from service.destinations.hubspot.responses import message_of
+from service.destinations.mapping import keep_filled
 from service.errors import DeliveryError, RateLimited, TransientError
-from service.http import error_for_status
-from service.mapping import keep_filled
 from service.metrics import Metrics
 
 READ_INPUTS = 100

@@ -7,31 +7,42 @@ inputs a call, within the token's budget -> one Outcome per item.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 import aiohttp
 
 from service.destinations.answers import contained, one_per_item
-from service.destinations.base import Batch, DestinationContext, Outcome, account_of
+from service.destinations.base import (
+    Batch,
+    DestinationContext,
+    Found,
+    Outcome,
+    RecordQuery,
+    account_of,
+)
 from service.destinations.budget import DailyBudget
 from service.destinations.cache import RecordCache
-from service.destinations.hubspot.client import HubSpotClient, gather_all, parse_credentials
+from service.destinations.http import new_session
+from service.destinations.hubspot import lookup, writer
+from service.destinations.hubspot.client import Credentials, HubSpotClient
 from service.destinations.hubspot.current import keep, read_current
-from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits, daily_wait
-from service.destinations.hubspot.matching import lookup_key, resolve
-from service.destinations.hubspot.outcomes import ItemState, fold, moved, operations
+from service.destinations.hubspot.limits import TokenLimits, daily_wait
+from service.destinations.hubspot.lookup import Round, lookup_key, resolve
+from service.destinations.hubspot.options import HubSpotOptions
+from service.destinations.hubspot.outcomes import Done, ItemState, fold, moved
 from service.destinations.hubspot.plan import (
     NAME,
     Current,
-    Record,
     Write,
     fall_back,
     merge,
     plan_item,
     record_key,
 )
-from service.destinations.hubspot.responses import Done, Result
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import TokenSource
-from service.http import new_session
+from service.models import DestinationConfig
 
 LIMITS_IDLE_S = 86_400.0
 MAX_ACCOUNTS = 100_000
@@ -84,7 +95,7 @@ class HubSpotDestination:
     async def _write(self, batch: Batch) -> list[Outcome]:
         await self.setup()
         assert self._session is not None
-        creds = parse_credentials(batch.credentials, account_of(batch.config))
+        creds = Credentials.parse(batch.credentials, account_of(batch.config))
         limits = self.limits_for(creds.account)
         limits.handoff(self._handoffs, batch.config.org_id)
         limits.check_daily()  # spent for today: no request at all
@@ -92,6 +103,7 @@ class HubSpotDestination:
         self.budget.check(creds.account)  # this service's share is spent: no request at all
         client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens, self.budget)
         org = batch.config.org_id
+        rnd = Round(client, org, self.cache, self.options.search_page_size)
         writes = [
             w
             for n, item in enumerate(batch.items)
@@ -99,9 +111,9 @@ class HubSpotDestination:
         ]
         self._learn_crm_ids(org, writes)
         states = [ItemState() for _ in batch.items]
-        gone = await self._round(client, org, writes, states)
+        gone = await self._round(rnd, writes, states)
         if gone:  # crm ids (or cached ids) of records deleted or merged: match by field
-            await self._round(client, org, [fall_back(w) for w in gone], states)
+            await self._round(rnd, [fall_back(w) for w in gone], states)
         return [s.outcome() for s in states]
 
     def _learn_crm_ids(self, org: str, writes: list[Write]) -> None:
@@ -110,16 +122,13 @@ class HubSpotDestination:
             if w.record_id and w.fallback is not None and not w.propensity:
                 self.cache.put(lookup_key(org, w.fallback), w.record_id)
 
-    async def _round(
-        self, client: HubSpotClient, org: str, writes: list[Write], states: list[ItemState]
-    ) -> list[Write]:
+    async def _round(self, rnd: Round, writes: list[Write], states: list[ItemState]) -> list[Write]:
         """Resolve, merge and send `writes`, folding results into `states`; returns the
         writes whose record (named by id) HubSpot no longer has."""
-        page_size = self.options.search_page_size
         now: Current = {}
-        await resolve(client, writes, org, self.cache, page_size, now)
+        await resolve(rnd, writes, now)
         if any(w.guarded for w in writes):  # write: if_empty
-            await read_current(client, writes, now, self.metrics)
+            await read_current(rnd.client, writes, now, self.metrics)
             keep(writes, now)
         for w in writes:
             if w.error is not None:
@@ -131,29 +140,41 @@ class HubSpotDestination:
             elif w.kept and not w.propensity:
                 states[w.item].kept = True
         records = merge([w for w in writes if w.error is None and not w.kept])
-        results = await self._send(client, records)
+        results = await writer.send(rnd.client, records, self.options.inputs_per_request)
         gone: list[Write] = []
         for n, rec in enumerate(records):
             result = results[str(n)]
             if moved(rec, result):
                 for w in rec.writes:
                     if w.lookup is not None and w.found_id:
-                        self.cache.drop(lookup_key(org, w.lookup))
+                        self.cache.drop(lookup_key(rnd.org, w.lookup))
                     if w.fallback is not None:
-                        self.cache.drop(lookup_key(org, w.fallback))
+                        self.cache.drop(lookup_key(rnd.org, w.fallback))
                 gone += rec.writes
                 continue
             fold(rec, result, states)
             if rec.mode == "create" and isinstance(result, Done):
                 for w in rec.writes:
                     if w.lookup is not None:
-                        self.cache.put(lookup_key(org, w.lookup), result.id)
+                        self.cache.put(lookup_key(rnd.org, w.lookup), result.id)
         return gone
 
-    async def _send(self, client: HubSpotClient, records: list[Record]) -> dict[str, Result]:
-        size = self.options.inputs_per_request
-        ops = operations(records)
-        parts = await gather_all(
-            client.batch(obj, op, inputs, size) for (obj, op, _), inputs in ops.items()
-        )
-        return {trace: r for part in parts for trace, r in part.items()}
+    async def _reader(self, config: DestinationConfig, data: Mapping[str, Any]) -> Credentials:
+        await self.setup()
+        return Credentials.parse(data, account_of(config))
+
+    async def lookup(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], query: RecordQuery
+    ) -> Found:
+        creds = await self._reader(config, credentials)
+        assert self._session is not None
+        limits = self.limits_for(creds.account)  # no budget: a read spends no write's share
+        client = HubSpotClient(self._session, creds, limits, self.metrics, self.tokens)
+        return await contained(NAME, lookup.find(client, query))
+
+    async def describe(
+        self, config: DestinationConfig, credentials: Mapping[str, Any], objects: Collection[str]
+    ) -> dict[str, Any]:
+        creds = await self._reader(config, credentials)
+        assert self._session is not None
+        return await lookup.describe(self._session, creds, objects)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
 from time import monotonic, time
 from typing import Any
 
 from service.destinations.answers import text_of
+from service.destinations.http import header_number, retry_after_seconds
+from service.destinations.hubspot.options import HubSpotOptions
 from service.errors import QuotaExhausted, RateLimited
-from service.http import header_number, retry_after_seconds
 from service.ratelimit import CompletionWindow, Handoffs
 from service.redact import redact
 
@@ -29,36 +29,6 @@ from service.redact import redact
 # not a limit we can follow (a 10^12 ms interval would stall the token for good).
 MAX_ANNOUNCED = 100_000
 MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 60_000
-
-
-@dataclass(frozen=True)
-class HubSpotOptions:
-    """Knobs, from `DestinationContext.options["hubspot"]`; defaults are production's."""
-
-    max_requests: int = 190
-    window_s: float = 10.0
-    search_requests: int = 4
-    search_window_s: float = 1.0
-    search_spacing_s: float | None = None  # between search starts; None: window / requests
-    inputs_per_request: int = 100  # HubSpot's batch cap
-    max_batch_size: int = 1000  # items per write(): 10 full upserts
-    search_page_size: int = 200  # HubSpot's search page cap
-    daily_retry_s: float | None = None  # None: probe at the next full UTC hour
-    created_cache_s: float = 300.0  # unused since the record cache (kept: option maps load)
-    cache_size: int = 100_000  # record-id cache entries (service/destinations/cache.py)
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None) -> HubSpotOptions:
-        raw = dict(raw or {})
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown hubspot options: {sorted(unknown)}")
-        options = cls(**raw)
-        if not 1 <= options.inputs_per_request <= 100:
-            raise ValueError("inputs_per_request must be between 1 and 100")
-        if options.search_spacing_s is not None and options.search_spacing_s < 0:
-            raise ValueError("search_spacing_s must be >= 0")
-        return options
 
 
 class TokenLimits:

@@ -1,4 +1,4 @@
-"""Pure: merged records -> batch inputs, and record results -> one Outcome per item.
+"""Pure: merged records -> batch inputs, and each input's result -> one Outcome per item.
 
 An item with several records: any permanent failure -> failed; else any
 transient one -> retry; else a target record written -> delivered (the status
@@ -13,15 +13,34 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from service.destinations.base import Outcome
 from service.destinations.hubspot.plan import Record
-from service.destinations.hubspot.responses import Done, Input, Missing, Result
 from service.errors import DeliveryError, TransientError
 from service.models import DeliveryState, RecordRef
 
 OpKey = tuple[str, str, str]  # (object, batch operation, idProperty or "")
+
+
+@dataclass(frozen=True)
+class Input:
+    trace: str  # objectWriteTraceId: our index of the merged record
+    body: dict[str, Any]  # {"id": ..., "idProperty"?: ..., "properties": {...}}
+
+
+@dataclass(frozen=True)
+class Done:
+    id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class Missing:
+    """HubSpot has no such record (OBJECT_NOT_FOUND, or left out of the results)."""
+
+
+Result = Done | Missing | DeliveryError
 
 
 def operations(records: Sequence[Record]) -> dict[OpKey, list[Input]]:

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from service.errors import DeliveryError
-from service.mapping import (
+from service.destinations.mapping import (
     crm_id,
     if_empty_fields,
     lead_value,
@@ -20,7 +19,8 @@ from service.mapping import (
     propensity_value,
     truncate,
 )
-from service.models import DestinationConfig, EvaluationCompleted, WriteMode
+from service.errors import DeliveryError
+from service.models import DestinationConfig, EvaluationCompleted, Target, WriteMode
 
 NAME = "hubspot"
 TEXT_LIMIT = 65_536  # characters in a HubSpot single- or multi-line text property
@@ -216,3 +216,16 @@ def merge(writes: Sequence[Write]) -> list[Record]:
             (rec.writers if kept else rec.superseded).add(write.item)
         rec.superseded -= rec.writers  # an item may reach one record twice
     return list(records.values())
+
+
+def preview_values(
+    config: DestinationConfig,
+    target: Target,
+    event: EvaluationCompleted,
+    match_value: str | None,
+    on_truncate: OnTruncate,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `preview` shows: the properties an update writes, and what a create writes."""
+    one = config.model_copy(update={"targets": [target], "propensity": None})
+    [write] = plan_item(one, event, 0, on_truncate)
+    return write.properties, {**(write.create or write.fallback_create or {}), **write.properties}

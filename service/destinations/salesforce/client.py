@@ -18,12 +18,12 @@ import aiohttp
 
 from service.destinations.answers import unreadable
 from service.destinations.budget import DailyBudget
+from service.destinations.http import Response, send
 from service.destinations.idle import IdleMap
 from service.destinations.oauth import RefreshSpec, TokenSource, secret_text
 from service.destinations.salesforce.errors import request_error
 from service.destinations.salesforce.pages import Pager
 from service.errors import CredentialsUnavailable, DeliveryError
-from service.http import Response, send
 from service.metrics import Metrics
 
 NAME = "salesforce"
@@ -44,9 +44,10 @@ class Credentials:
     account: str = ""  # budget, usage and token key: the credentials file, else the instance
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any], account: str = "") -> Credentials:
-        """`account` names the credentials file (config.integration.credentials_ref):
-        orgs on one instance URL each keep their own budget share and tokens."""
+    def parse(cls, data: Mapping[str, object], account: str = "") -> Credentials:
+        """The secret file's fields, each checked for its type. `account` names the
+        credentials file (config.integration.credentials_ref): orgs on one instance
+        URL each keep their own budget share and tokens."""
         url, token = data.get("instance_url"), secret_text(data.get("access_token"))
         version = str(data.get("api_version") or "62.0").removeprefix("v")
         if (

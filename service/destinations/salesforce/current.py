@@ -13,12 +13,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from service.destinations.mapping import if_empty_fields
 from service.destinations.salesforce.client import is_batch_error
 from service.destinations.salesforce.pages import field_value
 from service.destinations.salesforce.plan import View, known_id, pairs
 from service.destinations.salesforce.soql import in_queries
 from service.errors import DeliveryError
-from service.mapping import if_empty_fields
 from service.models import DestinationConfig, EvaluationCompleted, WriteMode
 
 # plan.Current, as filled here: (object, 15-character id) -> fields read, or the read's error.

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.destinations.answers import text_of
+from service.destinations.http import error_for_status
 from service.errors import (
     AuthFailed,
     DeliveryError,
@@ -20,7 +21,6 @@ from service.errors import (
     RateLimited,
     TransientError,
 )
-from service.http import error_for_status
 from service.redact import redact
 
 # Worth another attempt: row locks clear, limits recover, servers come back.

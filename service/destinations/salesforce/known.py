@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from service.destinations.cache import RecordCache, cache_key
+from service.destinations.mapping import crm_id, lead_value
 from service.destinations.salesforce.outcomes import ItemResult, Result
 from service.destinations.salesforce.plan import NAME, Plan, View, pairs
-from service.mapping import crm_id, lead_value
 from service.models import DestinationConfig, EvaluationCompleted, RecordRef
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.mapping import OnTruncate, mapped_values, truncate
-from service.models import EvaluationCompleted, Match, Target
+from service.destinations.mapping import OnTruncate, mapped_values, truncate
+from service.models import DestinationConfig, EvaluationCompleted, Match, Target
 
 # Long Text Area, the documented home of the reasoning: 131,072 characters.
 DEFAULT_TEXT_LIMIT = 131_072
@@ -70,3 +70,17 @@ def create_values(
 
 def match_names(match: Match | None) -> tuple[str, str] | None:
     return (match.crm_field, match.event_field) if match is not None else None
+
+
+def preview_values(
+    config: DestinationConfig,
+    target: Target,
+    event: EvaluationCompleted,
+    match_value: str | None,
+    on_truncate: OnTruncate,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `preview` shows: the fields an update writes, and what a create writes."""
+    limit = DEFAULT_TEXT_LIMIT
+    fields = target_values(target, event, default_limit=limit, on_truncate=on_truncate)
+    create = create_values(target, event, match_value, default_limit=limit, on_truncate=on_truncate)
+    return fields, create

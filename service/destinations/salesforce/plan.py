@@ -9,14 +9,12 @@ record become one write, the newest evaluation's values winning.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from service.destinations.salesforce.mapping import create_values, target_values
-from service.errors import DeliveryError
-from service.mapping import (
+from service.destinations.mapping import (
     OnTruncate,
     crm_id,
     if_empty_fields,
@@ -24,6 +22,8 @@ from service.mapping import (
     lead_value,
     propensity_value,
 )
+from service.destinations.salesforce.mapping import create_values, target_values
+from service.errors import DeliveryError
 from service.models import DestinationConfig, EvaluationCompleted, Match, OnDuplicate, WriteMode
 
 NAME = "salesforce"
@@ -127,38 +127,12 @@ def known_id(event: EvaluationCompleted, view: View | None, obj: str) -> str | N
     return crm_id(event, NAME, obj)
 
 
-def _wants_lookup(
-    event: EvaluationCompleted, obj: str, match: Match | None, view: View | None
-) -> str | None:
-    if match is None or known_id(event, view, obj):
-        return None
-    return lead_value(event, match.event_field)
-
-
 def pairs(config: DestinationConfig, event: EvaluationCompleted) -> list[tuple[str, Match | None]]:
     pairs: list[tuple[str, Match | None]] = [(t.object, t.match) for t in config.targets]
     prop = config.propensity
     if prop and prop.enabled and event.evaluation.propensity:
         pairs.append((prop.object, prop.match))
     return pairs
-
-
-def needed_lookups(
-    config: DestinationConfig,
-    events: Sequence[EvaluationCompleted],
-    views: Sequence[View | None] | None = None,
-) -> dict[LookupKey, list[str]]:
-    """(object, field) -> the values to look up, for one batched query each."""
-    wanted: dict[LookupKey, dict[str, None]] = {}
-    for n, event in enumerate(events):
-        view = views[n] if views is not None else None
-        for obj, match in pairs(config, event):
-            if view is not None and not view.wants(obj):
-                continue
-            value = _wants_lookup(event, obj, match, view)
-            if value is not None and match is not None:
-                wanted.setdefault((obj, match.crm_field), {})[value] = None
-    return {key: list(values) for key, values in wanted.items()}
 
 
 def _resolve(
@@ -244,28 +218,3 @@ def build(
             write = Write(prop.object, rid, values, stamp, known=known, match=value)
             plan.update(i, write, guard, current, target=False)
     return plan
-
-
-class Request(NamedTuple):
-    """One sObject Collections call: its method, headers, and the writes it carries."""
-
-    method: str  # PATCH updates, POST creates
-    assign: bool  # Sforce-Auto-Assign: TRUE
-    allow_save: bool  # Sforce-Duplicate-Rule-Header: allowSave=true
-    writes: list[int]
-
-
-def requests(plan: Plan, size: int) -> Iterator[Request]:
-    """PATCH updates, POST creates, objects grouped, <= size each. Headers apply to every
-    record of a request, so creates whose target lets assignment rules run, and writes
-    whose target allows duplicates, go in requests of their own."""
-    groups: dict[tuple[str, bool, bool], list[int]] = {}
-    for i, w in enumerate(plan.writes):
-        method = "PATCH" if w.record_id is not None else "POST"
-        groups.setdefault((method, w.assign and method == "POST", w.allow_save), []).append(i)
-    order = sorted(groups, key=lambda g: (g[0] != "PATCH", g[1], g[2]))  # updates first
-    for method, assign, allow in order:
-        picked = groups[method, assign, allow]
-        picked.sort(key=lambda i: plan.writes[i].object)  # fewer type chunks per request
-        for start in range(0, len(picked), size):
-            yield Request(method, assign, allow, picked[start : start + size])

@@ -1,7 +1,8 @@
 """The same three calls through pyairtable, the SDK, run in worker threads.
 
 Kept for comparison (`bench/airtable_client.py`) and as a fallback (option
-`client: "sdk"`); the default hot path is `client.py`. pyairtable's own retry
+`client: "sdk"`); the default hot path is `client.py`, whose `RecordsApi` this
+module's `SdkClient` provides too. pyairtable's own retry
 (urllib3 `Retry`, 5 tries with short backoff on 429) would hammer a base that
 is in Airtable's 30-second penalty, so it is switched off: errors go through
 the same `classify` and the pipeline's retry policy instead.
@@ -21,11 +22,17 @@ from pyairtable.formulas import Formula
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest
 
-from service.destinations.airtable.client import Secret, created_ids, matched, records_of
-from service.destinations.airtable.errors import PENALTY_S, classify
+from service.destinations.airtable.client import Credentials
+from service.destinations.airtable.errors import (
+    PENALTY_S,
+    classify,
+    created_ids,
+    matched,
+    records_of,
+)
 from service.destinations.airtable.plan import DESTINATION, match_formula
+from service.destinations.http import outcome_label, ssl_context, tls_message
 from service.errors import RateLimited, TlsError, TransientError
-from service.http import outcome_label, ssl_context, tls_message
 from service.metrics import Metrics
 from service.ratelimit import CompletionWindow
 
@@ -52,7 +59,7 @@ class _TrustAdapter(HTTPAdapter):
         return host, pool
 
 
-def sdk_api(secret: Secret, ca_file: Path | None, timeout_s: float) -> Api:
+def sdk_api(secret: Credentials, ca_file: Path | None, timeout_s: float) -> Api:
     """`Api(api_key, endpoint_url=base_url)` without retries, trusting `DESTINATION_CA_FILE`."""
     seconds = max(1, int(timeout_s))
     api = Api(

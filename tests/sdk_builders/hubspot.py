@@ -1,4 +1,4 @@
-"""hubspot-api-client, built from the secret file (not used on the hot path).
+"""hubspot-api-client, built from the secret file (the service never uses it).
 
 The SDK is synchronous (urllib3): call it only through `asyncio.to_thread`.
 `bench/hubspot_client.py` compares it with the aiohttp path the destination
@@ -15,7 +15,8 @@ from typing import Any
 import certifi
 from hubspot import Client
 
-from service.destinations.hubspot.client import credentials_of
+from service.destinations.hubspot.client import Credentials
+from service.errors import CredentialsUnavailable
 
 
 def ca_bundle(extra_ca_file: Path | None, directory: Path) -> Path:
@@ -32,7 +33,10 @@ def sdk_client(
 ) -> Any:
     """`Client.create(access_token=..., host=base_url)`, trusting DESTINATION_CA_FILE.
     `config` goes to the SDK's Configuration (e.g. connection_pool_maxsize)."""
-    token, base_url = credentials_of(credentials)
+    creds = Credentials.parse(credentials)
+    if creds.access_token is None:  # the SDK takes a static token, never a grant
+        raise CredentialsUnavailable("HubSpot secret has no access_token")
+    token, base_url = creds.access_token, creds.base_url
     bundle = ca_bundle(extra_ca_file, directory)
     return Client.create(access_token=token, host=base_url, ssl_ca_cert=str(bundle), **config)
 

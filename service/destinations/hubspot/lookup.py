@@ -1,5 +1,7 @@
-"""Finding records that have no crm id and no unique idProperty (a company's
-domain is not unique): POST /crm/v3/objects/{object}/search with an IN filter.
+"""Read-only HubSpot calls: finding records that have no crm id and no unique
+idProperty (a company's domain is not unique) with `POST /crm/v3/objects/{object}/
+search` and an IN filter; and, for the `Destination` protocol, `find` (the
+preview's lookup of one record) and `describe` (check-config's properties).
 
 Search is eventually consistent: a company created a moment ago may not be
 found yet, and re-evaluated leads would search again every time, so the ids of
@@ -9,19 +11,35 @@ records found and created are kept in the record cache (service/destinations/cac
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from service.destinations.answers import unreadable
+from service.destinations.base import Found, RecordQuery
 from service.destinations.cache import CacheKey, RecordCache, cache_key
-from service.destinations.hubspot.client import HubSpotClient, gather_all
+from service.destinations.http import error_for_status
+from service.destinations.hubspot.client import Credentials, HubSpotClient, gather_all
+from service.destinations.hubspot.errors import message_of
 from service.destinations.hubspot.plan import NAME, Current, Lookup, Write
-from service.destinations.hubspot.responses import message_of
+from service.destinations.schema import Reader
 from service.errors import DeliveryError, RateLimited, TransientError
-from service.http import error_for_status
 
 IN_VALUES = 100  # values per IN filter; one search request per 100 lookups
 MAX_PAGES = 50  # HubSpot stops paging at 10,000 results (50 pages of 200)
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of one batch: whose account asks (client), which org's record cache
+    it reads and fills, and how many results a search page holds."""
+
+    client: HubSpotClient
+    org: str
+    cache: RecordCache
+    page_size: int
 
 
 def search_body(
@@ -130,31 +148,23 @@ def lookup_key(org: str, lookup: Lookup) -> CacheKey:
     return cache_key(org, NAME, lookup.object, f"{lookup.prop}\0{lookup.value}")
 
 
-async def resolve(
-    client: HubSpotClient,
-    writes: Sequence[Write],
-    org: str,
-    cache: RecordCache,
-    page_size: int,
-    current: Current | None = None,
-) -> None:
+async def resolve(rnd: Round, writes: Sequence[Write], current: Current | None = None) -> None:
     """Fill `found_id` (or `error`) of writes that need a search to find their record;
     the search also returns the if_empty properties, kept in `current`."""
     wanted: dict[tuple[str, str], list[Write]] = defaultdict(list)
     for w in writes:
         if w.record_id is None and w.lookup is not None and not w.lookup.by_email:
             lk = w.lookup
-            w.found_id = cache.get(lookup_key(org, lk))
+            w.found_id = rnd.cache.get(lookup_key(rnd.org, lk))
             if w.found_id is None:
                 wanted[(lk.object, lk.prop)].append(w)
     groups = list(wanted.items())
     extras = [sorted(frozenset[str]().union(*(w.guarded for w in ws))) for _, ws in groups]
+    values = [[w.lookup.value for w in ws if w.lookup] for _, ws in groups]
     props: list[dict[str, Any]] = [{} for _ in groups]
     answers = await gather_all(
-        find_ids(
-            client, obj, prop, [w.lookup.value for w in ws if w.lookup], page_size, extra, held
-        )
-        for ((obj, prop), ws), extra, held in zip(groups, extras, props, strict=True)
+        find_ids(rnd.client, obj, prop, vs, rnd.page_size, extra, held)
+        for ((obj, prop), _), vs, extra, held in zip(groups, values, extras, props, strict=True)
     )
     for ((obj, _), ws), found, held in zip(groups, answers, props, strict=True):
         for w in ws:
@@ -164,6 +174,36 @@ async def resolve(
             else:
                 w.found_id = hit
                 if hit is not None and w.lookup is not None:
-                    cache.put(lookup_key(org, w.lookup), hit)
+                    rnd.cache.put(lookup_key(rnd.org, w.lookup), hit)
                 if hit is not None and w.guarded and current is not None:
                     current[obj, "id", hit] = held.get(hit, {})
+
+
+async def find(client: HubSpotClient, query: RecordQuery) -> Found:
+    """The preview's lookup: the id of the record `query` names now. A contact by email
+    and a record by id are read with batch/read; anything else is a search."""
+    obj, by_email = query.object, query.object == "contacts" and query.field == "email"
+    if query.id is None and not by_email:
+        assert query.field is not None and query.value is not None
+        found = await find_ids(client, obj, query.field, [query.value], 200)
+        hit = found.get(query.value.lower())
+        if isinstance(hit, DeliveryError):
+            raise hit
+        return [hit] if hit else []
+    body: dict[str, Any] = {"inputs": [{"id": query.id or query.value}]}
+    if query.id is None:
+        body["idProperty"] = "email"
+    resp = await client.post(f"/crm/v3/objects/{obj}/batch/read", body)
+    results = resp.body.get("results") if isinstance(resp.body, dict) else None
+    return [str(r["id"]) for r in results or [] if isinstance(r, dict) and "id" in r]
+
+
+async def describe(
+    session: aiohttp.ClientSession, creds: Credentials, objects: Collection[str]
+) -> dict[str, Any]:
+    """check-config: `GET /crm/v3/properties/{object}` of each object (None: no such)."""
+    reader = Reader(session, NAME, creds.access_token, creds.refresh, 1800.0)
+    out: dict[str, Any] = {}
+    for obj in sorted(objects):
+        out[obj] = await reader.get(f"{creds.base_url}/crm/v3/properties/{obj}", missing_ok=True)
+    return out

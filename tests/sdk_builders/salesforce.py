@@ -1,8 +1,8 @@
 """simple-salesforce built from the secret file, trusting `DESTINATION_CA_FILE`.
 
-The SDK is synchronous (requests), so the service never calls it on the event
-loop: the hot path uses `client.RestClient` (aiohttp) on the same REST paths,
-which bench/salesforce_client.py shows is faster. This builder serves that
+The SDK is synchronous (requests), so the service never uses it: the hot path is
+`service.destinations.salesforce.client.RestClient` (aiohttp) on the same REST
+paths, which bench/salesforce_client.py shows is faster. This builder serves that
 benchmark, the SDK compatibility test and ad-hoc scripts (via asyncio.to_thread).
 """
 
@@ -17,9 +17,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 
+from service.destinations.http import ssl_context
 from service.destinations.salesforce.client import Credentials
 from service.errors import CredentialsUnavailable
-from service.http import ssl_context
 
 
 class _TrustAdapter(HTTPAdapter):

@@ -1,20 +1,23 @@
-"""The reading side of an Airtable target's write, and what an item ends with.
+"""Read-only Airtable calls: nothing here writes.
 
 `Reading` finds records by the match column (a lookup, then an update by id) and
 reads what `write: if_empty` needs (current.py); `TargetWriter` (writer.py) adds
-the sending. Each item of a target ends with its records, nothing (no match, or
-`kept`), or an error; `combine` folds an item's targets into one Outcome.
+the sending. For the `Destination` protocol: `find` (the preview's lookup of one
+record) and `describe` (check-config's base schema).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
+
+import aiohttp
 
 from service.destinations.airtable import current
-from service.destinations.airtable.client import RecordsApi
+from service.destinations.airtable.client import AirtableClient, Credentials, RecordsApi
 from service.destinations.airtable.errors import RecordRejected
+from service.destinations.airtable.outcomes import ItemResult, batch_wide
 from service.destinations.airtable.plan import (
     DESTINATION,
     Lookup,
@@ -24,43 +27,16 @@ from service.destinations.airtable.plan import (
     lookup_groups,
     match_formula,
 )
-from service.destinations.base import Outcome
-from service.errors import AuthFailed, DeliveryError, Forbidden, TransientError
-from service.mapping import keep_filled
+from service.destinations.answers import unreadable
+from service.destinations.base import Found, RecordQuery
+from service.destinations.mapping import keep_filled
+from service.destinations.schema import Reader
+from service.errors import DeliveryError
 from service.metrics import Metrics
 from service.models import RecordRef, Target
 
 Written = list[tuple[RecordWrite, RecordRef]]
 Sender = Callable[[list[RecordWrite]], Awaitable[Written]]
-
-
-@dataclass
-class ItemResult:
-    """One item's fate for one target: records written, or an error."""
-
-    records: list[RecordRef] = field(default_factory=list)
-    error: DeliveryError | None = None
-    kept: bool = False  # its record held every value `write: if_empty` would write
-
-
-def combine(results: Sequence[ItemResult]) -> Outcome:
-    """Across targets: permanent failure > transient > delivered > fields_kept >
-    record_not_found."""
-    errors = [r.error for r in results if r.error is not None]
-    for error in errors:
-        if not error.retryable:
-            return Outcome.from_error(error)
-    if errors:
-        return Outcome.from_error(errors[0])
-    records = [ref for r in results for ref in r.records]
-    if records:
-        return Outcome.delivered(records)
-    return Outcome.skipped("fields_kept" if any(r.kept for r in results) else "record_not_found")
-
-
-def batch_wide(error: DeliveryError) -> bool:
-    """Auth, permission, rate limit and outages concern every item: raise them."""
-    return isinstance(error, TransientError | AuthFailed | Forbidden)
 
 
 class Reading:
@@ -154,3 +130,32 @@ class Reading:
         async with asyncio.TaskGroup() as tg:
             for chunk in chunked(writes):
                 tg.create_task(self.send_split(chunk, self.update))
+
+
+async def find(client: AirtableClient, query: RecordQuery) -> Found:
+    """The preview's lookup: the record named by id (none when it was deleted: the write
+    would match by the column), else every record whose column holds the value."""
+    if query.id is not None:
+        try:
+            return [str((await client.get(query.object, query.id)).get("id"))]
+        except RecordRejected as rejected:
+            if rejected.error.code == "record_deleted":
+                return []
+            raise
+    assert query.field is not None and query.value is not None
+    found = await client.find(query.object, query.field, [query.value])
+    return found.get(query.value, [])
+
+
+async def describe(
+    session: aiohttp.ClientSession, creds: Credentials, tables: Collection[str]
+) -> dict[str, Any]:
+    """check-config: `GET /v0/meta/bases/{baseId}/tables`, one call for every table; each
+    table's entry (None: no such table in the base)."""
+    reader = Reader(session, DESTINATION, creds.api_key.get_secret_value(), None, 0.0)
+    body = await reader.get(f"{creds.base_url}/v0/meta/bases/{creds.base_id}/tables")
+    listed = body.get("tables") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        raise unreadable(DESTINATION, "a base schema without a tables list")
+    entries = {str(t["name"]): t for t in listed if isinstance(t, dict) and "name" in t}
+    return {table: entries.get(table) for table in tables}

@@ -1,4 +1,4 @@
-"""Pure reading of HubSpot answers: per-input results and errors.
+"""HubSpot answers -> the service's errors, and per-input results (pure).
 
 Batch answers echo each input's `objectWriteTraceId` in `results[]` and, in a
 207, in `errors[].context.objectWriteTraceId` (next to `context.ids`). A 400
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from service.destinations.answers import text_of, unreadable
+from service.destinations.hubspot.outcomes import Done, Input, Missing, Result
 from service.destinations.hubspot.refusals import refusals, refused_input
 from service.errors import DeliveryError, PermanentError
 from service.redact import redact
@@ -23,26 +23,6 @@ NAME = "hubspot"
 _NAMED = re.compile(  # inside the message's JSON, escaped or not
     r'\\?"error\\?"\s*:\s*\\?"PROPERTY_DOESNT_EXIST\\?"\s*,\s*\\?"name\\?"\s*:\s*\\?"([^"\\]+)'
 )
-
-
-@dataclass(frozen=True)
-class Input:
-    trace: str  # objectWriteTraceId: our index of the merged record
-    body: dict[str, Any]  # {"id": ..., "idProperty"?: ..., "properties": {...}}
-
-
-@dataclass(frozen=True)
-class Done:
-    id: str
-    created: bool
-
-
-@dataclass(frozen=True)
-class Missing:
-    """HubSpot has no such record (OBJECT_NOT_FOUND, or left out of the results)."""
-
-
-Result = Done | Missing | DeliveryError
 
 
 def _list(value: Any) -> list[Any]:

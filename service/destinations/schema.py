@@ -1,4 +1,5 @@
-"""One read-only GET of a schema endpoint, with the destination's bearer token.
+"""One read-only GET of a schema endpoint, with the destination's bearer token: what
+each CRM's `describe` (check-config, through the `Destination` protocol) is made of.
 
 A file with a refresh token gets its access token from the grant (in memory only)
 and one fresh grant after a 401, as the service does. Tokens never reach a
@@ -11,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from service.destinations.http import error_for_status, send
 from service.destinations.oauth import RefreshSpec, TokenSource
 from service.errors import CredentialsUnavailable, DeliveryError
-from service.http import error_for_status, send
 from service.metrics import Metrics
 
 
