@@ -48,14 +48,23 @@ async def test_a_burst_keeps_the_batch_open_until_it_stops() -> None:
     assert took >= burst[-1] + (QUIET - 1) * LINGER_S  # quiet lingers ended it
 
 
-async def test_a_full_batch_goes_at_once_and_a_long_burst_at_the_cap() -> None:
+async def test_a_full_batch_goes_at_once_and_a_burst_never_passes_the_cap() -> None:
     every = LINGER_S / 10
     took, queued = await waited([every * n for n in range(1, 400)], full=50)
     assert queued == 50 and took < 10 * LINGER_S
-    endless = [LINGER_S / 2 * n for n in range(1, 4 * EXTENSIONS)]
-    took, queued = await waited(endless, full=10_000)
-    assert EXTENSIONS * LINGER_S - 0.01 <= took < (EXTENSIONS + 3) * LINGER_S
+    # Two a linger, to fill 2 x EXTENSIONS: a burst that fills right at the cap.
+    steady = [LINGER_S / 2 * n for n in range(1, 4 * EXTENSIONS)]
+    took, queued = await waited(steady, full=2 * EXTENSIONS)
+    assert took < (EXTENSIONS + 3) * LINGER_S
     assert linger_module.EXTENSIONS * 0.05 == 3.0  # the default cap: 3 s
+
+
+async def test_a_steady_trickle_is_not_waited_for() -> None:
+    """One a linger would take 200 lingers to fill a batch, far past the cap: the
+    lane goes after the first arrivals instead of adding latency."""
+    trickle = [LINGER_S * n for n in range(1, 400)]
+    took, queued = await waited(trickle, full=200)
+    assert took < 4 * LINGER_S and queued < 5
 
 
 async def test_a_chunk_of_a_tenth_of_a_batch_waits_for_the_rest_of_its_burst() -> None:

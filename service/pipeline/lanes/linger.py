@@ -7,8 +7,10 @@ instance keeping up got it in slices. So the linger goes on while deliveries
 keep coming, up to EXTENSIONS lingers (3 s with the default 50 ms), and ends once
 QUIET lingers passed without one. A chunk of a tenth of a batch or more starts a
 burst by itself: in the two-stage pipeline the rest of an org's burst arrives a
-pipeline turn later, often more than one linger after the first chunk. A lone
-event, or a small chunk, still goes after one linger; a full batch goes at once.
+pipeline turn later, often more than one linger after the first chunk. A steady
+trickle (at its rate, the batch would not fill before the cap) is not waited
+for. A lone event, or a small chunk, still goes after one linger; a full batch
+goes at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from time import monotonic
 
 EXTENSIONS = 60  # the longest wait, in lingers, while deliveries keep arriving
 QUIET = 8  # lingers without an arrival that end a burst (a busy process pauses too)
+CHUNK_QUIET = 4  # lingers a chunk-started burst waits for its next piece
 BURST_CHUNK = 10  # a chunk of a tenth of a full batch starts a burst
 
 
@@ -27,21 +30,33 @@ async def linger(
     queued: Callable[[], int], full: int, oldest_at: float, linger_s: float, filled: asyncio.Event
 ) -> None:
     """Until `full` are queued, or the flow stopped (nothing arrived in the first
-    linger, or in QUIET lingers once more had come), or the oldest waited
-    EXTENSIONS lingers. `filled` is set by the lane when a batch is full."""
+    linger, or in QUIET lingers once more had come), or the flow is a trickle that
+    would not fill the batch before the cap, or the oldest waited EXTENSIONS
+    lingers. `filled` is set by the lane when a batch is full."""
     latest = oldest_at + EXTENSIONS * linger_s
-    step_end, seen, quiet = oldest_at + linger_s, queued(), 0
+    step_end, first = oldest_at + linger_s, queued()
+    seen, quiet = first, 0
     # A chunk of a tenth of a batch or more is a burst already: the rest of it comes
     # one pipeline turn later (a fetch, stage 1's forward), often past one linger.
-    burst = seen > 1 and seen * BURST_CHUNK >= full  # a lone event is never one
+    burst = first > 1 and first * BURST_CHUNK >= full  # a lone event is never one
     while queued() < full:
         now = monotonic()
         if now >= step_end:
             count = queued()
             burst, quiet = (True, 0) if count != seen else (burst, quiet + 1)
-            if now >= latest or quiet >= (QUIET if burst else 1):
+            patience = (QUIET if count > first else CHUNK_QUIET) if burst else 1
+            if now >= latest or quiet >= patience:
+                return
+            arrived = count - first
+            if count != seen and _trickle(arrived, now - oldest_at, full - count, latest - now):
                 return
             step_end, seen = min(now + linger_s, latest), count
         filled.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(filled.wait(), step_end - now)
+
+
+def _trickle(arrived: int, elapsed_s: float, missing: int, left_s: float) -> bool:
+    """At the rate seen so far, the batch would not fill before the cap: a steady
+    stream, not a burst, so waiting would only add latency."""
+    return missing * elapsed_s > arrived * left_s
