@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(LOCK)
 install: $(STAMP) ## Create .venv and install the service with its dev tools
 
 run: $(STAMP) ## Run everything locally: broker, sandboxes, service, demo producer
-	$(BIN)/python -m service.devtools.demo
+	$(BIN)/python -m devkit.demo
 
 test: $(STAMP) tools ## Run the whole test suite against a real broker
 	$(BIN)/python -m pytest
@@ -63,10 +63,10 @@ test-load-open: $(STAMP) ## The load checks that still fail on the merged pipeli
 	$(BIN)/python -m pytest -m load -s $(OPEN_SMALL_ORG) $(OPEN_FLEET_BATCH) $(OPEN_FLEET_KILL)
 
 lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service devkit tests bench
+	$(BIN)/ruff format --check service devkit tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m service.devtools.audit $(LOCK)
+	$(BIN)/python -m devkit.audit $(LOCK)
 	$(BIN)/hadolint Dockerfile
 
 lock: ## Regenerate requirements.lock (hashes; Python 3.11, Linux) from pyproject.toml

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from bench import plot, report
 from bench.figures import Figure
-from service.devtools.broker import local_broker
+from devkit.broker import local_broker
 
 # In the section order (1-7). A module not on this branch yet is a FAIL row
 # ("no such module") and the run goes on; `--only 1,2,3` leaves it out.

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.factories import make_batch, make_config, make_event
 from service.destinations.airtable import AirtableDestination, AirtableOptions
 from service.destinations.base import Batch, DestinationContext
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
 
 BATCH, BATCHES, RUNS = 200, 8, 3
 SCENARIOS = [("localhost", 0, 1), ("localhost", 0, 4), ("+50 ms/answer", 50, 4)]
@@ -41,7 +41,7 @@ def start_sandbox(
     folder: Path, latency_ms: int
 ) -> tuple[subprocess.Popen[str], dict[str, Any], Path]:
     cmd = [
-        sys.executable, "-m", "tests.sandboxes.airtable", "--port", "0", "--dir", str(folder),
+        sys.executable, "-m", "devkit.sandboxes.airtable", "--port", "0", "--dir", str(folder),
         "--rate-limit", "1000000", "--latency-ms", str(latency_ms),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from bench import cpu
-from tests.fleet import Fleet
+from devkit.fleet import Fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 

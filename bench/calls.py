@@ -3,7 +3,7 @@
 Kinds: `lookup` (Salesforce SOQL query or GET, HubSpot batch/read or GET, Airtable
 list calls), `search` (HubSpot search), `write` (Salesforce composite/sobjects,
 HubSpot batch create/update/upsert, Airtable POST/PATCH/PUT) and `token` (OAuth
-grants). The sandboxes log every call (tests/sandboxes), so nothing is sampled.
+grants). The sandboxes log every call (devkit/sandboxes), so nothing is sampled.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from tests.fleet import Fleet
+from devkit.fleet import Fleet
 
 KINDS = ("lookup", "search", "write", "token")
 

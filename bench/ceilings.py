@@ -21,7 +21,7 @@ from time import monotonic
 
 from bench.figures import Figure
 from bench.fleet_run import events_for
-from tests.fleet import Fleet
+from devkit.fleet import Fleet
 
 S = "3. ceilings"
 HUBSPOT_CEILING = 190 / 10 * 100  # records/s

@@ -18,8 +18,8 @@ from time import monotonic
 
 from bench.e2e import main, produce_all
 from bench.figures import Figure
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
 
 SECTION = "7. crash cost"
 ORGS, LEADS = 10, 1000

@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.figures import Figure
-from service.devtools.broker import local_broker
+from devkit.broker import local_broker
 
 Run = Callable[[str, Path, bool], Awaitable[list[Figure]]]
 MakeEvent = Callable[[int], dict[str, Any]]

@@ -22,8 +22,8 @@ from typing import Any
 
 from bench import baselines, calls, cpu, profile
 from bench.baselines import Baseline
-from tests.factories import make_event
-from tests.fleet import DESTINATIONS, Fleet, org_id
+from devkit.factories import make_event
+from devkit.fleet import DESTINATIONS, Fleet, org_id
 
 PROFILE_S = 10.0
 
@@ -118,7 +118,7 @@ async def measure(
 ) -> Run:
     """`repeat`: a second pass over the same leads; `sample`: py-spy during it;
     `label` tells rounds of the same scenario apart (and scenarios with `per_org`
-    config overrides, see tests/fleet.py, from those without)."""
+    config overrides, see devkit/fleet.py, from those without)."""
     key = (kafka, orgs, events, destinations, baselines_too, repeat, sample, label)
     if key in _runs:
         return _runs[key]

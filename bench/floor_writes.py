@@ -1,5 +1,5 @@
 """The floor's requests: one write per batch of an API's maximum size, built as
-pure data (the fields the fleet's configs map, tests/factories.py DEFAULT_TARGETS).
+pure data (the fields the fleet's configs map, devkit/factories.py DEFAULT_TARGETS).
 
 Salesforce creates Leads (composite/sobjects POST, 200 a call), HubSpot upserts
 contacts by email (batch/upsert, 100 a call), Airtable upserts on Email (PATCH

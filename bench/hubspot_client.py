@@ -31,6 +31,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectBatchInputUpsert,
 )
 
+from devkit.factories import make_batch, make_config, make_event
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
 from service.destinations.hubspot.client import HubSpotClient, parse_credentials
@@ -41,7 +42,6 @@ from service.destinations.oauth import TokenSource
 from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
 
 BATCH, BATCHES, RUNS = 100, 40, 5
 SCENARIOS = [("localhost", 0.0, 1), ("localhost", 0.0, 4), ("+50 ms/answer", 0.05, 16)]
@@ -54,7 +54,7 @@ def start_sandbox(folder: Path) -> tuple[subprocess.Popen[str], dict[str, Any], 
     cmd = [
         sys.executable,
         "-m",
-        "tests.sandboxes.hubspot",
+        "devkit.sandboxes.hubspot",
         "--port",
         "0",
         "--dir",

@@ -20,10 +20,10 @@ from typing import Any
 
 from bench.e2e import main, percentile
 from bench.figures import Figure
+from devkit.factories import make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config
 from service.destinations.hubspot import HubSpotDestination
-from tests.factories import make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import batch, destination, hubspot_config
 
 SECTION = "4. latency"
 RATE, LINGER_S = 5.0, 0.05

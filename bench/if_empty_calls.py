@@ -19,8 +19,8 @@ from typing import Any
 from bench import calls, e2e_throughput, fleet_run
 from bench.figures import Figure
 from bench.fleet_run import Pass, Run
-from tests.factories import DEFAULT_TARGETS
-from tests.fleet import LEAD
+from devkit.factories import DEFAULT_TARGETS
+from devkit.fleet import LEAD
 
 S = "2. API calls"
 UNIT = "per 1k records"

@@ -21,9 +21,9 @@ from typing import Any
 from bench import hubspot_pacing
 from bench.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced_apart, percentile
 from bench.figures import Figure
-from tests.factories import make_event
-from tests.fleet import DESTINATIONS, Fleet, org_id
-from tests.sandboxes.hubspot.testing import PROPENSITY
+from devkit.factories import make_event
+from devkit.fleet import DESTINATIONS, Fleet, org_id
+from devkit.sandboxes.hubspot.testing import PROPENSITY
 
 SECTION = "4. latency"
 RATE = 100.0  # events/s offered

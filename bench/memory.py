@@ -19,10 +19,10 @@ from time import monotonic
 
 from bench.e2e import main, proc_status, produce_all
 from bench.figures import Figure
-from tests.changelog import fill_watermarks
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
-from tests.harness import create_input_topics
+from devkit.changelog import fill_watermarks
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
+from devkit.harness import create_input_topics
 
 SECTION = "5. memory"
 LIMIT_MB = 250.0

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from devkit.factories import make_batch, make_config, make_event
 from service.destinations.salesforce import SalesforceDestination
 from service.destinations.salesforce.client import Credentials, RestClient
 from service.destinations.salesforce.sdk import sdk_client
@@ -30,7 +31,6 @@ from service.destinations.salesforce.soql import in_queries
 from service.http import new_session
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
 
 BATCH, BATCHES = 200, 16
 FIELDS = {"TS_Score__c": "warm", "TS_Reasoning__c": "ICP match; visited pricing 4x. " * 8}
@@ -39,7 +39,7 @@ Work = tuple[str, list[dict[str, Any]]]
 
 
 def start_sandbox(folder: Path) -> tuple[subprocess.Popen[str], dict[str, Any], Path]:
-    cmd = [sys.executable, "-m", "tests.sandboxes.salesforce", "--port", "0", "--dir", str(folder)]
+    cmd = [sys.executable, "-m", "devkit.sandboxes.salesforce", "--port", "0", "--dir", str(folder)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())

@@ -30,10 +30,10 @@ import orjson
 
 from bench.e2e import broker_pid, cpu_seconds, main
 from bench.figures import Figure
-from tests.factories import make_event
-from tests.fleet import DESTINATIONS, Fleet, org_id
-from tests.harness import create_input_topics
-from tests.tenant_limits import Requests, airtable_peak, hubspot_peak, rejected
+from devkit.factories import make_event
+from devkit.fleet import DESTINATIONS, Fleet, org_id
+from devkit.harness import create_input_topics
+from devkit.tenant_limits import Requests, airtable_peak, hubspot_peak, rejected
 
 SECTION = "6. scale-out"
 PARTITIONS, ORGS = 12, 24

@@ -24,15 +24,15 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devkit.broker import local_broker
+from devkit.factories import make_config, make_event
+from devkit.harness import create_input_topics, topic_env
 from service.app import Service
 from service.destinations.memory import MemoryDestination
-from service.devtools.broker import local_broker
 from service.metrics import Metrics
 from service.pipeline.consumer import FETCH_MAX_WAIT_MS
 from service.runtime import tune_gc
 from service.settings import Settings
-from tests.factories import make_config, make_event
-from tests.harness import create_input_topics, topic_env
 
 STATUS_SIZED = orjson.dumps(
     {"schema_version": 1, "event_id": "x" * 36, "status": "delivered", "pad": "y" * 300}

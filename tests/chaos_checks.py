@@ -14,8 +14,8 @@ import aiohttp
 import orjson
 from aiokafka.partitioner import murmur2
 
-from tests.fleet import DESTINATIONS, Fleet, base_id
-from tests.harness import read_topic
+from devkit.fleet import DESTINATIONS, Fleet, base_id
+from devkit.harness import read_topic
 
 TERMINAL = ("delivered", "skipped", "failed")
 Pair = tuple[str, str]  # (event id, destination)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
-from tests.instance import Instance
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
+from devkit.instance import Instance
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 GAP_S = 60  # between a lead's successive new evaluations, on the evaluation clock

@@ -1,5 +1,5 @@
 """Shared fixtures. Kafka is real: KAFKA_BOOTSTRAP_SERVERS, else testcontainers'
-Kafka when Docker answers, else the Tansu broker (service/devtools/broker.py)."""
+Kafka when Docker answers, else the Tansu broker (devkit/broker.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.devtools.broker import local_broker
+from devkit.broker import local_broker
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 
+from devkit.fleet import Fleet, org_id
+from devkit.harness import FAST, read_topic
 from service.pipeline.layout import BY_ORG
 from service.pipeline.retry import tier_topics
 from service.tenancy import org_partition
-from tests.fleet import Fleet, org_id
-from tests.harness import FAST, read_topic
 from tests.test_process_lifecycle import committed_vs_end
 
 ORG = org_id(0)

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox, Column
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import DestinationContext, Outcome
 from service.errors import AuthFailed, Forbidden, TransientError
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox, Column
 
 FAST = {"requests_per_second": 500, "window_s": 1.0}
 

@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox, Column
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import Destination, DestinationContext
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox, Column
 from tests.test_airtable_ratelimit import provoke_penalty
 
 OTHER_BASE = "appOtherBase00002"

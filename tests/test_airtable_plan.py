@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from pyairtable.formulas import quoted
 
+from devkit.factories import DEFAULT_TARGETS, make_event
+from devkit.sandboxes.airtable import DEFAULT_TABLES, Formula
 from service.destinations.airtable import AirtableOptions
 from service.destinations.airtable.errors import RecordRejected, classify
 from service.destinations.airtable.plan import (
@@ -21,8 +23,6 @@ from service.destinations.airtable.plan import (
 from service.destinations.airtable.writer import ItemResult, combine
 from service.errors import AuthFailed, Forbidden, PermanentError, RateLimited, TransientError
 from service.models import EVENT, DeliveryState, EvaluationCompleted, RecordRef, Target
-from tests.factories import DEFAULT_TARGETS, make_event
-from tests.sandboxes.airtable import DEFAULT_TABLES, Formula
 
 
 def _target(**overrides: Any) -> Target:

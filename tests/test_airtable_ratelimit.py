@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox, Hit
 from service.destinations.airtable import AirtableDestination
 from service.errors import RateLimited
 from service.http import new_session
 from service.models import DeliveryState
 from service.ratelimit import CompletionWindow, Handoffs
 from service.tenancy import org_partition
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox, Hit
 from tests.test_airtable_destination import opened
 
 CREATE_OFF = [{**DEFAULT_TARGETS["airtable"][0], "create_if_missing": False}]

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import DestinationContext, Outcome
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
 
 LOOKUP_ONLY = {**DEFAULT_TARGETS["airtable"][0], "create_if_missing": False}
 COMPANIES = {

@@ -14,13 +14,13 @@ import requests
 from pyairtable import Api
 from pyairtable.formulas import EQ, OR, Field
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
 from service.destinations.airtable.client import parse_credentials
 from service.destinations.airtable.plan import match_formula
 from service.destinations.airtable.sdk import sdk_api
 from service.errors import AuthFailed, RateLimited
 from service.models import DeliveryState
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
 from tests.test_airtable_destination import opened
 
 

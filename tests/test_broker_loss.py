@@ -13,10 +13,10 @@ from time import monotonic
 import aiohttp
 import pytest
 
-from service.devtools.broker import free_port, tansu
-from tests.factories import make_event
-from tests.harness import create_input_topics
-from tests.tcp_proxy import CuttableProxy
+from devkit.broker import free_port, tansu
+from devkit.factories import make_event
+from devkit.harness import create_input_topics
+from devkit.tcp_proxy import CuttableProxy
 from tests.test_process_lifecycle import process_env, produce, start, wait_for_ids
 
 pytestmark = pytest.mark.slow

@@ -1,5 +1,5 @@
 """Chaos (issue 19): 12 orgs with Salesforce, HubSpot and Airtable each, random
-faults per destination (tests/sandboxes/chaos.py: 5xx, 429 with odd
+faults per destination (devkit/sandboxes/chaos.py: 5xx, 429 with odd
 Retry-After values, answers past the timeout, malformed bodies), two instances
 in one consumer group killed (-9, once SIGTERM) and restarted at random, under
 a steady stream of evaluations; then a quiet tail in which every fault stops
@@ -34,6 +34,8 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.fleet import DESTINATIONS, Fleet
+from devkit.sandboxes.chaos import Chaos
 from tests.chaos_checks import (
     dlq_events,
     dump,
@@ -45,8 +47,6 @@ from tests.chaos_checks import (
     where,
 )
 from tests.chaos_parts import Exits, monkey, stream
-from tests.fleet import DESTINATIONS, Fleet
-from tests.sandboxes.chaos import Chaos
 
 pytestmark = pytest.mark.load
 

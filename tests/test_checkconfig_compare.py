@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_config
 from service.checkconfig import airtable, hubspot, salesforce
 from service.checkconfig.cli import BadInput, load
 from service.checkconfig.compare import check, objects_of
@@ -18,7 +19,6 @@ from service.checkconfig.fields import Schemas
 from service.config.validation import validate
 from service.errors import ConfigRejected
 from service.models import DestinationConfig
-from tests.factories import make_config
 
 
 def sf_field(name: str, kind: str = "string", **extra: Any) -> dict[str, Any]:

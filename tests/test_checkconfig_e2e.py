@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 import yaml
 
-from tests.factories import make_config
-from tests.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.properties import HsProperty
-from tests.sandboxes.salesforce import SalesforceSandbox
-from tests.sandboxes.salesforce.schema import SfField
+from devkit.factories import make_config
+from devkit.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.properties import HsProperty
+from devkit.sandboxes.salesforce import SalesforceSandbox
+from devkit.sandboxes.salesforce.schema import SfField
 
 EMAIL = {"crm_field": "Email", "event_field": "lead.email"}
 RATING = SfField("picklist", 40, values=("Hot", "Warm", "Cold"), restricted=True)

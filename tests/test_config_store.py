@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_config
 from service.config.store import ConfigStore
 from service.errors import SettingsError
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.factories import make_config
 
 
 def apply(store: ConfigStore, config: dict[str, Any] | None, key: str = "org_1:salesforce") -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from devkit.factories import make_config, make_event
 from service.models import CONTRACT_MODELS, json_schemas
-from tests.factories import make_config, make_event
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devkit.factories import make_batch, make_config, make_event
 from service.destinations import answers
 from service.destinations.airtable import destination as airtable_module
 from service.destinations.base import Destination, DestinationContext, Outcome
@@ -48,7 +49,6 @@ from tests.crm_fuzz_world import (
     fake_id,
     hubspot_world,
 )
-from tests.factories import make_batch, make_config, make_event
 
 FUZZ = settings(
     max_examples=250,

@@ -13,12 +13,12 @@ from typing import Any
 
 import aiohttp
 
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 
 EMAIL = "ada@example.com"
 

@@ -14,6 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service import redact
 from service import secrets as secrets_module
 from service.destinations.base import DestinationContext, account_of
@@ -26,10 +30,6 @@ from service.metrics import Metrics
 from service.models import DeliveryState, DestinationConfig
 from service.secrets import SecretStore
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 
 def test_idle_map_drops_idle_entries_and_the_least_recently_used() -> None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from devkit.factories import make_event
 from service.errors import InvalidEvent
 from service.models import rfc3339
 from service.pipeline.decode import decode_event
-from tests.factories import make_event
 
 LIMIT = 1_048_576
 

@@ -38,7 +38,7 @@ async def test_demo_scenes_then_sigint_summary_and_everything_stopped() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.devtools.demo",
+        "devkit.demo",
         "--every",
         "0.5",
         "--gap",

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import trustme
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.airtable.destination import AirtableDestination
 from service.destinations.base import Destination, DestinationContext
 from service.destinations.salesforce.destination import SalesforceDestination
 from service.http import ssl_context, tls_message
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 
 def test_verification_is_always_on(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_config
 from service.config.store import ConfigStore
 from service.config.validation import parse
 from service.errors import ConfigRejected
 from service.metrics import Metrics
 from service.models import OnDuplicate, WriteMode
-from tests.factories import DEFAULT_TARGETS, make_config
 
 SCORES = {"hot": "Hot", "warm": "Warm", "cold": "Cold"}
 LEVELS = {"high": "A", "medium": "B", "low": "C"}

@@ -16,14 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.properties import HsProperty
-from tests.sandboxes.hubspot.testing import CONTACTS
-from tests.sandboxes.salesforce import SalesforceSandbox
-from tests.sandboxes.salesforce.schema import SfField
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.properties import HsProperty
+from devkit.sandboxes.hubspot.testing import CONTACTS
+from devkit.sandboxes.salesforce import SalesforceSandbox
+from devkit.sandboxes.salesforce.schema import SfField
 
 PICKLIST = {"hot": "Hot", "warm": "Warm", "cold": "Cold"}
 LEVELS = {"high": "Hot", "medium": "Warm", "low": "Cold"}

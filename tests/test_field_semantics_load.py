@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.factories import DEFAULT_TARGETS, make_event
-from tests.fleet import LEAD, Fleet, base_id, org_id
-from tests.sandboxes.airtable import Column
+from devkit.factories import DEFAULT_TARGETS, make_event
+from devkit.fleet import LEAD, Fleet, base_id, org_id
+from devkit.sandboxes.airtable import Column
 
 pytestmark = pytest.mark.slow  # about 12 s: not `load` (that is for runs over 30 s)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.factories import make_event
-from tests.fleet import DESTINATIONS, Fleet, org_id
-from tests.tenant_limits import Requests, airtable_peak, hubspot_peak, rejected
+from devkit.factories import make_event
+from devkit.fleet import DESTINATIONS, Fleet, org_id
+from devkit.tenant_limits import Requests, airtable_peak, hubspot_peak, rejected
 
 pytestmark = pytest.mark.load
 PARTITIONS, ORGS, LEADS = 12, 24, 200

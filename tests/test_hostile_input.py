@@ -17,6 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devkit.factories import make_config, make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config
 from service.config.store import ConfigStore
 from service.destinations.hubspot import HubSpotDestination
 from service.destinations.hubspot.matching import search_body
@@ -26,9 +29,6 @@ from service.metrics import Metrics
 from service.models import EvaluationCompleted
 from service.pipeline.decode import decode_event
 from service.redact import redact
-from tests.factories import make_config, make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import batch, destination, hubspot_config
 
 FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
@@ -259,8 +259,8 @@ NASTY_LEAD = {"first_name": "A\u202eB\x00C\n😀", "company": "\"'; DROP TABLE -
 async def test_hostile_records_end_in_the_dlq_a_status_or_a_counted_rejection(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
+    from devkit.harness import ServiceHarness
     from service.destinations.memory import MemoryDestination
-    from tests.harness import ServiceHarness
 
     memory = MemoryDestination()
     h = ServiceHarness(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit.factories import make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config, metric
 from service.destinations.hubspot import HubSpotDestination
 from service.errors import AuthFailed
 from service.metrics import Metrics
-from tests.factories import make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import batch, destination, hubspot_config, metric
 
 COMPANIES = {
     "object": "companies",

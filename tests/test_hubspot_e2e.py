@@ -16,12 +16,12 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import hubspot_config
 from service.destinations.base import Destination, DestinationContext
 from service.destinations.hubspot import HubSpotDestination
-from tests.factories import make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import hubspot_config
 from tests.test_hubspot_limits import BUDGET, utilisation
 
 

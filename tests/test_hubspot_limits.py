@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit.factories import make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.budget import limit_body
+from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config
 from service.destinations.base import account_of
 from service.errors import QuotaExhausted, RateLimited
-from tests.factories import make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.budget import limit_body
-from tests.sandboxes.hubspot.testing import batch, destination, hubspot_config
 
 BUDGET = {"max_requests": 10, "window_s": 2.0}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devkit.factories import make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config
 from service.destinations.hubspot import HubSpotDestination
 from service.models import DeliveryState
-from tests.factories import make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import batch, destination, hubspot_config
 
 COMPANIES = {
     "object": "companies",

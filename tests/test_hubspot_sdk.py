@@ -27,9 +27,9 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.budget import limit_body
 from service.destinations.hubspot.sdk import close_apis, sdk_client
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.budget import limit_body
 
 
 async def test_the_sdk_reads_and_writes_the_sandbox(tmp_path: Path) -> None:

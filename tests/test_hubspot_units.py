@@ -8,6 +8,8 @@ from time import monotonic
 
 import pytest
 
+from devkit.factories import make_event
+from devkit.sandboxes.hubspot.testing import hubspot_config
 from service.destinations.hubspot.limits import HubSpotOptions, TokenLimits
 from service.destinations.hubspot.outcomes import ItemState, operations
 from service.destinations.hubspot.plan import merge, plan_item
@@ -22,8 +24,6 @@ from service.destinations.hubspot.responses import (
 from service.errors import PermanentError, QuotaExhausted, RateLimited, TransientError
 from service.models import EVENT, DestinationConfig, RecordRef
 from service.ratelimit import CompletionWindow
-from tests.factories import make_event
-from tests.sandboxes.hubspot.testing import hubspot_config
 
 
 def plan(config: dict, event: dict, item: int = 0, cuts: list[str] | None = None) -> list:

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import CONTACTS, batch, destination, hubspot_config, metric
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import DestinationContext
 from service.destinations.salesforce import SalesforceDestination
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import CONTACTS, batch, destination, hubspot_config, metric
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 KEEP_REASONING = {"reasoning": {"write": "if_empty"}}
 KEEP_ALL = {k: {"write": "if_empty"} for k in ("score", "reasoning", "evaluated_at")}

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
 from service.destinations.airtable import current as at_current
 from service.destinations.airtable.plan import RecordWrite, TargetPlan
 from service.destinations.hubspot.current import parse_read
 from service.destinations.salesforce import current as sf_current
 from service.errors import DeliveryError, PermanentError, TransientError
 from service.models import EVENT, DestinationConfig
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
 
 
 def test_hubspot_batch_read_by_id_and_by_email() -> None:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.harness import FAST, create_input_topics, topic_env
 from service.metrics import package_version
-from tests.harness import FAST, create_input_topics, topic_env
 
 REPO = Path(__file__).resolve().parents[1]
 UID = GID = 10001  # the image's user, and the pod's runAsUser (deploy/k8s/base)

@@ -22,7 +22,7 @@ import trustme
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from service.devtools.broker import free_port, tansu
+from devkit.broker import free_port, tansu
 from service.errors import SettingsError
 from service.settings import Settings
 

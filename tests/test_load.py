@@ -11,8 +11,8 @@ from time import monotonic
 
 import pytest
 
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
 
 pytestmark = pytest.mark.load
 

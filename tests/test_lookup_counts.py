@@ -13,6 +13,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import PROPENSITY as HS_PROPENSITY
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.airtable import AirtableDestination
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
@@ -20,11 +25,6 @@ from service.destinations.salesforce import SalesforceDestination
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import PROPENSITY as HS_PROPENSITY
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 LEADS = 20
 ROUNDS = 3

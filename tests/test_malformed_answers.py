@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.garble import KINDS
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import destination as hubspot_destination
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.base import Outcome
 from service.errors import DeliveryError
 from service.models import DeliveryState
-from tests.factories import make_batch, make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.garble import KINDS
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import destination as hubspot_destination
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
 from tests.test_airtable_destination import opened, target
 from tests.test_salesforce_destination import FIELDS
 from tests.test_salesforce_destination import destination as salesforce_destination
@@ -108,7 +108,7 @@ async def test_airtable(tmp_path: Path, create: bool, method: str, kind: str) ->
         assert len(at.table("Contacts")) == 1
 
 
-# The shapes of issue 19 (tests/sandboxes/garble.py MALFORMED): each is bad_response too.
+# The shapes of issue 19 (devkit/sandboxes/garble.py MALFORMED): each is bad_response too.
 SALESFORCE_SHAPES = [
     *(("/query", kind) for kind in ("null_body", "null_fields", "wrong_types", "foreign_next")),
     *(("/composite/sobjects", kind) for kind in ("null_body", "null_errors", "wrong_types")),

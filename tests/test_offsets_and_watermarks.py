@@ -6,13 +6,13 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from devkit.factories import make_config, make_event
 from service.models import EVENT, DestinationConfig, epoch_us
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.restore import mark_bytes
 from service.pipeline.state import StateStores
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery
-from tests.factories import make_config, make_event
 from tests.fakes import job_of, watermarks
 
 TP = TopicPartition("t", 0)

@@ -14,12 +14,12 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devkit.factories import make_event
+from devkit.harness import create_input_topics, read_topic
 from service.metrics import Metrics
 from service.pipeline.outbox import Outbox
 from service.pipeline.records import Outgoing
 from service.pipeline.refusals import Refusals
-from tests.factories import make_event
-from tests.harness import create_input_topics, read_topic
 from tests.test_process_lifecycle import committed_vs_end, process_env, start, wait_for_ids
 
 

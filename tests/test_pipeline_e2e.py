@@ -9,12 +9,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
 from service.destinations.base import Batch, Outcome
 from service.destinations.memory import MemoryDestination
 from service.errors import PermanentError, RateLimited, TransientError
 from service.models import EvaluationCompleted
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
 
 SECRET = {"access_token": "tok-" + "s" * 24}
 

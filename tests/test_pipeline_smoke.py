@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
 from service.destinations.memory import MemoryDestination
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
 
 
 async def test_one_event_one_status(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Issue 19 end to end: each finding against the real `python -m service` process,
-the real broker and the HTTPS CRM sandboxes (tests/fleet.py). No record, answer,
+the real broker and the HTTPS CRM sandboxes (devkit/fleet.py). No record, answer,
 fault or rebalance stops, stalls or loses anything: the partition moves on, every
 (event, destination) pair ends with a terminal status, the process stays up.
 
@@ -17,9 +17,10 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.factories import make_event
-from tests.fleet import org_id
-from tests.harness import read_topic
+from devkit.factories import make_event
+from devkit.fleet import org_id
+from devkit.harness import read_topic
+from devkit.sandboxes.hubspot.budget import limit_body
 from tests.poison_parts import (
     ORG,
     answered,
@@ -44,7 +45,6 @@ from tests.poison_parts import (
     until,
     work_partition,
 )
-from tests.sandboxes.hubspot.budget import limit_body
 
 # -- 1. values that pass validation can be processed, or validation rejects them ---------
 

@@ -29,6 +29,7 @@ from aiokafka import TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devkit.factories import make_config
 from service.config.store import ConfigStore
 from service.destinations.base import Batch, Outcome
 from service.errors import InvalidEvent, RateLimited, TransientError
@@ -48,7 +49,6 @@ from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Job
 from service.secrets import SecretStore
 from service.settings import Settings
-from tests.factories import make_config
 from tests.fakes import ListSink
 
 TOPIC = "trailspark.evaluations.completed"

@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from tests.factories import make_config, make_event
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.salesforce import SalesforceSandbox
+from devkit.factories import make_config, make_event
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.salesforce import SalesforceSandbox
 
 SF_TARGET = {
     "object": "Lead",

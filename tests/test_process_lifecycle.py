@@ -15,12 +15,12 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from devkit.broker import free_port
+from devkit.factories import make_config, make_event
+from devkit.harness import FAST, ServiceHarness, create_input_topics, read_topic, topic_env
 from service.app import Service
 from service.destinations.memory import MemoryDestination
-from service.devtools.broker import free_port
 from service.settings import Settings
-from tests.factories import make_config, make_event
-from tests.harness import FAST, ServiceHarness, create_input_topics, read_topic, topic_env
 
 SECRET = {"access_token": "tok-" + "s" * 24}
 

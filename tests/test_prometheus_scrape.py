@@ -22,8 +22,8 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
 from tests.test_pipeline_e2e import SECRET, memories
 
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "rules.yml"

@@ -8,6 +8,11 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.base import Destination, DestinationContext
 from service.destinations.hubspot import HubSpotDestination
 from service.destinations.salesforce import SalesforceDestination
@@ -15,11 +20,6 @@ from service.errors import QuotaExhausted
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 
 def budget_refusals(metrics: Metrics, destination: str) -> float:

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import PROPENSITY as HS_PROPENSITY
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import PROPENSITY as HS_PROPENSITY
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 
 SF_FIELDS = {"score": "TS_Score__c", "reasoning": "TS_Reasoning__c"}
 BY_EMAIL = {"crm_field": "Email", "event_field": "lead.email"}

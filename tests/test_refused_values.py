@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import BASE_TIME
 from service.destinations.airtable.errors import RecordRejected, classify
 from service.destinations.hubspot.refusals import refusals, refused_input
 from service.destinations.hubspot.responses import Input, per_input
@@ -16,7 +17,6 @@ from service.destinations.salesforce.errors import record_error, request_error
 from service.destinations.salesforce.outcomes import saved
 from service.destinations.salesforce.plan import Plan, Write, requests
 from service.errors import PermanentError
-from tests.factories import BASE_TIME
 
 PICKLIST = {
     "statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",

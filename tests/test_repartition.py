@@ -11,6 +11,7 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from devkit.factories import make_event
 from service.metrics import Metrics
 from service.models import rfc3339
 from service.pipeline.cutover import earlier_members
@@ -19,7 +20,6 @@ from service.pipeline.outbox import Outbox
 from service.pipeline.repartition import Forward, Repartitioner
 from service.settings import Settings
 from service.tenancy import org_of_key, org_partition
-from tests.factories import make_event
 from tests.fakes import FakeProducer
 
 SETTINGS = Settings(bootstrap_servers="unused:9092")

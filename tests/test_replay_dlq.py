@@ -20,12 +20,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness, read_topic, topic_env
 from service.destinations.memory import MemoryDestination
 from service.replay import ReplayFilter, replay, replay_headers
 from service.replay_cli import parse_args, rfc3339_ms
 from service.settings import Settings
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness, read_topic, topic_env
 
 T0 = int(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp() * 1000)
 MINUTE = 60_000

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.salesforce import SalesforceSandbox
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.salesforce import SalesforceSandbox
 
 FIELDS = {
     "score": "TS_Score__c",

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.salesforce import SalesforceDestination
 from service.errors import (
     AuthFailed,
@@ -22,8 +24,6 @@ from service.errors import (
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 FIELDS = {
     "score": "TS_Score__c",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from devkit.factories import make_config, make_event
 from service.destinations.salesforce.mapping import create_values, target_values
 from service.destinations.salesforce.outcomes import fold
 from service.destinations.salesforce.plan import Plan, Write, build, needed_lookups, requests
@@ -18,7 +19,6 @@ from service.models import (
     RecordRef,
     Target,
 )
-from tests.factories import make_config, make_event
 
 FIELDS = {
     "score": "TS_Score__c",

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.base import Outcome
 from service.destinations.salesforce import SalesforceDestination
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 FIELDS = {"score": "TS_Score__c", "reasoning": "TS_Reasoning__c"}
 BY_EMAIL = {"crm_field": "Email", "event_field": "lead.email"}

@@ -21,9 +21,9 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.format import format_soql
 
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.salesforce.sdk import sdk_client
 from service.http import ssl_context
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 
 @pytest.fixture

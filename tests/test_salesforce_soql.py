@@ -7,8 +7,8 @@ from urllib.parse import quote as url_quote
 
 import pytest
 
+from devkit.sandboxes.salesforce.soql import SoqlError, parse, tokenize
 from service.destinations.salesforce.soql import MAX_LITERAL, check_name, in_queries, quote
-from tests.sandboxes.salesforce.soql import SoqlError, parse, tokenize
 
 NASTY = [
     "x' OR Name != '",

@@ -20,14 +20,14 @@ from hubspot.crm.contacts import (
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
+from devkit.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.properties import HsProperty
+from devkit.sandboxes.salesforce import SalesforceSandbox
+from devkit.sandboxes.salesforce.schema import SfField
 from service.destinations.airtable.client import parse_credentials
 from service.destinations.airtable.sdk import sdk_api
 from service.destinations.hubspot.sdk import close_apis, sdk_client
-from tests.sandboxes.airtable import DEFAULT_TABLES, AirtableSandbox, Column
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.properties import HsProperty
-from tests.sandboxes.salesforce import SalesforceSandbox
-from tests.sandboxes.salesforce.schema import SfField
 
 RATING = SfField("picklist", 40, values=("Hot", "Warm", "Cold"), restricted=True)
 

@@ -18,17 +18,17 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.store import error_body
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations import build_all
 from service.destinations.airtable.destination import AirtableDestination
 from service.destinations.base import Batch, Destination, DestinationContext, Outcome
 from service.logs import JsonFormatter, TextFormatter
 from service.redact import RedactingFilter
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.store import error_body
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 ORG = "leak-org"
 CRASH = "crash@example.com"

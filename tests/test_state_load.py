@@ -13,10 +13,10 @@ from time import monotonic
 import orjson
 import pytest
 
+from devkit.changelog import fill_watermarks
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
 from service.tenancy import org_partition
-from tests.changelog import fill_watermarks
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
 
 pytestmark = pytest.mark.load
 PARTITIONS = 6

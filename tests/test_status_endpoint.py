@@ -9,6 +9,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from devkit.factories import make_config, make_event
+from devkit.harness import ServiceHarness
 from service.config.store import ConfigStore
 from service.destinations.base import Outcome
 from service.destinations.memory import MemoryDestination
@@ -18,8 +20,6 @@ from service.metrics import Metrics
 from service.models import RecordRef
 from service.outcomes import LastOutcomes
 from service.states import CircuitState, ServiceStates
-from tests.factories import make_config, make_event
-from tests.harness import ServiceHarness
 
 SECRET = {"access_token": "tok-" + "s" * 24}
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from devkit.factories import make_config, make_event
 from service.destinations.base import Outcome
 from service.errors import PermanentError
 from service.models import (
@@ -17,7 +18,6 @@ from service.models import (
 )
 from service.pipeline.status import status_record
 from service.pipeline.work import Delivery
-from tests.factories import make_config, make_event
 from tests.fakes import job_of
 
 

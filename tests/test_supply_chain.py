@@ -12,7 +12,7 @@ import orjson
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from service.devtools.audit import verdict
+from devkit.audit import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")

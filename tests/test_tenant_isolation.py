@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from devkit.factories import make_config
 from service.config.store import ConfigStore
 from service.credentials import CredentialsFile, expected_ref, ref_problem, reveal
 from service.errors import CredentialsUnavailable
 from service.metrics import Metrics
 from service.models import DestinationConfig
 from service.secrets import SecretStore
-from tests.factories import make_config
 
 DESTINATIONS = ("salesforce", "hubspot", "airtable")
 TOKEN_KEY = {"salesforce": "access_token", "hubspot": "access_token", "airtable": "api_key"}
@@ -244,9 +244,9 @@ def test_no_delivery_ever_gets_another_orgs_token(scenario: dict[str, Any]) -> N
 async def test_each_org_is_written_only_with_its_own_token(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    from tests.factories import make_event
-    from tests.harness import ServiceHarness
-    from tests.sandboxes.salesforce import SalesforceSandbox
+    from devkit.factories import make_event
+    from devkit.harness import ServiceHarness
+    from devkit.sandboxes.salesforce import SalesforceSandbox
 
     tls = tmp_path / "tls"
     tls.mkdir()

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.factories import make_batch, make_config, make_event
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service.destinations.base import DestinationContext
 from service.destinations.hubspot import HubSpotDestination
 from service.destinations.salesforce import SalesforceDestination
@@ -17,9 +20,6 @@ from service.errors import AuthFailed
 from service.metrics import Metrics
 from service.models import DeliveryState
 from service.settings import Settings
-from tests.factories import make_batch, make_config, make_event
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 
 def settings(ca: Path) -> Settings:

@@ -25,8 +25,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from devkit.broker import free_port
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
+from devkit.harness import ServiceHarness
+from devkit.sandboxes.airtable import AirtableSandbox
+from devkit.sandboxes.hubspot import HubSpotSandbox
+from devkit.sandboxes.hubspot.testing import hubspot_config
+from devkit.sandboxes.salesforce import SalesforceSandbox
 from service import trace_cli
-from service.devtools.broker import free_port
 from service.settings import Settings
 from service.trace import Found, Scan, trace
 from service.trace_cli import PROGRESS_MIN, parse_args, since_ms, wants_bar
@@ -42,12 +48,6 @@ from service.trace_format import (
     summary,
     table,
 )
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
-from tests.harness import ServiceHarness
-from tests.sandboxes.airtable import AirtableSandbox
-from tests.sandboxes.hubspot import HubSpotSandbox
-from tests.sandboxes.hubspot.testing import hubspot_config
-from tests.sandboxes.salesforce import SalesforceSandbox
 
 NOW = 1_795_000_000_000  # 2026-11-18T11:06:40Z, a fixed "now" for the pure tests
 HOUR = 3_600_000

@@ -15,11 +15,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.partitioner import murmur2
 
+from devkit.factories import make_event
+from devkit.harness import ServiceHarness
 from service.destinations.memory import MemoryDestination
 from service.models import rfc3339
 from service.pipeline.layout import STAGE1_CLIENT_ID
-from tests.factories import make_event
-from tests.harness import ServiceHarness
 from tests.test_pipeline_e2e import connect
 
 OLD_PARTITIONS = 3

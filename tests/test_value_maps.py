@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from devkit.factories import DEFAULT_TARGETS, make_config, make_event
 from service.destinations.airtable.plan import plan_target
 from service.destinations.hubspot.plan import plan_item
 from service.destinations.salesforce import plan as sf_plan
 from service.mapping import if_empty_fields, is_empty, keep_filled, mapped_values
 from service.models import EVENT, DestinationConfig, EvaluationCompleted
-from tests.factories import DEFAULT_TARGETS, make_config, make_event
 
 PICKLIST = {"hot": "Hot", "warm": "Warm", "cold": "Cold"}
 LEVELS = {"high": "Tier 1", "medium": "Tier 2", "low": "Tier 3"}
