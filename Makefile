@@ -96,10 +96,10 @@ bench: $(STAMP) ## Every end-to-end benchmark (about 14 min): table -> BENCHMARK
 	$(BIN)/python -m bench
 
 bench-micro: $(STAMP) ## Older micro-benchmarks: service vs raw aiokafka in one process, SDK vs aiohttp per CRM
-	$(BIN)/python -m bench.throughput
-	$(BIN)/python -m bench.salesforce_client
-	$(BIN)/python -m bench.hubspot_client
-	$(BIN)/python -m bench.airtable_client
+	$(BIN)/python -m bench.micro.service_vs_aiokafka
+	$(BIN)/python -m bench.micro.salesforce_client
+	$(BIN)/python -m bench.micro.hubspot_client
+	$(BIN)/python -m bench.micro.airtable_client
 
 prometheusrule: $(STAMP) ## Regenerate the k8s PrometheusRule from deploy/prometheus/rules.yml
 	$(BIN)/python deploy/prometheus/wrap_rules.py

@@ -1,6 +1,6 @@
 """5. Memory: peak RSS (VmHWM) of `python -m service` in three situations.
 
-    python -m bench.memory [--quick]
+    python -m bench.sections.memory [--quick]
 
 - a backlog produced before the service starts, one org with only Salesforce
   active and every answer 1 s late: measured until the backlog is consumed into
@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from time import monotonic
 
-from bench.e2e import main, proc_status, produce_all
 from bench.figures import Figure
+from bench.lib.e2e import main, proc_status, produce_all
 from devkit.changelog import fill_watermarks
 from devkit.factories import make_event
 from devkit.fleet import Fleet, org_id

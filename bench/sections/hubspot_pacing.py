@@ -1,6 +1,6 @@
 """4. Latency, HubSpot alone: search pacing with and without even spacing.
 
-    python -m bench.hubspot_pacing [--quick]
+    python -m bench.sections.hubspot_pacing [--quick]
 
 The real HubSpotDestination against the HTTPS sandbox (50 ms per answer, search
 4/s), driven like a lane: events arrive at 5/s (one org of the 20-org run), each a
@@ -18,8 +18,8 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from bench.e2e import main, percentile
 from bench.figures import Figure
+from bench.lib.e2e import main, percentile
 from devkit.factories import make_event
 from devkit.sandboxes.hubspot import HubSpotSandbox
 from devkit.sandboxes.hubspot.testing import batch, destination, hubspot_config

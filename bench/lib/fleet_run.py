@@ -1,7 +1,7 @@
 """One end-to-end scenario: N evaluations over some orgs through the real process.
 
 `measure()` pre-produces the events, optionally runs Kafka alone and the floor
-over them first (bench/floor.py, same events, same sandboxes), then starts
+over them first (bench/lib/floor_loop.py, same events, same sandboxes), then starts
 `python -m service` and times it from ready to the last terminal status, with
 the requests the sandboxes answered; then, optionally, a second pass over the
 same leads (the record cache warm), with py-spy sampling the service.
@@ -20,8 +20,8 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from bench import baselines, calls, cpu, profile
-from bench.baselines import Baseline
+from bench.lib import call_counts, cpu, profile
+from bench.lib.floor import Baseline, run_floor
 from devkit.factories import make_event
 from devkit.fleet import DESTINATIONS, Fleet, org_id
 
@@ -70,7 +70,7 @@ async def _pass(
     ids: set[str],
     started: float,
     windows: tuple[cpu.Window, cpu.Window],
-    since: calls.Cursor,
+    since: call_counts.Cursor,
 ) -> Pass:
     """Waits for every pair of these events; rates from `started` (monotonic);
     CPU over (the service's window, the broker's)."""
@@ -86,7 +86,7 @@ async def _pass(
         rate=len(ids) / (max(ends.values()) - started),
         per_destination={d: len(ids) / (end - started) for d, end in ends.items()},
         delivered=dict(delivered),
-        calls=calls.tally(f, since),
+        calls=call_counts.tally(f, since),
         seconds=wall,
         service_cpu_s=service,
         bench_cpu_s=mine,
@@ -136,11 +136,11 @@ async def measure(
         floor_calls: Counter[tuple[str, str]] = Counter()
         broker, floor_broker = cpu.broker_pid(kafka), 0.0
         if baselines_too:
-            kafka_alone = await baselines.run(f, events, crm=False, name="kafka-alone")
-            since, on_broker = calls.cursor(f), cpu.Window(broker)
-            floor = await baselines.run(f, events, crm=True, name="floor")
-            floor_calls, floor_broker = calls.tally(f, since), on_broker.stop()[2]
-        since = calls.cursor(f)
+            kafka_alone = await run_floor(f, events, crm=False, name="kafka-alone")
+            since, on_broker = call_counts.cursor(f), cpu.Window(broker)
+            floor = await run_floor(f, events, crm=True, name="floor")
+            floor_calls, floor_broker = call_counts.tally(f, since), on_broker.stop()[2]
+        since = call_counts.cursor(f)
         await f.launch()
         assert f.process is not None
         # Timed from ready: the events wait in the topic, as they did for the floor.
@@ -150,7 +150,7 @@ async def measure(
         run.floor_broker_cpu_s = floor_broker
         if repeat:
             again = events_for(orgs, events, [str(e["lead"]["lead_id"]) for e in first])
-            since, started = calls.cursor(f), monotonic()
+            since, started = call_counts.cursor(f), monotonic()
             window = (cpu.Window(f.process.pid), cpu.Window(broker))
             run.profile = tmp / "service.pyspy.txt" if sample else None
             sampling = asyncio.create_task(

@@ -1,6 +1,6 @@
 """4. Latency: event -> status per destination, 100 events/s, 50 ms per CRM answer.
 
-    python -m bench.latency [--quick]
+    python -m bench.sections.latency [--quick]
 
 From the event's `occurred_at` (stamped as it is produced) to its status's
 `completed_at`. 50 orgs (2 events/s each), then the same with HubSpot answering
@@ -9,7 +9,7 @@ From the event's `occurred_at` (stamped as it is produced) to its status's
 HubSpot search 4/s and 190 requests/10 s per account. Every event is a new lead of
 a new company, and the HubSpot config writes propensity to the company (a search
 per batch: the worst case).
-Last, bench.hubspot_pacing: one HubSpot lane without Kafka, searches spaced or not.
+Last, bench.sections.hubspot_pacing: one HubSpot lane without Kafka, searches spaced or not.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench import hubspot_pacing
-from bench.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced_apart, percentile
 from bench.figures import Figure
+from bench.lib.e2e import MakeEvent, cpu_snapshot, cpu_used, epoch, main, paced_apart, percentile
+from bench.sections import hubspot_pacing
 from devkit.factories import make_event
 from devkit.fleet import DESTINATIONS, Fleet, org_id
 from devkit.sandboxes.hubspot.testing import PROPENSITY

@@ -1,6 +1,6 @@
 """7. Crash cost: CRM writes per delivered record through kill -9 and restarts.
 
-    python -m bench.crash [--quick]
+    python -m bench.sections.crash [--quick]
 
 10 orgs write Leads to the Salesforce sandbox from a steady stream (1,000 leads
 re-evaluated several times, 5,000 events over 80 s); the service is killed with
@@ -16,8 +16,8 @@ import asyncio
 from pathlib import Path
 from time import monotonic
 
-from bench.e2e import main, produce_all
 from bench.figures import Figure
+from bench.lib.e2e import main, produce_all
 from devkit.factories import make_event
 from devkit.fleet import Fleet, org_id
 

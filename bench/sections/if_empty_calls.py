@@ -16,9 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import calls, e2e_throughput, fleet_run
 from bench.figures import Figure
-from bench.fleet_run import Pass, Run
+from bench.lib import call_counts, fleet_run
+from bench.lib.fleet_run import Pass, Run
+from bench.sections import throughput
 from devkit.factories import DEFAULT_TARGETS
 from devkit.fleet import LEAD
 
@@ -34,7 +35,7 @@ def if_empty(_: int, destination: str) -> dict[str, Any]:
 
 def per_1k(p: Pass, destination: str) -> tuple[float, int]:
     """Every request to the destination (lookup, search, write) per 1,000 records."""
-    n = sum(p.calls[destination, kind] for kind in calls.KINDS if kind != "token")
+    n = sum(p.calls[destination, kind] for kind in call_counts.KINDS if kind != "token")
     return 1000 * n / max(1, p.delivered.get(destination, 0)), n
 
 
@@ -57,8 +58,8 @@ def compare(plain: Run, kept: Run, bounds: dict[str, float]) -> list[Figure]:
 
 async def run(kafka: str, work: Path, quick: bool, bounds: dict[str, float]) -> list[Figure]:
     """`bounds`: per destination, the lookup requests per 1k records section 2 allows."""
-    plain = await fleet_run.measure(kafka, work, **e2e_throughput.main_run(quick))
-    scenario = {**e2e_throughput.main_run(quick), "baselines_too": False, "sample": False}
+    plain = await fleet_run.measure(kafka, work, **throughput.main_run(quick))
+    scenario = {**throughput.main_run(quick), "baselines_too": False, "sample": False}
     kept = await fleet_run.measure(
         kafka, work, **{**scenario, "label": "if-empty"}, per_org=if_empty
     )

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import calls, e2e_throughput, fleet_run, if_empty_calls
 from bench.figures import Figure
-from bench.fleet_run import Pass
+from bench.lib import call_counts, fleet_run
+from bench.lib.fleet_run import Pass
+from bench.sections import if_empty_calls, throughput
 
 S = "2. API calls"
 UNIT = "per 1k records"
@@ -31,12 +32,12 @@ WARM_LOOKUPS = 10.0  # per 1,000 records: "close to zero" once the cache holds t
 
 
 def figures_of(p: Pass, label: str, bounds: dict[str, float], warm: bool) -> list[Figure]:
-    shares = calls.per_record(p.calls, p.delivered)
+    shares = call_counts.per_record(p.calls, p.delivered)
     out = []
     for destination, bound in bounds.items():
         if not p.delivered.get(destination):
             continue
-        for kind in calls.KINDS:
+        for kind in call_counts.KINDS:
             target: tuple[str, float] | None = None
             if kind == "lookup" or (kind == "write" and not warm):
                 target = ("<=", round(bound, 2))
@@ -50,8 +51,8 @@ def figures_of(p: Pass, label: str, bounds: dict[str, float], warm: bool) -> lis
 
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
-    one = await fleet_run.measure(kafka, work, **e2e_throughput.one_org_run(quick))
-    main = await fleet_run.measure(kafka, work, **e2e_throughput.main_run(quick))
+    one = await fleet_run.measure(kafka, work, **throughput.one_org_run(quick))
+    main = await fleet_run.measure(kafka, work, **throughput.main_run(quick))
     assert one.repeat is not None and main.repeat is not None
     big = f"1 org x {one.events}"
     many = f"{main.orgs} orgs x {main.events // main.orgs}"

@@ -1,6 +1,6 @@
 """6. Scale-out on tenant-limited work: 1, 2, 3 and 6 instances in one group over 12 partitions.
 
-    python -m bench.scaleout [--quick]
+    python -m bench.sections.scaleout [--quick]
 
 Each fleet size gets fresh topics and groups, 24 orgs and the three HTTPS
 sandboxes (in this process) enforcing the published per-tenant limits: each
@@ -13,7 +13,7 @@ fleet size, side by side: CRM requests per record per destination (against one
 instance's), 429s, the busiest Airtable base and HubSpot account, and the time.
 
 Then the cost of the extra stage on one instance: stage 1 alone
-(bench/stage1_alone.py, a process of its own) over the same number of events,
+(bench/lib/stage1_alone.py, a process of its own) over the same number of events,
 in CPU per event, against one instance's whole CPU per event.
 """
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from bench.e2e import broker_pid, cpu_seconds, main
 from bench.figures import Figure
+from bench.lib.e2e import broker_pid, cpu_seconds, main
 from devkit.factories import make_event
 from devkit.fleet import DESTINATIONS, Fleet, org_id
 from devkit.harness import create_input_topics
@@ -95,7 +95,12 @@ async def stage1_cost(kafka: str, work: Path, n: int) -> float:
         await f.produce_at_once(events[start : start + 4_000])
     env = {"PATH": os.environ["PATH"], "KAFKA_BOOTSTRAP_SERVERS": kafka, **f.env}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.stage1_alone", str(n), env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "bench.lib.stage1_alone",
+        str(n),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out
@@ -156,7 +161,7 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     events = STAGE1_EVENTS
     stage1_us = await stage1_cost(kafka, work / "stage1", events)
     whole_us = runs[0]["service_cpu_per_event_us"]
-    note = f"stage 1 alone over {events:,} evaluations (bench/stage1_alone.py)"
+    note = f"stage 1 alone over {events:,} evaluations (bench/lib/stage1_alone.py)"
     figures += [
         Figure(SECTION, "extra stage (stage 1 alone): CPU per event", stage1_us, "µs", None, note),
         Figure(

@@ -1,6 +1,6 @@
 """simple-salesforce (via asyncio.to_thread) vs the service's aiohttp client, same writes.
 
-    .venv/bin/python -m bench.salesforce_client
+    .venv/bin/python -m bench.micro.salesforce_client
 
 Starts the HTTPS Salesforce sandbox in its own process, seeds leads, then times
 the same work both ways: per batch of 200 leads, one `SELECT ... WHERE Email IN

@@ -4,7 +4,7 @@ Each engine runs in a child process of its own (so its peak RSS is its own):
 N writes of a watermark-sized entry in batches of 1,000 (as a restore applies a
 fetch), then N random point reads (as the stale check does), then reopening
 the store. Prints seconds and peak RSS per engine, and the ratios.
-    python -m bench.state_store [--entries 1000000]
+    python -m bench.micro.state_store [--entries 1000000]
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def run_lmdb(path: str, n: int) -> dict[str, float]:
 
 def child(engine: str, n: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.state_store", "--child", engine, "--entries", str(n)],
+        [sys.executable, "-m", "bench.micro.state_store", "--child", engine, "--entries", str(n)],
         capture_output=True,
         text=True,
         check=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 from time import monotonic
 
 from bench.figures import Figure
-from bench.fleet_run import events_for
+from bench.lib.fleet_run import events_for
 from devkit.fleet import Fleet
 
 S = "3. ceilings"

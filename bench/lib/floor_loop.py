@@ -1,6 +1,6 @@
 """The floor of the work: a plain aiokafka loop, run as a process of its own.
 
-    python -m bench.floor SPEC.json     # prints one JSON line: events, seconds, rate, cpu_s
+    python -m bench.lib.floor_loop SPEC.json  # one JSON line: events, seconds, rate, cpu_s
 
 Per fetch: parse the events, write each org's leads straight to each sandbox in
 batches of the API's maximum (Salesforce composite/sobjects 200, HubSpot batch
@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.floor_writes import WRITES, Write
+from bench.lib.floor_writes import WRITES, Write
 from service.pipeline.consumer import FETCH_MAX_WAIT_MS
 from service.runtime import tune_gc
 

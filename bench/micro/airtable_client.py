@@ -1,6 +1,6 @@
 """pyairtable (via asyncio.to_thread) vs the service's aiohttp client, same writes.
 
-    .venv/bin/python -m bench.airtable_client
+    .venv/bin/python -m bench.micro.airtable_client
 
 Starts the HTTPS Airtable sandbox in its own process (rate limit lifted: this
 measures the client, not Airtable's 5 requests/s), then times the same work both

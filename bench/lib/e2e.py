@@ -1,4 +1,4 @@
-"""What the end-to-end benchmarks (bench.latency, memory, scaleout, crash) share:
+"""What the end-to-end benchmarks (bench.sections.latency, memory, scaleout, crash) share:
 timestamps, percentiles, a paced producer, process figures from /proc, and the
 `python -m bench.<name> [--quick]` entry point that brings its own broker.
 """

@@ -1,6 +1,6 @@
 """Throughput: the service vs a raw aiokafka loop over the same events, one run.
 
-    python -m bench.throughput [--events 20000]
+    python -m bench.micro.service_vs_aiokafka [--events 20000]
 
 Both read the same pre-produced events from the same broker. The baseline is
 the floor any consumer pays: consume, produce one status-sized record per

@@ -1,12 +1,12 @@
-"""Section 1's figures from its runs: pure functions over bench/fleet_run.py results."""
+"""Section 1's figures from its runs: pure functions over bench/lib/fleet_run.py results."""
 
 from __future__ import annotations
 
 from statistics import median
 
-from bench import profile
 from bench.figures import Figure
-from bench.fleet_run import Pass, Run
+from bench.lib import profile
+from bench.lib.fleet_run import Pass, Run
 
 S = "1. throughput"
 P = "1. profile"

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import fleet_run
-from bench.e2e_figures import EV, S, anomalies, profile_figures, rounds_figures
 from bench.figures import Figure
+from bench.lib import fleet_run
+from bench.sections.throughput_figures import EV, S, anomalies, profile_figures, rounds_figures
 
 # (orgs, events): the main run, one org, many orgs
 FULL = {"main": (200, 20_000), "one": (1, 20_000), "many": (1000, 20_000)}

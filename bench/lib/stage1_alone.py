@@ -1,7 +1,7 @@
 """The extra stage alone: stage 1 (service/pipeline/repartition.py) in a process of
 its own, over evaluations already in the topic, until it has forwarded `n`.
 
-    python -m bench.stage1_alone N     (KAFKA_* and TOPIC_* from the environment)
+    python -m bench.lib.stage1_alone N     (KAFKA_* and TOPIC_* from the environment)
 
 Prints one JSON line: events forwarded, CPU seconds (user + system) and wall
 seconds from its first forwarded record (the group joined) to the last

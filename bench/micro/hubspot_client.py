@@ -1,6 +1,6 @@
 """hubspot-api-client (via asyncio.to_thread) vs the service's aiohttp client, same writes.
 
-    .venv/bin/python -m bench.hubspot_client
+    .venv/bin/python -m bench.micro.hubspot_client
 
 Starts the HTTPS HubSpot sandbox in its own process (so client and server do
 not share a GIL), creates the contacts once, then times the same work both

@@ -1,4 +1,4 @@
-"""Runs bench/floor.py in a process of its own over a fleet's events and sandboxes.
+"""Runs bench/lib/floor_loop.py in a process of its own over a fleet's events and sandboxes.
 
 The floor gets its own process (and core) as the service does; the sandboxes stay
 in this one, so our CPU time over the run is what the sandboxes took.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import orjson
 
-from bench import cpu
+from bench.lib import cpu
 from devkit.fleet import Fleet
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Baseline:
     failed_writes: int
 
 
-async def run(f: Fleet, events: int, *, crm: bool, name: str) -> Baseline:
+async def run_floor(f: Fleet, events: int, *, crm: bool, name: str) -> Baseline:
     spec = {
         "kafka": f.kafka,
         "topic": f.env["TOPIC_EVALUATIONS"],
@@ -45,7 +45,7 @@ async def run(f: Fleet, events: int, *, crm: bool, name: str) -> Baseline:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.floor",
+        "bench.lib.floor_loop",
         str(path),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
