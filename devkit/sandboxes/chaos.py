@@ -1,4 +1,5 @@
-"""Random faults in front of a CRM sandbox, for the chaos test (tests/test_chaos.py).
+"""Random faults in front of a CRM sandbox, for the chaos test
+(tests/integration/load/test_chaos.py).
 
     sandbox.chaos = Chaos("hubspot", seed, prefix="/crm/", timeout_s=4, period_s=140)
     sandbox.chaos.begin()    # faults follow the schedule from now
