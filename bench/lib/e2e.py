@@ -1,6 +1,6 @@
 """What the end-to-end benchmarks (bench.sections.latency, memory, scaleout, crash) share:
 timestamps, percentiles, a paced producer, process figures from /proc, and the
-`python -m bench.<name> [--quick]` entry point that brings its own broker.
+`python -m bench.sections.<name> [--quick]` entry point that brings its own broker.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def show(figures: Sequence[Figure]) -> None:
 
 
 def main(run: Run, doc: str | None) -> None:
-    """`python -m bench.<name> [--quick]`: its own local broker and scratch dir."""
+    """`python -m bench.sections.<name> [--quick]`: its own local broker and scratch dir."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     args = parser.parse_args()
