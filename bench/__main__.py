@@ -1,8 +1,8 @@
 """make bench: every benchmark module, one broker, one table, one plot.
 
-    python -m bench [--quick] [--only e2e_throughput,ceilings] [--write]
+    python -m bench [--quick] [--only throughput,ceilings] [--write]
 
-Each module in MODULES exposes `async def run(kafka, work, quick) -> list[Figure]`
+Each module in MODULES (bench/sections/) exposes `async def run(kafka, work, quick) -> list[Figure]`
 (bench/figures.py). A module that is missing or fails is reported as a FAIL row
 and the run goes on. A full run writes the table into BENCHMARKS.md (between
 the markers) and the plot to docs/bench.png; --quick writes them only with --write.
@@ -27,12 +27,12 @@ from tqdm import tqdm
 
 from bench import plot, report
 from bench.figures import Figure
-from service.devtools.broker import local_broker
+from devkit.broker import local_broker
 
 # In the issue's section order (1-7). A module not on this branch yet is a FAIL row
 # ("no such module") and the run goes on; `--only 1,2,3` leaves it out.
 MODULES = [
-    "e2e_throughput",
+    "throughput",
     "api_calls",
     "ceilings",
     "latency",
@@ -59,9 +59,9 @@ def chosen(only: str | None) -> list[str]:
 
 async def run_one(name: str, kafka: str, work: Path, quick: bool) -> list[Figure]:
     try:
-        module = importlib.import_module(f"bench.{name}")
+        module = importlib.import_module(f"bench.sections.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"bench.{name}":
+        if exc.name != f"bench.sections.{name}":
             raise
         tqdm.write(f"bench.{name}: no such module, skipped")
         return [Figure(name, "module", 0, error=MISSING)]

@@ -1,6 +1,6 @@
 """What every end-to-end benchmark returns: figures with their targets.
 
-Each benchmark module under bench/ exposes
+Each section module under bench/sections/ exposes
 
     async def run(kafka: str, work: Path, quick: bool) -> list[Figure]
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition
 
+from devkit.factories import make_config, make_event
 from service.models import EVENT, DestinationConfig
 from service.pipeline.offsets import PartitionOffsets
 from service.pipeline.outbox import Done
@@ -21,7 +22,6 @@ from service.pipeline.state import StateStores
 from service.pipeline.tiers import TierRecord
 from service.pipeline.watermarks import Watermarks
 from service.pipeline.work import Delivery, Job
-from tests.factories import make_config, make_event
 
 
 class FakeBatch:

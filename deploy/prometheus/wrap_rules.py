@@ -2,7 +2,7 @@
 
 The rule file is the source (promtool checks and unit-tests it); the PrometheusRule
 carries its groups unchanged for the Prometheus Operator. `make prometheusrule` runs
-this; tests/test_deploy.py fails when the two disagree.
+this; tests/integration/deploy/test_deploy.py fails when the two disagree.
 """
 
 from __future__ import annotations

@@ -47,7 +47,11 @@ def parse_read(body: Any, keys: Sequence[str], by_email: bool) -> dict[str, Any]
     for err in errors if isinstance(errors, list) else []:
         context = err.get("context") if isinstance(err, dict) else None
         ids = context.get("ids") if isinstance(context, dict) else None
-        if err.get("category") == "OBJECT_NOT_FOUND" and isinstance(ids, list):
+        if (
+            isinstance(err, dict)
+            and err.get("category") == "OBJECT_NOT_FOUND"
+            and isinstance(ids, list)
+        ):
             for i in ids:
                 out.setdefault(text_of(i).lower() if by_email else text_of(i), None)
     missing = unreadable(NAME, "a batch read without a result for a record it was asked")

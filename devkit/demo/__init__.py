@@ -1,0 +1,1 @@
+"""`make run`: broker, sandboxes, the service and a producer of demo scenes (run.py)."""

@@ -1,0 +1,5 @@
+"""`python -m devkit.demo` (make run)."""
+
+from devkit.demo.run import main
+
+main()
