@@ -12,9 +12,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-from service import replay_cli
 from service.app import Service
-from service.checkconfig import cli as check_config
+from service.commands import replay_cli
+from service.commands.checkconfig import cli as check_config
 from service.destinations.base import Destination
 from service.errors import SettingsError
 from service.logs import configure
@@ -48,13 +48,13 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
 
 
 def _preview(argv: list[str]) -> int:
-    from service.preview import main as preview  # tools load only when asked for
+    from service.commands.preview import main as preview  # tools load only when asked for
 
     return preview(argv)
 
 
 def _trace(argv: list[str]) -> int:
-    from service.trace_cli import main as trace
+    from service.commands.trace_cli import main as trace
 
     return trace(argv)
 

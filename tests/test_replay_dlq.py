@@ -20,9 +20,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from service.commands.replay import ReplayFilter, replay, replay_headers
+from service.commands.replay_cli import parse_args, rfc3339_ms
 from service.destinations.memory import MemoryDestination
-from service.replay import ReplayFilter, replay, replay_headers
-from service.replay_cli import parse_args, rfc3339_ms
 from service.settings import Settings
 from tests.factories import make_config, make_event
 from tests.harness import ServiceHarness, read_topic, topic_env

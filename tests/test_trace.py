@@ -25,12 +25,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from service import trace_cli
-from service.devtools.broker import free_port
-from service.settings import Settings
-from service.trace import Found, Scan, trace
-from service.trace_cli import PROGRESS_MIN, parse_args, since_ms, wants_bar
-from service.trace_format import (
+from service.commands import trace_cli
+from service.commands.trace import Found, Scan, trace
+from service.commands.trace_cli import PROGRESS_MIN, parse_args, since_ms, wants_bar
+from service.commands.trace_format import (
     clean,
     duration,
     json_line,
@@ -42,6 +40,8 @@ from service.trace_format import (
     summary,
     table,
 )
+from service.devtools.broker import free_port
+from service.settings import Settings
 from tests.factories import DEFAULT_TARGETS, make_config, make_event
 from tests.harness import ServiceHarness
 from tests.sandboxes.airtable import AirtableSandbox

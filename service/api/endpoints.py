@@ -10,8 +10,8 @@ from dataclasses import asdict
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.api.states import DestinationStates
 from service.metrics import Metrics
-from service.states import DestinationStates
 
 Check = Callable[[], tuple[bool, str]]
 

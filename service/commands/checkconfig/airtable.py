@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from service.checkconfig.fetch import Reader
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fetch import Reader
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 from service.credentials import reveal
 from service.destinations.airtable.client import parse_credentials
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from service.checkconfig.fetch import Reader
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fetch import Reader
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 from service.destinations.hubspot.client import parse_credentials
 
 KINDS = {"string": Kind.TEXT, "phone_number": Kind.TEXT, "enumeration": Kind.CHOICE,

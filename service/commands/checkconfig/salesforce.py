@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from service.checkconfig.fetch import Reader
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fetch import Reader
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 from service.destinations.salesforce.client import Credentials
 
 TEXT = frozenset({"string", "textarea", "url", "phone", "encryptedstring", "combobox"})
