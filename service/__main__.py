@@ -1,7 +1,8 @@
 """`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
-`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code).
+`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code);
+`--help` lists them and the main settings (service/commands/usage.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from service.app import Service
-from service.commands import replay_cli
+from service.commands import replay_cli, usage
 from service.commands.checkconfig import cli as check_config
 from service.destinations.base import Destination
 from service.errors import SettingsError
@@ -71,6 +72,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+    usage.parser().parse_args(sys.argv[1:])  # --help exits 0 here; an unknown argument exits 2
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
