@@ -1,6 +1,6 @@
 """On HTTP_PORT: `GET /metrics`, `/healthz` (liveness), `/readyz` (readiness) (§7),
 and `GET /v1/destinations[?org=ORG&destination=NAME]`, the state of each loaded
-(org, destination) as this instance sees it (README "Status endpoint")."""
+(org, destination) as this instance sees it (docs/operations.md, "Status endpoint")."""
 
 from __future__ import annotations
 
