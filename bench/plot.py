@@ -1,59 +1,94 @@
-"""The plot of `make bench`: throughput and p99 latency against the number of orgs,
-from the figures that carry `plot=(series, orgs)` (matplotlib, Agg: no display)."""
+"""The plot of `make bench`: one panel per question, from the figures that carry
+`plot=(series, x)` (matplotlib, Agg: no display). The figure's unit picks the panel:
+
+- throughput against the number of orgs: a rate ("events/s"), the service with the
+  floor and Kafka alone measured at the same sizes;
+- p99 event->status latency against the number of orgs: "s" or "ms", drawn in ms;
+- CRM requests per delivered record against the fleet size: "requests/record".
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.figures import Figure
 
 Points = dict[str, list[tuple[int, float]]]
+REQUESTS = "requests/record"
 
 
-def panels(figures: Sequence[Figure]) -> tuple[Points, Points]:
-    """(throughput series, latency series in ms), each point sorted by orgs."""
-    rates: Points = defaultdict(list)
-    latency: Points = defaultdict(list)
+@dataclass(frozen=True)
+class Panel:
+    title: str  # the question it answers
+    xlabel: str
+    ylabel: str  # with the unit the points are in
+    log_x: bool
+
+
+THROUGHPUT = Panel("throughput", "orgs", "events/s (every destination terminal)", True)
+LATENCY = Panel("p99 latency", "orgs", "p99 event->status (ms)", True)
+FLEET = Panel("CRM requests per record", "instances", "requests per delivered record", False)
+PANELS = (THROUGHPUT, LATENCY, FLEET)
+
+
+def place(f: Figure) -> tuple[Panel, float] | None:
+    """The panel of a figure and its value in that panel's unit; None: not plotted."""
+    if f.unit.endswith("/s"):
+        return THROUGHPUT, f.value
+    if f.unit in ("ms", "s"):
+        return LATENCY, f.value * (1000 if f.unit == "s" else 1)
+    if f.unit == REQUESTS:
+        return FLEET, f.value
+    return None
+
+
+def panels(figures: Sequence[Figure]) -> dict[Panel, Points]:
+    """The series of each panel, each series's points sorted by x."""
+    out: dict[Panel, Points] = {p: defaultdict(list) for p in PANELS}
     for f in figures:
-        if f.plot is None or f.error:
+        placed = None if f.plot is None or f.error else place(f)
+        if placed is None or f.plot is None:
             continue
-        series, orgs = f.plot
-        if f.unit.endswith("/s"):
-            rates[series].append((orgs, f.value))
-        elif f.unit in ("ms", "s"):
-            latency[series].append((orgs, f.value * (1000 if f.unit == "s" else 1)))
-    for points in (*rates.values(), *latency.values()):
-        points.sort()
-    return dict(rates), dict(latency)
+        panel, value = placed
+        series, x = f.plot
+        out[panel][series].append((x, value))
+    for data in out.values():
+        for points in data.values():
+            points.sort()
+    return {p: dict(data) for p, data in out.items()}
 
 
 def draw(figures: Sequence[Figure], out: Path, title: str) -> bool:
     """Writes the PNG; False when no figure carries a plot point."""
-    rates, latency = panels(figures)
-    if not rates and not latency:
+    data = panels(figures)
+    if not any(data.values()):
         return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, data, label in (
-        (left, rates, "events/s (every destination terminal)"),
-        (right, latency, "p99 latency (ms)"),
-    ):
-        for series, points in sorted(data.items()):
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4.4))
+    for ax, panel in zip(axes, PANELS, strict=True):
+        for series, points in sorted(data[panel].items()):
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label=series)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 10, 100 rather than 10^k
-        ax.set_xlabel("orgs")
-        ax.set_ylabel(label)
+        if panel.log_x:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        # Ticks at the measured sizes only, written 1, 200, 1000 rather than 10^k.
+        ticks = sorted({x for points in data[panel].values() for x, _ in points})
+        ax.set_xticks(ticks, [str(x) for x in ticks])
+        ax.set_ylim(bottom=0)  # heights compare: no axis cut just below the lowest point
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_xlabel(panel.xlabel)
+        ax.set_ylabel(panel.ylabel)
         ax.grid(True, which="both", alpha=0.3)
-        if data:
+        if data[panel]:
             ax.legend()
         else:
             ax.text(0.5, 0.5, "not measured in this run", ha="center", transform=ax.transAxes)

@@ -1,7 +1,8 @@
 """`python -m service`: settings from the environment, then run until SIGTERM/SIGINT.
 
 Exit codes: 0 after a clean shutdown, 2 for a bad setting (one line naming it).
-`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code).
+`python -m service <command> ...` runs a tool from COMMANDS instead (its own exit code);
+`--help` lists them and the main settings (service/commands/usage.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-from service import replay_cli
 from service.app import Service
-from service.checkconfig import cli as check_config
+from service.commands import replay_cli, usage
+from service.commands.checkconfig import cli as check_config
 from service.destinations.base import Destination
 from service.errors import SettingsError
 from service.logs import configure
@@ -48,13 +49,13 @@ async def serve(settings: Settings, destinations: dict[str, Destination] | None 
 
 
 def _preview(argv: list[str]) -> int:
-    from service.preview import main as preview  # tools load only when asked for
+    from service.commands.preview import main as preview  # tools load only when asked for
 
     return preview(argv)
 
 
 def _trace(argv: list[str]) -> int:
-    from service.trace_cli import main as trace
+    from service.commands.trace_cli import main as trace
 
     return trace(argv)
 
@@ -71,6 +72,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+    usage.parser().parse_args(sys.argv[1:])  # --help exits 0 here; an unknown argument exits 2
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -20,13 +20,14 @@ from typing import TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from service.api.endpoints import HttpServer, make_app
+from service.api.outcomes import LastOutcomes
+from service.api.states import ServiceStates
 from service.config.store import ConfigStore
 from service.config.validation import SPECS
 from service.destinations import build_all
 from service.destinations.base import Destination, DestinationContext
-from service.endpoints import HttpServer, make_app
 from service.metrics import Metrics
-from service.outcomes import LastOutcomes
 from service.pipeline.broker_watch import BrokerWatch
 from service.pipeline.circuit import Circuits
 from service.pipeline.consumer import Consumer
@@ -50,7 +51,6 @@ from service.pipeline.watermarks import Watermarks
 from service.ratelimit import Handoffs
 from service.secrets import SecretStore
 from service.settings import Settings
-from service.states import ServiceStates
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

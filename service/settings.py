@@ -1,4 +1,4 @@
-"""Settings from environment variables (contract §7), with the README's defaults.
+"""Settings from environment variables (contract §7), with the defaults docs/configuration.md lists.
 
 `Settings.from_env()` raises `SettingsError` naming the first bad setting;
 `python -m service` turns that into one line on stderr and exit code 2.

@@ -30,6 +30,7 @@ import orjson
 
 from bench.figures import Figure
 from bench.lib.e2e import broker_pid, cpu_seconds, main
+from bench.plot import REQUESTS
 from devkit.factories import make_event
 from devkit.fleet import DESTINATIONS, Fleet, org_id
 from devkit.harness import create_input_topics
@@ -125,9 +126,8 @@ def figures_of(runs: list[dict[str, Any]], leads: int) -> list[Figure]:
         )
         for d in DESTINATIONS:
             target = ("<=", round(1.25 * one["per_record"][d], 4)) if r is not one else None
-            figures.append(
-                Figure(SECTION, f"{who}: {d} requests per record", r["per_record"][d], "", target)
-            )
+            name, value = f"{who}: {d} requests per record", r["per_record"][d]
+            figures.append(Figure(SECTION, name, value, REQUESTS, target, plot=(d, r["n"])))
         figures.append(Figure(SECTION, f"{who}: 429s from the CRMs", r["rejected"], "", ("<=", 0)))
         figures.append(
             Figure(

@@ -16,7 +16,14 @@ from typing import Any
 
 from bench.figures import Figure
 from bench.lib import fleet_run
-from bench.sections.throughput_figures import EV, S, anomalies, profile_figures, rounds_figures
+from bench.sections.throughput_figures import (
+    EV,
+    S,
+    anomalies,
+    baseline_points,
+    profile_figures,
+    rounds_figures,
+)
 
 # (orgs, events): the main run, one org, many orgs
 FULL = {"main": (200, 20_000), "one": (1, 20_000), "many": (1000, 20_000)}
@@ -44,7 +51,13 @@ def main_run(quick: bool, round_: int | None = None) -> dict[str, Any]:
 
 def one_org_run(quick: bool) -> dict[str, Any]:
     orgs, n = sizes(quick)["one"]
-    return {"orgs": orgs, "events": n, "destinations": ("salesforce", "hubspot"), "repeat": True}
+    return {
+        "orgs": orgs,
+        "events": n,
+        "destinations": ("salesforce", "hubspot"),
+        "baselines_too": True,  # the plot's floor and Kafka alone at 1 org
+        "repeat": True,
+    }
 
 
 async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
@@ -61,11 +74,13 @@ async def run(kafka: str, work: Path, quick: bool) -> list[Figure]:
     note = "Salesforce and HubSpot (Airtable: 50 records/s per base)"
     both = Figure(S, "service: 1 org, both", one.first.rate, EV, plot=("service", 1), note=note)
     orgs, n = size["many"]
-    many = await fleet_run.measure(kafka, work, orgs=orgs, events=n)
+    many = await fleet_run.measure(kafka, work, orgs=orgs, events=n, baselines_too=True)
     what = f"service: {orgs} orgs x {n // orgs} evaluations, 3 destinations"
     return [
         *figures,
         both,
         Figure(S, what, many.first.rate, EV, plot=("service", orgs), note=anomalies(many.first)),
+        *baseline_points(one),
+        *baseline_points(many),
         *profile_figures(last),
     ]

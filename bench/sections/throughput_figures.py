@@ -59,6 +59,16 @@ def rounds_figures(runs: list[Run]) -> list[Figure]:
     return figures + cpu_figures(runs[-1])
 
 
+def baseline_points(run: Run) -> list[Figure]:
+    """The floor and Kafka alone at a run's size, so the plot has them at every point."""
+    assert run.floor is not None and run.kafka is not None
+    what = f"{run.orgs} orgs x {run.events // run.orgs}"
+    return [
+        Figure(S, f"floor: {what}", run.floor.rate, EV, plot=("floor", run.orgs)),
+        Figure(S, f"Kafka alone: {what}", run.kafka.rate, EV, plot=("Kafka alone", run.orgs)),
+    ]
+
+
 def cpu_figures(run: Run) -> list[Figure]:
     one, n, floor = run.first, run.events, run.floor
     assert floor is not None

@@ -60,6 +60,7 @@ class Feed:
         self.tally: Counter[tuple[str, str]] = Counter()  # (destination, status)
         self.reasons: Counter[str] = Counter()  # skipped reasons and error codes
         self.dead_lettered = 0
+        self.log_lines: list[str] = []  # the service's lines shown, for the scenes to wait on
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(
@@ -106,6 +107,7 @@ class Feed:
                 if any(marker in line for marker in LOG_MARKERS):
                     # "date time LEVEL logger: message" -> "HH:MM:SS  service: message"
                     message = line.partition(": ")[2]
+                    self.log_lines.append(message)
                     print(f"{line[11:19]}  … service: {message}", flush=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.3)

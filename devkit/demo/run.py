@@ -142,7 +142,7 @@ async def play(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
-        scenario = Scenario(producer, env["TOPIC_EVALUATIONS"], hs, stop)
+        scenario = Scenario(producer, env["TOPIC_EVALUATIONS"], hs, stop, feed.log_lines)
         tasks = [
             asyncio.create_task(feed.run(stop)),
             asyncio.create_task(scenario.steady(every_s)),

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,11 @@ ORG = "org_demo"  # salesforce, hubspot, airtable
 ACME = "org_acme"  # hubspot, airtable
 BURST = 40
 RATE_LIMIT_WAIT_S = 3
+OBJECTS = "/crm/v3/objects/"  # HubSpot's record calls (the outage's target)
+OPENED = f"circuit opened for hubspot ({ORG}-hubspot)"
+CLOSED = f"circuit closed for hubspot ({ORG}-hubspot)"
+# Bounds, not timings: the scene moves on as soon as the service shows each step.
+OPEN_WAIT_S, PROBE_WAIT_S, CLOSE_WAIT_S = 60, 30, 90
 
 
 def rfc3339(value: datetime) -> str:
@@ -51,9 +57,15 @@ def event_for(org: str, lead: dict[str, str], evaluated_at: datetime | None = No
 
 class Scenario:
     def __init__(
-        self, producer: AIOKafkaProducer, topic: str, hubspot: HubSpotSandbox, stop: asyncio.Event
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        hubspot: HubSpotSandbox,
+        stop: asyncio.Event,
+        log_lines: list[str],
     ) -> None:
         self.producer = producer
+        self.log_lines = log_lines  # the service's lines the feed showed, as they come
         self.topic = topic
         self.hubspot = hubspot
         self.stop = stop
@@ -99,7 +111,7 @@ class Scenario:
             429,
             limit_body("TEN_SECONDLY_ROLLING"),
             headers={"Retry-After": str(RATE_LIMIT_WAIT_S)},
-            path="/crm/v3/objects/",
+            path=OBJECTS,
         )
         await self.send(ORG, LEADS[1])
 
@@ -118,12 +130,46 @@ class Scenario:
         )
 
     async def outage(self) -> None:
-        """HubSpot answers 503 for a while: three failed writes open its circuit,
-        the work waits in Kafka while one-record probes test HubSpot, and the
-        circuit closes once a probe gets through; Salesforce and Airtable go on."""
-        say("HubSpot goes down (503): its circuit opens after 3 failed writes, then probes")
-        self.hubspot.inject(503, path="/crm/v3/objects/", times=5)
-        for lead in LEADS[:3]:
-            await self.send(ORG, lead)
-            if await self.pause(1.5):
+        """HubSpot answers 503 until its circuit has opened and a probe has failed, then
+        comes back; each step is announced only once the service showed it (its log,
+        the sandbox's calls), so the scene plays the same on a slow machine."""
+        say("HubSpot goes down (503 to every write): after 3 failed writes its circuit opens")
+        self.hubspot.inject(503, path=OBJECTS, times=10**9)
+        try:
+            if not await self.drive_until(OPENED, OPEN_WAIT_S):
+                say(f"(no circuit opened within {OPEN_WAIT_S} s: see the service log)")
                 return
+            say("its work waits in Kafka; a one-record probe tests HubSpot after 5 s")
+            calls = len(self.hubspot.calls)
+            if await self.until(lambda: self.failed_calls(calls) > 0, PROBE_WAIT_S):
+                say("probe failed (503): the circuit stays open, the next probe after 10 s")
+        finally:
+            self.hubspot._faults.clear()  # HubSpot is back (as tests/test_load.py does)
+        if self.stop.is_set():
+            return
+        say("HubSpot is back: the next probe gets through and closes the circuit")
+        if not await self.drive_until(CLOSED, CLOSE_WAIT_S):
+            say(f"(the circuit did not close within {CLOSE_WAIT_S} s: see the service log)")
+
+    def failed_calls(self, since: int) -> int:
+        return sum(1 for c in self.hubspot.calls[since:] if c.status == 503)
+
+    async def drive_until(self, line: str, timeout_s: float) -> bool:
+        """Send org_demo leads (HubSpot is one of its destinations) until the service
+        logs `line`; False after `timeout_s` or on stop."""
+        seen = len(self.log_lines)
+        for i in range(int(timeout_s)):
+            if any(line in logged for logged in self.log_lines[seen:]):
+                return True
+            await self.send(ORG, LEADS[i % len(LEADS)])
+            if await self.pause(1):
+                return False
+        return False
+
+    async def until(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        for _ in range(int(timeout_s * 5)):
+            if ready():
+                return True
+            if await self.pause(0.2):
+                return False
+        return ready()

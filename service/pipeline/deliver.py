@@ -89,7 +89,7 @@ class Deliverer:
                 await self.settler.defer(kept)  # no attempt spent: nothing was answered
             return False
         if isinstance(result, RateLimited):  # incl. a spent quota: the lane waits, in Kafka
-            lane.paused_until = time() + result.retry_after
+            lane.hold_until = time() + result.retry_after
             await self.settler.defer(
                 [(d, lane.due(result.retry_after)) for d in fresh], result.info()
             )

@@ -1,4 +1,4 @@
-"""The two stages' topics and groups, named in one place (README: "How it works").
+"""The two stages' topics and groups, named in one place (docs/architecture.md: "The data path").
 
 Stage 1 (repartition.py) reads the evaluations in KAFKA_CONSUMER_GROUP, the
 group earlier versions used, so the committed offsets stay valid through an

@@ -18,6 +18,9 @@ EXPECTED = {  # what each scene shows in the feed
     "429 waited out": re.compile(r"… service: hubspot rate limited; lane waits 3\.0s"),
     "stale skipped": re.compile(r"~ salesforce skipped +org_demo/lead_ada +stale_evaluation"),
     "DLQ": re.compile(r"! DLQ +invalid +org_demo:lead_x +invalid_json \(deserialize\)"),
+    "circuit opens": re.compile(r"… service: circuit opened for hubspot \(org_demo-hubspot\)"),
+    "a probe fails": re.compile(r"» probe failed \(503\): the circuit stays open"),
+    "circuit closes": re.compile(r"… service: circuit closed for hubspot \(org_demo-hubspot\)"),
     "scenes done": re.compile(r"» all scenes played"),
     "check-config": re.compile(r"» +check-config: 4 problem\(s\) in 3 of 3 config\(s\)"),
 }
@@ -50,8 +53,9 @@ async def test_demo_scenes_then_sigint_summary_and_everything_stopped() -> None:
     assert proc.stdout is not None
     lines: list[str] = []
     missing = dict(EXPECTED)
+    order: list[str] = []
     try:
-        async with asyncio.timeout(150):
+        async with asyncio.timeout(240):
             while missing:
                 line = (await proc.stdout.readline()).decode()
                 assert line, "the demo ended early:\n" + "".join(lines[-30:])
@@ -59,10 +63,14 @@ async def test_demo_scenes_then_sigint_summary_and_everything_stopped() -> None:
                 for name, pattern in list(missing.items()):
                     if pattern.search(line):
                         del missing[name]
+                        order.append(name)
     except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError(f"not seen: {sorted(missing)}\n" + "".join(lines[-30:])) from None
+    outage = [order.index(n) for n in ("circuit opens", "a probe fails", "circuit closes")]
+    assert outage == sorted(outage), order  # open, then a failed probe, then the close
+    assert not any("did not" in line or "no circuit opened" in line for line in lines)
     banner = re.search(r"broker (\S+), service http://(\S+) ", "".join(lines))
     assert banner is not None
     broker, service = banner.groups()

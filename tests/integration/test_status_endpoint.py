@@ -11,15 +11,15 @@ import orjson
 
 from devkit.factories import make_config, make_event
 from devkit.harness import ServiceHarness
+from service.api.endpoints import HttpServer, make_app
+from service.api.outcomes import LastOutcomes
+from service.api.states import CircuitState, ServiceStates
 from service.config.store import ConfigStore
 from service.destinations.base import Outcome
 from service.destinations.memory import MemoryDestination
-from service.endpoints import HttpServer, make_app
 from service.errors import PermanentError, TransientError
 from service.metrics import Metrics
 from service.models import RecordRef
-from service.outcomes import LastOutcomes
-from service.states import CircuitState, ServiceStates
 
 SECRET = {"access_token": "tok-" + "s" * 24}
 

@@ -52,7 +52,7 @@ class Lane:
         self.in_flight: list[Delivery] = []
         self.writing: asyncio.Task[object] | None = None  # the CRM call, cancellable on revoke
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
-        self.paused_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
+        self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
         self._wakeup = asyncio.Event()
         self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
@@ -69,7 +69,7 @@ class Lane:
 
     def offer(self, delivery: Delivery) -> float | None:
         """Take `delivery` into the window (None), or say when it should come back."""
-        wait = max(0.0, self.paused_until - time())
+        wait = max(0.0, self.hold_until - time())
         circuit = self.circuit_of(delivery)
         # An open circuit defers everything but the one delivery that an empty lane
         # may carry as the next probe.
@@ -119,9 +119,9 @@ class Lane:
                         return
                 continue
             circuit = self.circuit_of(self.queue[0])
-            admit = Admit.DEFER if self.paused_until > time() else circuit.admit()
+            admit = Admit.DEFER if self.hold_until > time() else circuit.admit()
             if admit is Admit.DEFER:
-                await self._defer_queue(max(self.paused_until - time(), circuit.wait_s()))
+                await self._defer_queue(max(self.hold_until - time(), circuit.wait_s()))
                 continue
             if admit is Admit.SEND:
                 await self._linger()

@@ -22,9 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from devkit.factories import make_config, make_event
 from devkit.harness import ServiceHarness, read_topic, topic_env
+from service.commands.replay import ReplayFilter, replay, replay_headers
+from service.commands.replay_cli import parse_args, rfc3339_ms
 from service.destinations.memory import MemoryDestination
-from service.replay import ReplayFilter, replay, replay_headers
-from service.replay_cli import parse_args, rfc3339_ms
 from service.settings import Settings
 
 T0 = int(datetime(2026, 11, 22, 10, 0, tzinfo=UTC).timestamp() * 1000)

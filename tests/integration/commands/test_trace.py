@@ -32,11 +32,10 @@ from devkit.sandboxes.airtable import AirtableSandbox
 from devkit.sandboxes.hubspot import HubSpotSandbox
 from devkit.sandboxes.hubspot.testing import hubspot_config
 from devkit.sandboxes.salesforce import SalesforceSandbox
-from service import trace_cli
-from service.settings import Settings
-from service.trace import Found, Scan, trace
-from service.trace_cli import PROGRESS_MIN, parse_args, since_ms, wants_bar
-from service.trace_format import (
+from service.commands import trace_cli
+from service.commands.trace import Found, Scan, trace
+from service.commands.trace_cli import PROGRESS_MIN, parse_args, since_ms, wants_bar
+from service.commands.trace_format import (
     clean,
     duration,
     json_line,
@@ -48,6 +47,7 @@ from service.trace_format import (
     summary,
     table,
 )
+from service.settings import Settings
 
 NOW = 1_795_000_000_000  # 2026-11-18T11:06:40Z, a fixed "now" for the pure tests
 HOUR = 3_600_000

@@ -1,4 +1,4 @@
-"""check-config's pure comparison (service/checkconfig/compare.py), per CRM and per kind
+"""check-config's pure comparison (service/commands/checkconfig/compare.py), per CRM and per kind
 of problem, from schema answers in each CRM's wire format (so the parsers are covered
 too): unknown and read-only fields, types that cannot take the value, fixed values
 without (or with a wrong) values map, missing match fields, and a clean config."""
@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from devkit.factories import make_config
-from service.checkconfig import airtable, hubspot, salesforce
-from service.checkconfig.cli import BadInput, load
-from service.checkconfig.compare import check, objects_of
-from service.checkconfig.fields import Schemas
+from service.commands.checkconfig import airtable, hubspot, salesforce
+from service.commands.checkconfig.cli import BadInput, load
+from service.commands.checkconfig.compare import check, objects_of
+from service.commands.checkconfig.fields import Schemas
 from service.config.validation import validate
 from service.errors import ConfigRejected
 from service.models import DestinationConfig

@@ -291,7 +291,7 @@ async def test_deliverer_puts_the_lane_on_hold_for_a_spent_quota(tmp_path: Path)
     await Deliverer(Metrics(), SecretStore(tmp_path), watermarks(), _settler(sink))(
         lane, [delivery()], False
     )
-    assert lane.paused_until > time() + 3500
+    assert lane.hold_until > time() + 3500
     assert sink.records[0].topic.endswith((".10m", ".1h"))
     (progress,) = sink.values("status")  # the answer that put the lane on hold
     assert progress["status"] == "retrying" and progress["error"]["code"] == "quota_exhausted"

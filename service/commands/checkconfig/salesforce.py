@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 
 TEXT = frozenset({"string", "textarea", "url", "phone", "encryptedstring", "combobox"})
 KINDS = {"date": Kind.DATE, "datetime": Kind.DATETIME, "email": Kind.EMAIL,

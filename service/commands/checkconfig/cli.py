@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 import yaml
 
-from service.checkconfig import airtable, hubspot, salesforce
-from service.checkconfig.compare import Problem, check, objects_of
-from service.checkconfig.fields import Schemas
+from service.commands.checkconfig import airtable, hubspot, salesforce
+from service.commands.checkconfig.compare import Problem, check, objects_of
+from service.commands.checkconfig.fields import Schemas
 from service.config.validation import parse_obj, validate
 from service.destinations import build_readers
 from service.destinations.base import Destination

@@ -6,7 +6,7 @@ parses only the lead's own records. It starts at the offsets that
 start, so it ends while the service goes on publishing. Records are also
 filtered by timestamp here: a broker that does not answer time lookups (Tansu
 answers offset 0) costs a longer scan, never a wrong answer. The CLI is in
-`service/trace_cli.py`, the output in `service/trace_format.py`.
+`service/commands/trace_cli.py`, the output in `service/commands/trace_format.py`.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service.checkconfig.fields import ObjectFields, Schemas
-from service.checkconfig.fit import field_problem
+from service.commands.checkconfig.fields import ObjectFields, Schemas
+from service.commands.checkconfig.fit import field_problem
 from service.models import DestinationConfig, Match, Propensity, Score, Target, ValueMap
 
 SCORES = tuple(s.value for s in Score)

@@ -17,8 +17,8 @@ from typing import NoReturn
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
+from service.commands.replay import ReplayFilter, Summary, TopicMissing, replay
 from service.errors import SettingsError
-from service.replay import ReplayFilter, Summary, TopicMissing, replay
 from service.settings import Settings
 
 PROG = "replay-dlq"

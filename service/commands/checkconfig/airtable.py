@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 
 KINDS = {"singleLineText": Kind.TEXT, "multilineText": Kind.TEXT, "richText": Kind.TEXT,
          "url": Kind.TEXT, "phoneNumber": Kind.TEXT, "singleSelect": Kind.CHOICE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
+from service.commands.checkconfig.fields import FieldInfo, Kind, ObjectFields, Schemas
 
 KINDS = {"string": Kind.TEXT, "phone_number": Kind.TEXT, "enumeration": Kind.CHOICE,
          "date": Kind.DATE, "datetime": Kind.DATETIME, "number": Kind.NUMBER}  # fmt: skip

@@ -1,6 +1,6 @@
 """On HTTP_PORT: `GET /metrics`, `/healthz` (liveness), `/readyz` (readiness) (§7),
 and `GET /v1/destinations[?org=ORG&destination=NAME]`, the state of each loaded
-(org, destination) as this instance sees it (README "Status endpoint")."""
+(org, destination) as this instance sees it (docs/operations.md, "Status endpoint")."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import asdict
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.api.states import DestinationStates
 from service.metrics import Metrics
-from service.states import DestinationStates
 
 Check = Callable[[], tuple[bool, str]]
 

@@ -8,7 +8,7 @@ Airtable). Each function answers the problem in words, or None when it fits.
 
 from __future__ import annotations
 
-from service.checkconfig.fields import FieldInfo, Kind
+from service.commands.checkconfig.fields import FieldInfo, Kind
 from service.models import Target
 
 # What the service writes for evaluated_at: ISO date-time text, YYYY-MM-DD

@@ -21,10 +21,10 @@ from typing import NoReturn
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
+from service.commands.trace import KafkaUnreachable, Scan, TopicMissing, trace
+from service.commands.trace_format import header, json_line, notes, oldest_first, report
 from service.errors import SettingsError
 from service.settings import Settings
-from service.trace import KafkaUnreachable, Scan, TopicMissing, trace
-from service.trace_format import header, json_line, notes, oldest_first, report
 
 PROG = "trace"
 DEFAULT_SINCE = "24h"

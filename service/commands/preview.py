@@ -3,7 +3,7 @@
 Prints, per destination and target, the exact fields and values an event would
 write (truncation applied), how the record is found, and what happens when it
 is not; with `--lookup`, the records it matches now, found with read-only calls
-(service/preview_lookup.py; needs SECRETS_DIR and the credentials files). No
+(service/commands/preview_lookup.py; needs SECRETS_DIR and the credentials files). No
 broker and no Kafka settings. Exit 0, or 2 with one line for a bad config or
 event, or 1 when a lookup cannot be made.
 """
@@ -165,7 +165,7 @@ def main(argv: list[str]) -> int:
         return 2
     previews = [render(c, event) for c in configs]
     if args.lookup:
-        from service.preview_lookup import look_up  # I/O only when asked for
+        from service.commands.preview_lookup import look_up  # I/O only when asked for
 
         try:
             asyncio.run(look_up(configs, event, previews))

@@ -4,7 +4,7 @@ It reads the DLQ from the beginning up to the end offsets taken at start, so it
 ends even while the service dead-letters more (a replayed event that is still
 invalid lands in the DLQ again, past those offsets). Each record picked is sent
 with its original key, value and headers, minus the `error.*` and `source.*`
-headers that dead-lettering added. The CLI is in `service/replay_cli.py`.
+headers that dead-lettering added. The CLI is in `service/commands/replay_cli.py`.
 """
 
 from __future__ import annotations

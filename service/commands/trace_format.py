@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from service.commands.trace import Found, Scan
 from service.redact import redact
-from service.trace import Found, Scan
 
 COLUMNS = ("time", "destination", "status", "attempts", "latency", "evaluation", "evaluated_at")
 MESSAGE_MAX = 300  # characters of a CRM message on a line; --json has all of it

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from service.api.outcomes import LastOutcome, LastOutcomes
 from service.config.store import ConfigStore
 from service.models import DestinationConfig
-from service.outcomes import LastOutcome, LastOutcomes
 from service.pipeline.circuit import CircuitState
 
 

@@ -1,0 +1,1 @@
+"""The HTTP status API on HTTP_PORT: /metrics, /healthz, /readyz and /v1/destinations."""
