@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from service.destinations.base import Destination
 from service.metrics import Metrics
 from service.pipeline.circuit import Circuit, Circuits
-from service.pipeline.lanes.lane import Defer, Deliver, Lane
+from service.pipeline.lanes.lane import IDLE_LANE_S, Defer, Deliver, Lane
 from service.pipeline.work import Delivery
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ class Lanes:
             linger_s=linger_s,
         )
         self._lanes: dict[Key, Lane] = {}
-        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._tasks: dict[Key, asyncio.Task[None]] = {}  # the lanes with work
+        self._sweep_at = monotonic() + IDLE_LANE_S
         self.restarts = 0
         for name in destinations:  # read at scrape time: no gauge update per event
             metrics.inflight.labels(name).set_function(functools.partial(self.pending_for, name))
@@ -62,9 +63,12 @@ class Lanes:
         key = (delivery.event.org_id, delivery.destination)
         lane = self._lanes.get(key)
         if lane is None:
+            self._sweep()
             lane = self._lanes[key] = self._lane(self.destinations[delivery.destination])
+        due = lane.offer(delivery)
+        if due is None and key not in self._tasks:  # a worker only while there is work
             self._start(key, lane)
-        return lane.offer(delivery)
+        return due
 
     def _start(self, key: Key, lane: Lane) -> None:
         task = asyncio.create_task(lane.run(), name=f"lane:{key[1]}")
@@ -79,11 +83,21 @@ class Lanes:
             self.restarts += 1
             log.warning("lane %s of org %s crashed (%r); restarted", key[1], key[0], error)
             lane.requeue_in_flight()
-        if error is not None or lane.queue:  # work arrived as it idled out: keep going
+        if error is not None or lane.queue:  # work arrived as it ended: keep going
             self._start(key, lane)
             return
-        self._lanes.pop(key, None)
         self._tasks.pop(key, None)
+        lane.idle_since = monotonic()
+
+    def _sweep(self) -> None:
+        """Forget the lanes idle for IDLE_LANE_S, at most once per IDLE_LANE_S / 4."""
+        now = monotonic()
+        if now < self._sweep_at:
+            return
+        self._sweep_at = now + IDLE_LANE_S / 4
+        for key in [k for k, lane in self._lanes.items() if k not in self._tasks]:
+            if self._lanes[key].idle_for(now) >= IDLE_LANE_S:
+                del self._lanes[key]
 
     def drop(self, tps: set[TopicPartition]) -> int:
         """Forget everything queued from `tps` (revoked): never written here, and

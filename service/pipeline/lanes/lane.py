@@ -21,7 +21,7 @@ from service.pipeline.circuit import Admit, Circuit
 from service.pipeline.lanes.linger import linger
 from service.pipeline.work import Delivery
 
-IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
+IDLE_LANE_S = 300.0  # an idle lane is forgotten (its measured rate with it)
 WINDOW_S = 5.0
 RATE_WEIGHT = 0.3  # of each new measurement in the moving average
 
@@ -32,6 +32,25 @@ Defer = Callable[[list[tuple[Delivery, float]]], Awaitable[None]]  # (delivery, 
 
 
 class Lane:
+    # An idle lane has no task and no events: 30,000 idle lanes must fit in a pod (issue 23).
+    __slots__ = (
+        "_filled",
+        "_oldest_at",
+        "capacity",
+        "circuit_of",
+        "defer",
+        "deliver",
+        "destination",
+        "horizon",
+        "idle_since",
+        "in_flight",
+        "linger_s",
+        "paused_until",
+        "queue",
+        "rate",
+        "writing",
+    )
+
     def __init__(
         self,
         destination: Destination,
@@ -54,8 +73,8 @@ class Lane:
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
         self.paused_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
-        self._wakeup = asyncio.Event()
-        self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
+        self.idle_since = 0.0  # monotonic: when its worker last ended with nothing queued
+        self._filled: asyncio.Event | None = None  # while lingering: a full batch is waiting
         self._oldest_at = 0.0
 
     @property
@@ -92,9 +111,15 @@ class Lane:
         if not self.queue:
             self._oldest_at = monotonic()
         self.queue.append(delivery)
-        self._wakeup.set()
-        if len(self.queue) >= self.destination.max_batch_size:
+        if self._filled is not None and len(self.queue) >= self.destination.max_batch_size:
             self._filled.set()
+
+    def idle_for(self, now: float) -> float:
+        """How long the lane has had nothing to do and nothing to remember (0: busy,
+        or on hold / with deferred work still to come back, which a new lane would forget)."""
+        if self.queue or self.in_flight or max(self.paused_until, self.horizon) > time():
+            return 0.0
+        return now - self.idle_since
 
     def requeue_in_flight(self) -> None:
         """After a crash of the worker: what it was writing goes back to the front."""
@@ -108,16 +133,8 @@ class Lane:
         return before - len(self.queue)
 
     async def run(self) -> None:
-        """Deliver until the lane has been idle for IDLE_LANE_S."""
-        while True:
-            if not self.queue:
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), IDLE_LANE_S)
-                except TimeoutError:
-                    if not self.queue:
-                        return
-                continue
+        """Deliver until nothing is queued; the next offer starts the worker again."""
+        while self.queue:
             circuit = self.circuit_of(self.queue[0])
             admit = Admit.DEFER if self.paused_until > time() else circuit.admit()
             if admit is Admit.DEFER:
@@ -146,7 +163,13 @@ class Lane:
     async def _linger(self) -> None:
         """Like a producer's linger.ms, longer while a burst lasts (linger.py)."""
         full = self.destination.max_batch_size
-        await linger(lambda: len(self.queue), full, self._oldest_at, self.linger_s, self._filled)
+        self._filled = asyncio.Event()
+        try:
+            await linger(
+                lambda: len(self.queue), full, self._oldest_at, self.linger_s, self._filled
+            )
+        finally:
+            self._filled = None
 
     def _take(self, limit: int | None) -> list[Delivery]:
         """Up to max_batch_size queued deliveries that share one config version."""
