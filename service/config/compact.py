@@ -13,6 +13,7 @@ place (pydantic's `model_copy` copies the fields-set before updating it).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import orjson
@@ -25,7 +26,8 @@ SWEEP_AT = 1024  # shared parts held before those no config uses any more are dr
 
 
 class Compactor:
-    def __init__(self) -> None:
+    def __init__(self, held: Callable[[], Iterable[DestinationConfig]]) -> None:
+        self._held = held  # the configs in force: what a sweep keeps the parts of
         self._parts: dict[object, Any] = {}
         self._sweep_at = SWEEP_AT
 
@@ -64,9 +66,19 @@ class Compactor:
         return value
 
     def _sweep(self) -> None:
-        """Drop parts only this map still holds (configs replaced or deleted):
-        a reference from the map, one from the loop and one from getrefcount."""
-        self._parts = {k: v for k, v in self._parts.items() if sys.getrefcount(v) > 3}
+        """Drop the parts no config in force uses (configs replaced or deleted)."""
+        used = {
+            id(part)
+            for c in self._held()
+            for part in (
+                c.targets,
+                c.propensity,
+                c.updated_by,
+                c.__pydantic_fields_set__,
+                c.integration.__pydantic_fields_set__,
+            )
+        }
+        self._parts = {k: v for k, v in self._parts.items() if id(v) in used}
         self._sweep_at = max(SWEEP_AT, 2 * len(self._parts))
 
     def __len__(self) -> int:

@@ -23,7 +23,7 @@ class ConfigStore:
         self.metrics = metrics
         self._by_key: dict[str, DestinationConfig] = {}
         self._by_org: dict[str, dict[str, DestinationConfig]] = {}
-        self._compactor = Compactor()  # configs share their equal parts
+        self._compactor = Compactor(self._by_key.values)  # configs share equal parts
 
     def get(self, org_id: str, destination: str) -> DestinationConfig | None:
         return self._by_org.get(org_id, {}).get(destination)
