@@ -88,6 +88,7 @@ class Lanes:
             return
         self._tasks.pop(key, None)
         lane.idle_since = monotonic()
+        self._sweep()
 
     def _sweep(self) -> None:
         """Forget the lanes idle for IDLE_LANE_S, at most once per IDLE_LANE_S / 4."""
