@@ -104,7 +104,7 @@ async def test_an_idle_tenant_costs_at_most_5_kb(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(lanes_module, "monotonic", lambda: later)
     newcomer = tenants.store.active("org00000")[0].model_copy(update={"org_id": "new"})
     assert tenants.lanes.offer(delivery(newcomer, job=job_of(), org_id="new")) is None
-    assert list(tenants.lanes._lanes) == [("new", "salesforce")]
+    assert list(tenants.lanes._lanes) == [("new", "salesforce")] and not tenants.lanes._idle
     await tenants.lanes.stop()
 
 
@@ -131,3 +131,19 @@ def test_shared_config_parts_go_with_the_last_config_that_used_them() -> None:
         store.apply_record(None, orjson.dumps(raw))
         store.apply_record(f"org{i:05d}:airtable".encode(), None)  # tombstone
     assert len(store) == 0 and len(store._compactor) < 1100  # swept, not 3,000 targets
+
+
+async def test_a_lane_that_idled_out_starts_again_from_what_it_learned() -> None:
+    tenants = Tenants()
+    tenants.store.apply_record(None, config_records()[0])
+    config = tenants.store.active("org00000")[0]
+    tenants.lanes.offer(delivery(config, job=job_of(), org_id="org00000"))
+    while tenants.lanes._tasks:
+        await asyncio.sleep(0.01)
+    key = ("org00000", "salesforce")
+    assert key not in tenants.lanes._lanes and key in tenants.lanes._idle  # the lane went
+    rate = tenants.lanes._idle[key][1][0]
+    assert rate != MemoryDestination().max_batch_size * 10.0  # measured on the write
+    tenants.lanes.offer(delivery(config, job=job_of(), org_id="org00000"))
+    assert tenants.lanes._lanes[key].rate == rate and key not in tenants.lanes._idle
+    await tenants.lanes.stop()

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from time import monotonic
+from time import monotonic, time
 
 from aiokafka import TopicPartition
 
 from service.destinations.base import Destination
 from service.metrics import Metrics
 from service.pipeline.circuit import Circuit, Circuits
-from service.pipeline.lanes.lane import IDLE_LANE_S, Defer, Deliver, Lane
+from service.pipeline.lanes.lane import IDLE_LANE_S, Defer, Deliver, Lane, Learned
 from service.pipeline.work import Delivery
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,11 @@ class Lanes:
             capacity=capacity,
             linger_s=linger_s,
         )
-        self._lanes: dict[Key, Lane] = {}
-        self._tasks: dict[Key, asyncio.Task[None]] = {}  # the lanes with work
+        self._lanes: dict[Key, Lane] = {}  # the lanes with work, or just out of it
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        # An idle lane goes with its worker: 30,000 idle lanes must fit in a pod (issue
+        # 23). What it learned stays for IDLE_LANE_S: (monotonic when it idled, learned).
+        self._idle: dict[Key, tuple[float, Learned]] = {}
         self._sweep_at = monotonic() + IDLE_LANE_S
         self.restarts = 0
         for name in destinations:  # read at scrape time: no gauge update per event
@@ -65,6 +68,8 @@ class Lanes:
         if lane is None:
             self._sweep()
             lane = self._lanes[key] = self._lane(self.destinations[delivery.destination])
+            if (idle := self._idle.pop(key, None)) is not None:
+                lane.recall(idle[1])
         due = lane.offer(delivery)
         if due is None and key not in self._tasks:  # a worker only while there is work
             self._start(key, lane)
@@ -86,19 +91,23 @@ class Lanes:
         if error is not None or lane.queue:  # work arrived as it ended: keep going
             self._start(key, lane)
             return
+        self._lanes.pop(key, None)
         self._tasks.pop(key, None)
-        lane.idle_since = monotonic()
+        self._idle[key] = (monotonic(), lane.learned())
         self._sweep()
 
     def _sweep(self) -> None:
-        """Forget the lanes idle for IDLE_LANE_S, at most once per IDLE_LANE_S / 4."""
+        """Forget what lanes idle for IDLE_LANE_S learned, unless they are on hold or
+        have deferred work still to come back; at most once per IDLE_LANE_S / 4."""
         now = monotonic()
         if now < self._sweep_at:
             return
-        self._sweep_at = now + IDLE_LANE_S / 4
-        for key in [k for k, lane in self._lanes.items() if k not in self._tasks]:
-            if self._lanes[key].idle_for(now) >= IDLE_LANE_S:
-                del self._lanes[key]
+        self._sweep_at, epoch = now + IDLE_LANE_S / 4, time()
+        self._idle = {
+            key: (since, learned)
+            for key, (since, learned) in self._idle.items()
+            if now - since < IDLE_LANE_S or max(learned[1:]) > epoch
+        }
 
     def drop(self, tps: set[TopicPartition]) -> int:
         """Forget everything queued from `tps` (revoked): never written here, and

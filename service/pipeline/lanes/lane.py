@@ -21,10 +21,11 @@ from service.pipeline.circuit import Admit, Circuit
 from service.pipeline.lanes.linger import linger
 from service.pipeline.work import Delivery
 
-IDLE_LANE_S = 300.0  # an idle lane is forgotten (its measured rate with it)
+IDLE_LANE_S = 300.0  # what an idle lane learned is forgotten after this (its measured rate)
 WINDOW_S = 5.0
 RATE_WEIGHT = 0.3  # of each new measurement in the moving average
 
+Learned = tuple[float, float, float]  # (rate, paused_until, horizon): see Lane.learned
 HORIZON_MAX_S = 3600.0  # deferred work comes back within this, whatever the rate says
 # (lane, batch, probe) -> whether the destination answered at once (measure on those)
 Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[bool]]
@@ -42,7 +43,6 @@ class Lane:
         "deliver",
         "destination",
         "horizon",
-        "idle_since",
         "in_flight",
         "linger_s",
         "paused_until",
@@ -73,7 +73,6 @@ class Lane:
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
         self.paused_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
-        self.idle_since = 0.0  # monotonic: when its worker last ended with nothing queued
         self._filled: asyncio.Event | None = None  # while lingering: a full batch is waiting
         self._oldest_at = 0.0
 
@@ -114,12 +113,12 @@ class Lane:
         if self._filled is not None and len(self.queue) >= self.destination.max_batch_size:
             self._filled.set()
 
-    def idle_for(self, now: float) -> float:
-        """How long the lane has had nothing to do and nothing to remember (0: busy,
-        or on hold / with deferred work still to come back, which a new lane would forget)."""
-        if self.queue or self.in_flight or max(self.paused_until, self.horizon) > time():
-            return 0.0
-        return now - self.idle_since
+    def learned(self) -> Learned:
+        """What the next lane of its (org, destination) starts from, once this one idles."""
+        return self.rate, self.paused_until, self.horizon
+
+    def recall(self, learned: Learned) -> None:
+        self.rate, self.paused_until, self.horizon = learned
 
     def requeue_in_flight(self) -> None:
         """After a crash of the worker: what it was writing goes back to the front."""
