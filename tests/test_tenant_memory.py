@@ -147,3 +147,16 @@ async def test_a_lane_that_idled_out_starts_again_from_what_it_learned() -> None
     tenants.lanes.offer(delivery(config, job=job_of(), org_id="org00000"))
     assert tenants.lanes._lanes[key].rate == rate and key not in tenants.lanes._idle
     await tenants.lanes.stop()
+
+
+async def test_a_lane_that_only_deferred_does_not_stay() -> None:
+    tenants = Tenants()
+    tenants.store.apply_record(None, config_records()[0])
+    config = tenants.store.active("org00000")[0]
+    for _ in range(3):
+        tenants.lanes.circuits.get("salesforce", config.integration.credentials_ref).failed("x")
+    due = tenants.lanes.offer(delivery(config, job=job_of(), org_id="org00000"))
+    assert due is not None  # the circuit is open: deferred, the lane took nothing
+    while tenants.lanes._tasks:
+        await asyncio.sleep(0.01)
+    assert not tenants.lanes._lanes and ("org00000", "salesforce") in tenants.lanes._idle

@@ -71,8 +71,8 @@ class Lanes:
             if (idle := self._idle.pop(key, None)) is not None:
                 lane.recall(idle[1])
         due = lane.offer(delivery)
-        if due is None and key not in self._tasks:  # a worker only while there is work
-            self._start(key, lane)
+        if key not in self._tasks:  # a worker while there is work; it ends at once if
+            self._start(key, lane)  # none was taken, leaving what the lane learned
         return due
 
     def _start(self, key: Key, lane: Lane) -> None:
