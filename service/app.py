@@ -164,10 +164,8 @@ class Service:
         try:
             await self.producer.start()
             await self.configs.start(admin)
-            for entry in s.config_entries:  # CONFIG_FILE, validated like topic records
-                self.store.apply_object(entry)
-            if s.config_file is not None:
-                log.info("loaded %d configs from %s", len(s.config_entries), s.config_file)
+            if s.config_file is not None:  # validated like topic records
+                log.info("loaded %d configs from %s", self._load_config_file(), s.config_file)
             partitions = await self._until_stopped(wait_for_topic(admin, s.topic_evaluations))
             if partitions is None:
                 return
@@ -259,6 +257,13 @@ class Service:
                 writer.cancel()
             await asyncio.gather(*writers, return_exceptions=True)
             await self.consumer.stop()
+
+    def _load_config_file(self) -> int:
+        """CONFIG_FILE into the store; its parsed entries go once applied."""
+        entries = self.settings.config_entries
+        for entry in entries:
+            self.store.apply_object(entry)
+        return len(entries)
 
     def _waiting_for_earlier(self) -> None:
         """Ready while an earlier version's pods consume: a rolling update goes on,

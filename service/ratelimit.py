@@ -28,6 +28,9 @@ from time import monotonic, time
 
 from service.tenancy import org_partition
 
+SWEEP_AT = 1024  # windows a pool holds before the unused ones are dropped
+UNUSED_S = 60.0  # a window unused for this long (and its length) may be dropped
+
 
 class Handoffs:
     """Work partitions this instance took over, and when their previous owner let
@@ -57,12 +60,14 @@ class CompletionWindow:
     def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self._done: deque[float] = deque()  # answer times, in order
+        # Answer times, in order, and the waiters' wake-up: made on first use, as
+        # most of 10,000 tenants' windows are idle (issue 23: 1.6 KB a window).
+        self._done: deque[float] | None = None
         self._inflight = 0
         self._blocked_until = 0.0
         self._held_until = 0.0  # a handoff: no request before (monotonic), not a penalty
         self._lock = asyncio.Lock()  # FIFO: waiters take slots in arrival order
-        self._released = asyncio.Event()
+        self._released: asyncio.Event | None = None
 
     def penalize(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, monotonic() + seconds)
@@ -89,9 +94,20 @@ class CompletionWindow:
             self.max_requests, self.window_s = max_requests, window_s
 
     def _has_room(self, now: float) -> bool:
-        while self._done and self._done[0] <= now - self.window_s:
-            self._done.popleft()
-        return len(self._done) + self._inflight < self.max_requests
+        done = self._done
+        while done and done[0] <= now - self.window_s:
+            done.popleft()
+        return (len(done) if done else 0) + self._inflight < self.max_requests
+
+    def unused(self, now: float) -> bool:
+        """Nothing in flight, waiting or held, and no answer for UNUSED_S past its
+        length: a new window would be the same (a caller that took it is long done)."""
+        return (
+            not self._inflight
+            and not self._lock.locked()
+            and self._waiting_s() == 0
+            and not (self._done and self._done[-1] > now - self.window_s - UNUSED_S)
+        )
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -103,6 +119,8 @@ class CompletionWindow:
                     continue
                 # Wait for the oldest answer to age out, or for an in-flight one to finish.
                 timeout = self._done[0] + self.window_s - now if self._done else None
+                if self._released is None:
+                    self._released = asyncio.Event()
                 self._released.clear()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._released.wait(), timeout)
@@ -111,21 +129,36 @@ class CompletionWindow:
             yield
         finally:  # also on errors and cancellation: the request may have landed
             self._inflight -= 1
+            if self._done is None:
+                self._done = deque()
             self._done.append(monotonic())
-            self._released.set()
+            if self._released is not None:
+                self._released.set()
 
 
 class WindowPool:
-    """One window per key (an API token, an Airtable base), created on first use."""
+    """One window per key (an API token, an Airtable base), created on first use;
+    unused ones are dropped once SWEEP_AT are held (keys come and go with orgs)."""
 
     def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
         self._windows: dict[str, CompletionWindow] = {}
+        self._sweep_at = SWEEP_AT
+
+    def __len__(self) -> int:
+        return len(self._windows)
 
     def get(self, key: str) -> CompletionWindow:
         window = self._windows.get(key)
         if window is None:
+            if len(self._windows) >= self._sweep_at:
+                self._sweep()
             window = CompletionWindow(self.max_requests, self.window_s)
             self._windows[key] = window
         return window
+
+    def _sweep(self) -> None:
+        now = monotonic()
+        self._windows = {k: w for k, w in self._windows.items() if not w.unused(now)}
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._windows))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from service.config.compact import Compactor
 from service.config.validation import parse, parse_obj, validate
 from service.errors import ConfigRejected
 from service.metrics import Metrics
@@ -22,6 +23,7 @@ class ConfigStore:
         self.metrics = metrics
         self._by_key: dict[str, DestinationConfig] = {}
         self._by_org: dict[str, dict[str, DestinationConfig]] = {}
+        self._compactor = Compactor(self._by_key.values)  # configs share equal parts
 
     def get(self, org_id: str, destination: str) -> DestinationConfig | None:
         return self._by_org.get(org_id, {}).get(destination)
@@ -76,6 +78,7 @@ class ConfigStore:
                 held.version,
             )
             return
+        config = self._compactor.compact(config)
         self._by_key[config.key] = config
         self._by_org.setdefault(config.org_id, {})[config.destination] = config
         self.metrics.configs_active.set(len(self._by_key))

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from time import monotonic
+from time import monotonic, time
 
 from aiokafka import TopicPartition
 
 from service.destinations.base import Destination
 from service.metrics import Metrics
 from service.pipeline.circuit import Circuit, Circuits
-from service.pipeline.lanes.lane import Defer, Deliver, Lane
+from service.pipeline.lanes.lane import IDLE_LANE_S, Defer, Deliver, Lane, Learned
 from service.pipeline.work import Delivery
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,12 @@ class Lanes:
             capacity=capacity,
             linger_s=linger_s,
         )
-        self._lanes: dict[Key, Lane] = {}
+        self._lanes: dict[Key, Lane] = {}  # the lanes with work, or just out of it
         self._tasks: dict[Key, asyncio.Task[None]] = {}
+        # An idle lane goes with its worker: 30,000 idle lanes must fit in a pod (issue
+        # 23). What it learned stays for IDLE_LANE_S: (monotonic when it idled, learned).
+        self._idle: dict[Key, tuple[float, Learned]] = {}
+        self._sweep_at = monotonic() + IDLE_LANE_S
         self.restarts = 0
         for name in destinations:  # read at scrape time: no gauge update per event
             metrics.inflight.labels(name).set_function(functools.partial(self.pending_for, name))
@@ -62,9 +66,14 @@ class Lanes:
         key = (delivery.event.org_id, delivery.destination)
         lane = self._lanes.get(key)
         if lane is None:
+            self._sweep()
             lane = self._lanes[key] = self._lane(self.destinations[delivery.destination])
-            self._start(key, lane)
-        return lane.offer(delivery)
+            if (idle := self._idle.pop(key, None)) is not None:
+                lane.recall(idle[1])
+        due = lane.offer(delivery)
+        if key not in self._tasks:  # a worker while there is work; it ends at once if
+            self._start(key, lane)  # none was taken, leaving what the lane learned
+        return due
 
     def _start(self, key: Key, lane: Lane) -> None:
         task = asyncio.create_task(lane.run(), name=f"lane:{key[1]}")
@@ -79,11 +88,26 @@ class Lanes:
             self.restarts += 1
             log.warning("lane %s of org %s crashed (%r); restarted", key[1], key[0], error)
             lane.requeue_in_flight()
-        if error is not None or lane.queue:  # work arrived as it idled out: keep going
+        if error is not None or lane.queue:  # work arrived as it ended: keep going
             self._start(key, lane)
             return
         self._lanes.pop(key, None)
         self._tasks.pop(key, None)
+        self._idle[key] = (monotonic(), lane.learned())
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Forget what lanes idle for IDLE_LANE_S learned, unless they are on hold or
+        have deferred work still to come back; at most once per IDLE_LANE_S / 4."""
+        now = monotonic()
+        if now < self._sweep_at:
+            return
+        self._sweep_at, epoch = now + IDLE_LANE_S / 4, time()
+        self._idle = {
+            key: (since, learned)
+            for key, (since, learned) in self._idle.items()
+            if now - since < IDLE_LANE_S or max(learned[1:]) > epoch
+        }
 
     def drop(self, tps: set[TopicPartition]) -> int:
         """Forget everything queued from `tps` (revoked): never written here, and

@@ -21,10 +21,11 @@ from service.pipeline.circuit import Admit, Circuit
 from service.pipeline.lanes.linger import linger
 from service.pipeline.work import Delivery
 
-IDLE_LANE_S = 300.0  # an idle lane's task ends; the next event starts a new one
+IDLE_LANE_S = 300.0  # what an idle lane learned is forgotten after this (its measured rate)
 WINDOW_S = 5.0
 RATE_WEIGHT = 0.3  # of each new measurement in the moving average
 
+Learned = tuple[float, float, float]  # (rate, paused_until, horizon): see Lane.learned
 HORIZON_MAX_S = 3600.0  # deferred work comes back within this, whatever the rate says
 # (lane, batch, probe) -> whether the destination answered at once (measure on those)
 Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[bool]]
@@ -32,6 +33,24 @@ Defer = Callable[[list[tuple[Delivery, float]]], Awaitable[None]]  # (delivery, 
 
 
 class Lane:
+    # An idle lane has no task and no events: 30,000 idle lanes must fit in a pod (issue 23).
+    __slots__ = (
+        "_filled",
+        "_oldest_at",
+        "capacity",
+        "circuit_of",
+        "defer",
+        "deliver",
+        "destination",
+        "horizon",
+        "in_flight",
+        "linger_s",
+        "paused_until",
+        "queue",
+        "rate",
+        "writing",
+    )
+
     def __init__(
         self,
         destination: Destination,
@@ -54,8 +73,7 @@ class Lane:
         self.rate = destination.max_batch_size * 10.0  # records/s, until measured
         self.hold_until = 0.0  # epoch s: no writes before (quota, a long rate limit)
         self.horizon = 0.0  # epoch s: when the work deferred so far should be drained
-        self._wakeup = asyncio.Event()
-        self._filled = asyncio.Event()  # a full batch is waiting: stop lingering
+        self._filled: asyncio.Event | None = None  # while lingering: a full batch is waiting
         self._oldest_at = 0.0
 
     @property
@@ -92,9 +110,15 @@ class Lane:
         if not self.queue:
             self._oldest_at = monotonic()
         self.queue.append(delivery)
-        self._wakeup.set()
-        if len(self.queue) >= self.destination.max_batch_size:
+        if self._filled is not None and len(self.queue) >= self.destination.max_batch_size:
             self._filled.set()
+
+    def learned(self) -> Learned:
+        """What the next lane of its (org, destination) starts from, once this one idles."""
+        return self.rate, self.paused_until, self.horizon
+
+    def recall(self, learned: Learned) -> None:
+        self.rate, self.paused_until, self.horizon = learned
 
     def requeue_in_flight(self) -> None:
         """After a crash of the worker: what it was writing goes back to the front."""
@@ -108,16 +132,8 @@ class Lane:
         return before - len(self.queue)
 
     async def run(self) -> None:
-        """Deliver until the lane has been idle for IDLE_LANE_S."""
-        while True:
-            if not self.queue:
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), IDLE_LANE_S)
-                except TimeoutError:
-                    if not self.queue:
-                        return
-                continue
+        """Deliver until nothing is queued; the next offer starts the worker again."""
+        while self.queue:
             circuit = self.circuit_of(self.queue[0])
             admit = Admit.DEFER if self.hold_until > time() else circuit.admit()
             if admit is Admit.DEFER:
@@ -146,7 +162,13 @@ class Lane:
     async def _linger(self) -> None:
         """Like a producer's linger.ms, longer while a burst lasts (linger.py)."""
         full = self.destination.max_batch_size
-        await linger(lambda: len(self.queue), full, self._oldest_at, self.linger_s, self._filled)
+        self._filled = asyncio.Event()
+        try:
+            await linger(
+                lambda: len(self.queue), full, self._oldest_at, self.linger_s, self._filled
+            )
+        finally:
+            self._filled = None
 
     def _take(self, limit: int | None) -> list[Delivery]:
         """Up to max_batch_size queued deliveries that share one config version."""
