@@ -25,7 +25,7 @@ IDLE_LANE_S = 300.0  # what an idle lane learned is forgotten after this (its me
 WINDOW_S = 5.0
 RATE_WEIGHT = 0.3  # of each new measurement in the moving average
 
-Learned = tuple[float, float, float]  # (rate, paused_until, horizon): see Lane.learned
+Learned = tuple[float, float, float]  # (rate, hold_until, horizon): see Lane.learned
 HORIZON_MAX_S = 3600.0  # deferred work comes back within this, whatever the rate says
 # (lane, batch, probe) -> whether the destination answered at once (measure on those)
 Deliver = Callable[["Lane", list[Delivery], bool], Awaitable[bool]]
@@ -45,7 +45,7 @@ class Lane:
         "horizon",
         "in_flight",
         "linger_s",
-        "paused_until",
+        "hold_until",
         "queue",
         "rate",
         "writing",
@@ -115,10 +115,10 @@ class Lane:
 
     def learned(self) -> Learned:
         """What the next lane of its (org, destination) starts from, once this one idles."""
-        return self.rate, self.paused_until, self.horizon
+        return self.rate, self.hold_until, self.horizon
 
     def recall(self, learned: Learned) -> None:
-        self.rate, self.paused_until, self.horizon = learned
+        self.rate, self.hold_until, self.horizon = learned
 
     def requeue_in_flight(self) -> None:
         """After a crash of the worker: what it was writing goes back to the front."""

@@ -1,6 +1,6 @@
-"""`python -m bench.traced_service`: `python -m service` under tracemalloc.
+"""`python -m bench.lib.traced_service`: `python -m service` under tracemalloc.
 
-SIGUSR1 writes a snapshot to $TRACE_SNAPSHOT (bench/tenant_memory.py reads it):
+SIGUSR1 writes a snapshot to $TRACE_SNAPSHOT (bench/micro/tenant_memory.py reads it):
 what the process holds, by the allocating line, after its tenants went idle.
 """
 

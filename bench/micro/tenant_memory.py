@@ -1,8 +1,8 @@
 """What one (org, destination) costs the process, by allocating line.
 
-    python -m bench.tenant_memory [--quick]      # 2,000 orgs (500 with --quick)
+    python -m bench.micro.tenant_memory [--quick]      # 2,000 orgs (500 with --quick)
 
-The real process (bench/traced_service.py, under tracemalloc) with N orgs x 3
+The real process (bench/lib/traced_service.py, under tracemalloc) with N orgs x 3
 destinations, one event per org, all delivered; then a snapshot. Each
 allocation is charged to the innermost `service/` line on its stack, and the
 top lines are printed with bytes per (org, destination).
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.e2e import main
 from bench.figures import Figure
-from tests.factories import make_event
-from tests.fleet import Fleet, org_id
+from devkit.factories import make_event
+from devkit.fleet import Fleet, org_id
 
 SECTION = "5. memory"
 
@@ -51,7 +51,7 @@ async def traced(kafka: str, work: Path, orgs: int) -> Path:
     f = Fleet(kafka, work, orgs=orgs, env={"TRACE_SNAPSHOT": str(snapshot)})
     await f.prepare()
     try:
-        await f.launch(module="bench.traced_service")
+        await f.launch(module="bench.lib.traced_service")
         await f.produce([make_event(org_id(i)) for i in range(orgs)])
         await f.wait_terminal(3 * orgs, timeout=900)
         await asyncio.sleep(float(os.environ.get("IDLE_WAIT_S", "5")))

@@ -2,7 +2,7 @@
 is done, measured with tracemalloc on the structures the process builds for it:
 its config (from the config topic's JSON), its lane, circuit and rate window
 after one delivery. 10,000 orgs x 3 destinations must fit one pod: <= 5 KB each.
-(`python -m bench.tenant_memory` measures the real process, line by line.)"""
+(`python -m bench.micro.tenant_memory` measures the real process, line by line.)"""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from devkit.factories import make_config
 from service.config.store import ConfigStore
 from service.destinations.memory import MemoryDestination
 from service.metrics import Metrics
@@ -24,7 +25,6 @@ from service.pipeline.lanes import Lanes
 from service.pipeline.lanes.lane import IDLE_LANE_S, Lane
 from service.pipeline.work import Delivery
 from service.ratelimit import WindowPool
-from tests.factories import make_config
 from tests.fakes import delivery, job_of
 
 ORGS = 2_000
