@@ -43,12 +43,6 @@ async def opened(sandbox: AirtableSandbox, **options: Any) -> AsyncIterator[Airt
         await dest.close()
 
 
-@pytest.fixture
-async def destination(sandbox: AirtableSandbox) -> AsyncIterator[AirtableDestination]:
-    async with opened(sandbox, **FAST) as dest:
-        yield dest
-
-
 def target(**overrides: Any) -> dict[str, Any]:
     return {**DEFAULT_TARGETS["airtable"][0], **overrides}
 
@@ -69,10 +63,10 @@ def by_email(sandbox: AirtableSandbox, table: str = "Contacts") -> dict[str, dic
 
 
 async def test_upsert_creates_then_updates_with_mapped_and_create_fields(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     first = make_event(lead_id="ada", score="warm", reasoning="Read the docs.")
-    [created] = await write(destination, sandbox, [first])
+    [created] = await write(dest, sandbox, [first])
     assert created.state is DeliveryState.DELIVERED
     [ref] = created.records
     assert (ref.object, ref.action) == ("Contacts", "created")
@@ -86,7 +80,7 @@ async def test_upsert_creates_then_updates_with_mapped_and_create_fields(
         "TS Evaluated At": first["evaluation"]["evaluated_at"],
     }
     second = make_event(lead_id="ada", score="hot")
-    [updated] = await write(destination, sandbox, [second])
+    [updated] = await write(dest, sandbox, [second])
     assert [(r.id, r.action) for r in updated.records] == [(ref.id, "updated")]
     assert len(sandbox.table("Contacts")) == 1
     assert by_email(sandbox)["ada@example.com"]["fields"]["TS Score"] == "hot"
@@ -95,11 +89,11 @@ async def test_upsert_creates_then_updates_with_mapped_and_create_fields(
 
 
 async def test_without_create_records_are_looked_up_and_misses_are_skipped(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     [known] = sandbox.seed("Contacts", [{"Email": "known@example.com", "Last Name": "K"}])
     events = [make_event(lead_id="known"), make_event(lead_id="stranger")]
-    outcomes = await write(destination, sandbox, events, [target(create_if_missing=False)])
+    outcomes = await write(dest, sandbox, events, [target(create_if_missing=False)])
     assert outcomes[0].state is DeliveryState.DELIVERED
     assert [(r.id, r.action) for r in outcomes[0].records] == [(known, "updated")]
     assert outcomes[1].state is DeliveryState.SKIPPED
@@ -112,12 +106,12 @@ async def test_without_create_records_are_looked_up_and_misses_are_skipped(
 
 
 async def test_crm_id_updates_by_id_and_a_deleted_record_falls_back_to_the_email(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     [rec] = sandbox.seed("Contacts", [{"Email": "someone-else@example.com"}])
     by_id = make_event(lead_id="x", crm_ids={"airtable": {"Contacts": rec}})
     gone = make_event(lead_id="y", crm_ids={"airtable": {"Contacts": "recDELETED0000000"}})
-    outcomes = await write(destination, sandbox, [by_id, gone])
+    outcomes = await write(dest, sandbox, [by_id, gone])
     assert [(r.id, r.action) for r in outcomes[0].records] == [(rec, "updated")]
     assert sandbox.table("Contacts")[0]["fields"]["Email"] == "someone-else@example.com"
     # The crm id's record is gone: matched on the Email column (create on: upserted).
@@ -128,12 +122,12 @@ async def test_crm_id_updates_by_id_and_a_deleted_record_falls_back_to_the_email
 
 
 async def test_formula_escaping_finds_an_email_with_quote_and_brace(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     odd = "o'brien}{x}\\@example.com"
     [rec] = sandbox.seed("Contacts", [{"Email": odd}, {"Email": "obrien@example.com"}])[:1]
     events = [make_event(lead_id="odd", email=odd)]
-    [outcome] = await write(destination, sandbox, events, [target(create_if_missing=False)])
+    [outcome] = await write(dest, sandbox, events, [target(create_if_missing=False)])
     assert [r.id for r in outcome.records] == [rec]
     assert by_email(sandbox)["obrien@example.com"]["fields"].get("TS Score") is None
 
@@ -164,27 +158,27 @@ async def test_a_422_splits_the_batch_and_fails_only_the_bad_record(
 
 
 async def test_an_unknown_column_fails_every_item_without_splitting(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     events = [make_event(lead_id=f"u{i}") for i in range(10)]
     wrong = target(fields={"score": "TS Scor"})
-    outcomes = await write(destination, sandbox, events, [wrong])
+    outcomes = await write(dest, sandbox, events, [wrong])
     assert {o.state for o in outcomes} == {DeliveryState.FAILED}
     assert {o.error.code for o in outcomes if o.error} == {"unknown_field_name"}
     assert len(sandbox.hits) == 1
 
 
 async def test_an_unknown_table_fails_its_items(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
-    outcomes = await write(destination, sandbox, [make_event()], [target(object="Leads")])
+    outcomes = await write(dest, sandbox, [make_event()], [target(object="Leads")])
     assert outcomes[0].state is DeliveryState.FAILED
     assert outcomes[0].error is not None and outcomes[0].error.code == "table_not_found"
     assert outcomes[0].error.http_status == 404
 
 
 async def test_two_targets_combine_into_one_outcome(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     companies = {
         "object": "Companies",
@@ -193,21 +187,21 @@ async def test_two_targets_combine_into_one_outcome(
         "create_if_missing": False,
     }
     [company] = sandbox.seed("Companies", [{"Domain": "analytical.example"}])
-    outcomes = await write(destination, sandbox, [make_event(lead_id="two")], [target(), companies])
+    outcomes = await write(dest, sandbox, [make_event(lead_id="two")], [target(), companies])
     refs = [(r.object, r.action) for r in outcomes[0].records]
     assert refs == [("Contacts", "created"), ("Companies", "updated")]
     assert outcomes[0].records[1].id == company
 
 
 async def test_truncation_writes_100k_characters_and_counts_it(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     long = "r" * 150_000
-    [outcome] = await write(destination, sandbox, [make_event(lead_id="long", reasoning=long)])
+    [outcome] = await write(dest, sandbox, [make_event(lead_id="long", reasoning=long)])
     assert outcome.state is DeliveryState.DELIVERED
     stored = by_email(sandbox)["long@example.com"]["fields"]["TS Reasoning"]
     assert stored == "r" * 100_000
-    counter = destination._metrics.truncations.labels("airtable", "reasoning")
+    counter = dest._metrics.truncations.labels("airtable", "reasoning")
     assert counter._value.get() == 1
 
 
@@ -220,7 +214,7 @@ async def test_truncation_writes_100k_characters_and_counts_it(
     ],
 )
 async def test_whole_batch_errors_are_raised(
-    destination: AirtableDestination,
+    dest: AirtableDestination,
     sandbox: AirtableSandbox,
     status: int,
     kind: str,
@@ -228,18 +222,18 @@ async def test_whole_batch_errors_are_raised(
 ) -> None:
     sandbox.inject(status, kind, message="nope")
     with pytest.raises(raised) as info:
-        await write(destination, sandbox, [make_event()])
+        await write(dest, sandbox, [make_event()])
     assert info.value.http_status == status  # type: ignore[attr-defined]
     assert sandbox.table("Contacts") == []
 
 
 async def test_a_wrong_token_is_auth_failed_and_never_echoed(
-    destination: AirtableDestination, sandbox: AirtableSandbox
+    dest: AirtableDestination, sandbox: AirtableSandbox
 ) -> None:
     secret = "patWRONGtoken0000.not-the-right-one"
     credentials = {**sandbox.credentials(), "api_key": secret}
     with pytest.raises(AuthFailed) as info:
-        await write(destination, sandbox, [make_event()], credentials=credentials)
+        await write(dest, sandbox, [make_event()], credentials=credentials)
     assert info.value.code == "auth_failed" and secret not in str(info.value.info())
 
 

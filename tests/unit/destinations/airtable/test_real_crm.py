@@ -4,18 +4,13 @@ record-id cache for lookups."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from devkit.factories import DEFAULT_TARGETS, make_batch, make_config, make_event
 from devkit.sandboxes.airtable import AirtableSandbox
 from service.destinations.airtable import AirtableDestination
-from service.destinations.base import DestinationContext, Outcome
-from service.metrics import Metrics
+from service.destinations.base import Outcome
 from service.models import DeliveryState
-from service.settings import Settings
 
 LOOKUP_ONLY = {**DEFAULT_TARGETS["airtable"][0], "create_if_missing": False}
 COMPANIES = {
@@ -23,16 +18,6 @@ COMPANIES = {
     "match": {"crm_field": "Domain", "event_field": "lead.domain"},
     "fields": {"score": "TS Score"},
 }
-
-
-@pytest.fixture
-async def dest(sandbox: AirtableSandbox) -> AsyncIterator[AirtableDestination]:
-    settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sandbox.ca_file)
-    ctx = DestinationContext(settings, Metrics(), {"airtable": {"requests_per_second": 500}})
-    d = AirtableDestination(ctx)
-    await d.setup()
-    yield d
-    await d.close()
 
 
 async def write(

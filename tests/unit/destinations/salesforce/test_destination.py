@@ -4,19 +4,16 @@ truncation and the API-usage gauge."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.factories import make_batch, make_config, make_event
 from devkit.sandboxes.salesforce import SalesforceSandbox
-from service.destinations.base import DestinationContext, Outcome
-from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
-from service.metrics import Metrics
+from service.destinations.base import Outcome
+from service.destinations.salesforce import SalesforceDestination
 from service.models import DeliveryState
-from service.settings import Settings
+from tests.unit.destinations.salesforce.conftest import destination
 
 FIELDS = {
     "score": "TS_Score__c",
@@ -36,25 +33,8 @@ def target(obj: str, match: dict[str, str] = BY_EMAIL, **extra: Any) -> dict[str
     return {"object": obj, "match": match, "fields": FIELDS, **extra}
 
 
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[SalesforceSandbox]:
-    async with SalesforceSandbox(tmp_path, page_size=3) as sb:
-        yield sb
-
-
-def destination(sandbox: SalesforceSandbox, **options: Any) -> SalesforceDestination:
-    settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sandbox.ca_file)
-    return SalesforceDestination(
-        DestinationContext(settings, Metrics()), SalesforceOptions(**options)
-    )
-
-
-@pytest.fixture
-async def dest(sandbox: SalesforceSandbox) -> AsyncIterator[SalesforceDestination]:
-    d = destination(sandbox)
-    await d.setup()
-    yield d
-    await d.close()
+# Pages of three records: the lookups' nextRecordsUrl is followed with a dozen Leads.
+pytestmark = pytest.mark.parametrize("sandbox", [{"page_size": 3}], indirect=True, ids=["pages3"])
 
 
 async def write(

@@ -4,16 +4,13 @@ request limits, 5xx windows, timeouts and bad input that never reaches the API."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.factories import make_batch, make_config, make_event
 from devkit.sandboxes.salesforce import SalesforceSandbox
-from service.destinations.base import DestinationContext
-from service.destinations.salesforce import SalesforceDestination, SalesforceOptions
+from service.destinations.salesforce import SalesforceDestination
 from service.errors import (
     AuthFailed,
     CredentialsUnavailable,
@@ -22,9 +19,7 @@ from service.errors import (
     RateLimited,
     TransientError,
 )
-from service.metrics import Metrics
 from service.models import DeliveryState
-from service.settings import Settings
 
 FIELDS = {
     "score": "TS_Score__c",
@@ -42,26 +37,11 @@ def config(**target: Any) -> dict[str, Any]:
     return make_config("salesforce", targets=[{**LEAD, **target}])
 
 
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[SalesforceSandbox]:
-    async with SalesforceSandbox(tmp_path) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def dest(sandbox: SalesforceSandbox) -> AsyncIterator[SalesforceDestination]:
-    settings = Settings(
-        bootstrap_servers="unused:9092",
-        destination_ca_file=sandbox.ca_file,
-        destination_timeout_s=0.5,
-    )
-    d = SalesforceDestination(
-        DestinationContext(settings, Metrics()),
-        SalesforceOptions(limit_retry_s=3.0, quota_retry_s=120.0),
-    )
-    await d.setup()
-    yield d
-    await d.close()
+# A short client timeout and short limit waits, through the shared `dest` fixture.
+pytestmark = pytest.mark.parametrize(
+    "dest", [{"timeout_s": 0.5, "limit_retry_s": 3.0, "quota_retry_s": 120.0}],
+    indirect=True, ids=["fast"],
+)  # fmt: skip
 
 
 def leads(sandbox: SalesforceSandbox, n: int) -> list[str]:

@@ -4,19 +4,15 @@ converted Leads, records that moved, and the record-id cache."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit.factories import make_batch, make_config, make_event
 from devkit.sandboxes.salesforce import SalesforceSandbox
-from service.destinations.base import DestinationContext, Outcome
+from service.destinations.base import Outcome
 from service.destinations.salesforce import SalesforceDestination
-from service.metrics import Metrics
 from service.models import DeliveryState
-from service.settings import Settings
 
 FIELDS = {"score": "TS_Score__c", "reasoning": "TS_Reasoning__c"}
 BY_EMAIL = {"crm_field": "Email", "event_field": "lead.email"}
@@ -38,20 +34,9 @@ def config(*targets: dict[str, Any], propensity: dict[str, Any] | None = None) -
     return make_config("salesforce", targets=list(targets), propensity=propensity)
 
 
-@pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[SalesforceSandbox]:
-    async with SalesforceSandbox(tmp_path) as sb:
-        sb.store.assignment_owner = RULE_OWNER  # the org has an active assignment rule
-        yield sb
-
-
-@pytest.fixture
-async def dest(sandbox: SalesforceSandbox) -> AsyncIterator[SalesforceDestination]:
-    settings = Settings(bootstrap_servers="unused:9092", destination_ca_file=sandbox.ca_file)
-    d = SalesforceDestination(DestinationContext(settings, Metrics()))
-    await d.setup()
-    yield d
-    await d.close()
+@pytest.fixture(autouse=True)
+def assignment_rule(sandbox: SalesforceSandbox) -> None:
+    sandbox.store.assignment_owner = RULE_OWNER  # the org has an active assignment rule
 
 
 async def write(

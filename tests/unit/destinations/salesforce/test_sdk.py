@@ -5,8 +5,6 @@ DESTINATION_CA_FILE. The SDK is synchronous, so it runs in threads here too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,14 +24,10 @@ from devkit.sdk_builders.salesforce import sdk_client
 from service.destinations.http import ssl_context
 
 
-@pytest.fixture
-async def sandbox(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[SalesforceSandbox]:
-    async with SalesforceSandbox(tmp_path) as sb:
-        # requests honours REQUESTS_CA_BUNDLE (over session.verify); set it for this test only.
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sb.ca_file))
-        yield sb
+@pytest.fixture(autouse=True)
+def trust_the_sandbox(sandbox: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests honours REQUESTS_CA_BUNDLE (over session.verify); set it for this test only.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(sandbox.ca_file))
 
 
 def plain_sdk(sandbox: SalesforceSandbox, token: str | None = None) -> Salesforce:
