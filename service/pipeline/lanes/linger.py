@@ -47,8 +47,9 @@ async def linger(
             patience = (QUIET if count > first else CHUNK_QUIET) if burst else 1
             if now >= latest or quiet >= patience:
                 return
+            # Quiet steps count too: as the flow slows, its average rate falls.
             arrived = count - first
-            if count != seen and _trickle(arrived, now - oldest_at, full - count, latest - now):
+            if arrived and _trickle(arrived, now - oldest_at, full - count, latest - now):
                 return
             step_end, seen = min(now + linger_s, latest), count
         filled.clear()
