@@ -37,6 +37,10 @@ async def timed(f: Fleet, events: list[dict[str, Any]]) -> tuple[float, Requests
     await f.wait_terminal(len(ids) * len(DESTINATIONS), timeout=180, among=ids)
     took = monotonic() - started
     writes = [c.records for c in f.sf.calls[before.salesforce :] if c.records]
+    hubspot = Counter(
+        c.path.rsplit("/", 2)[-2] + "/" + c.path.rsplit("/", 1)[-1]
+        for c in f.hs.calls[before.hubspot :]
+    )
     done = {
         d: max(at for (e, dest), at in f.arrived.items() if dest == d and e in ids) - started
         for d in DESTINATIONS
@@ -45,6 +49,7 @@ async def timed(f: Fleet, events: list[dict[str, Any]]) -> tuple[float, Requests
         f"\n  sent in {sent:.1f} s; done at "
         + ", ".join(f"{d} {t:.1f} s" for d, t in done.items())
         + f"; Salesforce write batches {sorted(writes, reverse=True)}"
+        + f"; HubSpot calls {dict(hubspot)}"
     )
     return took, Requests.now(f) - before
 
