@@ -24,6 +24,9 @@ EXTENSIONS = 60  # the longest wait, in lingers, while deliveries keep arriving
 QUIET = 8  # lingers without an arrival that end a burst (a busy process pauses too)
 CHUNK_QUIET = 4  # lingers a chunk-started burst waits for its next piece
 BURST_CHUNK = 10  # a chunk of a tenth of a full batch starts a burst
+# ... and of at least MIN_CHUNK records: where a batch is small (Airtable's 10), a
+# few events together are a normal flow, and waiting for more costs latency.
+MIN_CHUNK = 10
 
 
 async def linger(
@@ -38,7 +41,7 @@ async def linger(
     seen, quiet = first, 0
     # A chunk of a tenth of a batch or more is a burst already: the rest of it comes
     # one pipeline turn later (a fetch, stage 1's forward), often past one linger.
-    burst = first > 1 and first * BURST_CHUNK >= full  # a lone event is never one
+    burst = first >= max(MIN_CHUNK, full / BURST_CHUNK)
     while queued() < full:
         now = monotonic()
         if now >= step_end:

@@ -38,6 +38,10 @@ async def test_a_lone_delivery_or_a_chunk_waits_one_linger() -> None:
     assert LINGER_S - 0.005 <= took < 2 * LINGER_S and queued == 1
     took, queued = await waited([], full=10)  # alone, even where a batch is small
     assert took < 2 * LINGER_S and queued == 1
+    few = [0.0] * 5  # half of a small batch at once is not a burst either
+    took_from = monotonic()
+    await linger(lambda: len(few), 10, took_from, LINGER_S, asyncio.Event())
+    assert monotonic() - took_from < 2 * LINGER_S
 
 
 async def test_a_burst_keeps_the_batch_open_until_it_stops() -> None:
