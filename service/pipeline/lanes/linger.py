@@ -5,7 +5,7 @@ API calls per record, which are the tenant's money) followed how far behind an
 instance was: an overloaded instance fetched an org's burst in big chunks, an
 instance keeping up got it in slices. So the linger goes on while deliveries
 keep coming, up to EXTENSIONS lingers (3 s with the default 50 ms), and ends once
-QUIET lingers passed without one. A chunk of a tenth of a batch or more starts a
+QUIET lingers passed without one. A chunk of MIN_CHUNK records or more starts a
 burst by itself: in the two-stage pipeline the rest of an org's burst arrives a
 pipeline turn later, often more than one linger after the first chunk. A steady
 trickle (at its rate, the batch would not fill before the cap) is not waited
@@ -23,9 +23,9 @@ from time import monotonic
 EXTENSIONS = 60  # the longest wait, in lingers, while deliveries keep arriving
 QUIET = 8  # lingers without an arrival that end a burst (a busy process pauses too)
 CHUNK_QUIET = 4  # lingers a chunk-started burst waits for its next piece
-BURST_CHUNK = 10  # a chunk of a tenth of a full batch starts a burst
-# ... and of at least MIN_CHUNK records: where a batch is small (Airtable's 10), a
-# few events together are a normal flow, and waiting for more costs latency.
+# A chunk of MIN_CHUNK records or more starts a burst. Counted in records, not as a
+# share of a full batch: a lane's batch is the destination's hand-over size (1,000
+# for HubSpot, which writes 100 a request), and a few events are a normal flow.
 MIN_CHUNK = 10
 
 
@@ -39,9 +39,9 @@ async def linger(
     latest = oldest_at + EXTENSIONS * linger_s
     step_end, first = oldest_at + linger_s, queued()
     seen, quiet = first, 0
-    # A chunk of a tenth of a batch or more is a burst already: the rest of it comes
+    # A chunk of MIN_CHUNK or more is a burst already: the rest of it comes
     # one pipeline turn later (a fetch, stage 1's forward), often past one linger.
-    burst = first >= max(MIN_CHUNK, full / BURST_CHUNK)
+    burst = first >= MIN_CHUNK
     while queued() < full:
         now = monotonic()
         if now >= step_end:

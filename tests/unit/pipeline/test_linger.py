@@ -73,7 +73,7 @@ async def test_a_steady_trickle_is_not_waited_for() -> None:
     assert took < 4 * LINGER_S and queued < 5
 
 
-async def test_a_chunk_of_a_tenth_of_a_batch_waits_for_the_rest_of_its_burst() -> None:
+async def test_a_chunk_of_min_chunk_records_waits_for_the_rest_of_its_burst() -> None:
     """The two-stage pipeline hands a burst over in chunks a pipeline turn apart:
     a big first chunk keeps the batch open for the next one."""
     queue = [0.0] * 20  # 20 of a full 200 came at once (one of six pods' share)
@@ -88,7 +88,24 @@ async def test_a_chunk_of_a_tenth_of_a_batch_waits_for_the_rest_of_its_burst() -
     taken = len(queue)  # what the lane's batch would take now
     await feeding
     assert taken == 200 and monotonic() - started >= 3 * LINGER_S
-    small = [0.0] * 10  # a twentieth of a batch at once: one linger, then it goes
+    small = [0.0] * 5  # fewer than MIN_CHUNK at once: one linger, then it goes
     took_from = monotonic()
     await linger(lambda: len(small), 200, took_from, LINGER_S, asyncio.Event())
     assert monotonic() - took_from < 2 * LINGER_S
+
+
+async def test_a_chunk_waits_where_the_hand_over_is_bigger_than_a_request() -> None:
+    """HubSpot's lanes hand over up to 1,000 (it writes 100 a request): one of six
+    pods' share of an org's 200 still waits for the other five."""
+    queue = [0.0] * 33
+    started = monotonic()
+
+    async def the_others() -> None:
+        await asyncio.sleep(3 * LINGER_S)
+        queue.extend([0.0] * 167)
+
+    feeding = asyncio.create_task(the_others())
+    await linger(lambda: len(queue), 1_000, started, LINGER_S, asyncio.Event())
+    taken = len(queue)
+    await feeding
+    assert taken == 200
