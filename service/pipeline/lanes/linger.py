@@ -22,7 +22,7 @@ from time import monotonic
 
 EXTENSIONS = 60  # the longest wait, in lingers, while deliveries keep arriving
 QUIET = 8  # lingers without an arrival that end a burst (a busy process pauses too)
-CHUNK_QUIET = 4  # lingers a chunk-started burst waits for its next piece
+CHUNK_QUIET = 2  # lingers a chunk-started burst waits for its next piece
 # A chunk of MIN_CHUNK records or more starts a burst. Counted in records, not as a
 # share of a full batch: a lane's batch is the destination's hand-over size (1,000
 # for HubSpot, which writes 100 a request), and a few events are a normal flow.

@@ -80,14 +80,14 @@ async def test_a_chunk_of_min_chunk_records_waits_for_the_rest_of_its_burst() ->
     started = monotonic()
 
     async def next_chunk() -> None:
-        await asyncio.sleep(3 * LINGER_S)  # the next fetch, three lingers later
+        await asyncio.sleep(1.5 * LINGER_S)  # the next fetch, a linger and a half later
         queue.extend([0.0] * 180)
 
     feeding = asyncio.create_task(next_chunk())
     await linger(lambda: len(queue), 200, started, LINGER_S, asyncio.Event())
     taken = len(queue)  # what the lane's batch would take now
     await feeding
-    assert taken == 200 and monotonic() - started >= 3 * LINGER_S
+    assert taken == 200 and monotonic() - started >= 1.5 * LINGER_S
     small = [0.0] * 5  # fewer than MIN_CHUNK at once: one linger, then it goes
     took_from = monotonic()
     await linger(lambda: len(small), 200, took_from, LINGER_S, asyncio.Event())
@@ -101,7 +101,7 @@ async def test_a_chunk_waits_where_the_hand_over_is_bigger_than_a_request() -> N
     started = monotonic()
 
     async def the_others() -> None:
-        await asyncio.sleep(3 * LINGER_S)
+        await asyncio.sleep(1.5 * LINGER_S)
         queue.extend([0.0] * 167)
 
     feeding = asyncio.create_task(the_others())
